@@ -1,0 +1,217 @@
+#include "shm/src/generation.hpp"
+
+#include "shm/src/pepper.hpp"
+#include "shm/src/table_view.hpp"
+
+#include <edgekey/edgekey.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace bip = boost::interprocess;
+
+namespace edgekey::shm {
+
+namespace {
+
+[[noreturn]] void fail(const std::string &segment, const std::string &what) {
+  throw TableError("shared-memory segment /dev/shm/" + segment + ": " + what);
+}
+
+void copy_name(char *dst, size_t cap, const std::string &s) {
+  std::memset(dst, 0, cap);
+  std::memcpy(dst, s.data(), std::min(s.size(), cap - 1));
+}
+
+}  // namespace
+
+RwSegment RwSegment::create(const std::string &name, uint64_t size, const SegmentAccess &access) {
+  RwSegment s;
+  try {
+    bip::permissions perm(access.mode);
+    s.shm = bip::shared_memory_object(bip::create_only, name.c_str(), bip::read_write, perm);
+    if (access.gid >= 0 && fchown(s.fd(), uid_t(-1), gid_t(access.gid)) != 0)
+      fail(name, std::string("cannot give it to the readers' group: ") + std::strerror(errno) +
+                     " (run edgekeyd as root or as a member of table.readers_group)");
+    s.shm.truncate(bip::offset_t(size));
+    s.region = bip::mapped_region(s.shm, bip::read_write);
+  } catch (const bip::interprocess_exception &e) {
+    fail(name, std::string("cannot create (") + e.what() +
+                   "): check /dev/shm is mounted with room for " + std::to_string(size >> 20) +
+                   " MiB");
+  }
+  return s;
+}
+
+RwSegment RwSegment::open(const std::string &name) {
+  RwSegment s;
+  try {
+    s.shm = bip::shared_memory_object(bip::open_only, name.c_str(), bip::read_write);
+    s.region = bip::mapped_region(s.shm, bip::read_write);
+  } catch (const bip::interprocess_exception &e) {
+    fail(name, std::string("cannot open read-write (") + e.what() + ")");
+  }
+  return s;
+}
+
+int RwSegment::fd() const { return shm.get_mapping_handle().handle; }
+
+std::string Generation::segment_name(const std::string &table, uint64_t gen) {
+  return table + ".g" + std::to_string(gen);
+}
+
+void Generation::map_parts() {
+  auto *base = static_cast<uint8_t *>(seg_.region.get_address());
+  hdr_ = reinterpret_cast<DataHeader *>(base);
+  slots_ = reinterpret_cast<Slot *>(base + hdr_->slots_offset);
+  arena_ = base + hdr_->arena_offset;
+  capacity_ = hdr_->capacity;
+  arena_size_ = hdr_->arena_size;
+  arena_used_ = hdr_->arena_used.load(std::memory_order_relaxed);
+}
+
+std::unique_ptr<Generation> Generation::create(const std::string &table, uint64_t gen,
+                                               uint64_t capacity, uint64_t arena_size,
+                                               const SegmentAccess &access,
+                                               const TableOptions &opts) {
+  if (capacity < 8) capacity = 8;
+  arena_size = round_up(std::max<uint64_t>(arena_size, 4096), kCacheLine);
+  if (arena_size > UINT32_MAX) arena_size = uint64_t(UINT32_MAX) / kCacheLine * kCacheLine;
+  const uint64_t slots_off = data_slots_offset();
+  const uint64_t arena_off = slots_off + capacity * kSlotSize;
+  const uint64_t total = arena_off + arena_size;
+
+  std::unique_ptr<Generation> g(new Generation);
+  g->table_ = table;
+  g->gen_ = gen;
+  const std::string name = segment_name(table, gen);
+  bip::shared_memory_object::remove(name.c_str());  // an unpublished leftover of a killed writer
+  g->seg_ = RwSegment::create(name, total, access);
+
+  auto *h = static_cast<DataHeader *>(g->seg_.region.get_address());
+  h->layout_version = kLayoutVersion;
+  h->header_size = sizeof(DataHeader);
+  h->slot_size = kSlotSize;
+  h->generation = gen;
+  h->capacity = capacity;
+  h->slots_offset = slots_off;
+  h->arena_offset = arena_off;
+  h->arena_size = arena_size;
+  h->segment_size = total;
+  copy_name(h->key_prefix, sizeof h->key_prefix, opts.key_prefix);
+  h->legacy_tokens = opts.legacy_tokens;
+  h->n_permissions = uint8_t(opts.permissions.size());
+  h->n_roles = uint8_t(opts.roles.size());
+  for (size_t i = 0; i < opts.permissions.size() && i < kMaxPermissions; ++i)
+    copy_name(h->permissions[i], kMaxNameLen + 1, opts.permissions[i]);
+  for (size_t i = 0; i < opts.roles.size() && i < kMaxRoles; ++i)
+    copy_name(h->roles[i], kMaxNameLen + 1, opts.roles[i]);
+  copy_name(h->pepper_path, sizeof h->pepper_path, opts.pepper_path);
+  if (!opts.pepper_path.empty()) {
+    std::string pepper;
+    if (!read_pepper_file(opts.pepper_path, pepper))
+      throw TableError(pepper_file_problem(opts.pepper_path));
+    h->hash_mode = uint8_t(HashMode::HmacSha256);
+    pepper_fingerprint(pepper, h->pepper_fingerprint);
+  } else {
+    h->hash_mode = uint8_t(HashMode::Sha256);
+  }
+  // Offset 0 of the arena is never a record: arena_off 0 means "none".
+  h->arena_used.store(8, std::memory_order_relaxed);
+  g->map_parts();
+  return g;
+}
+
+std::unique_ptr<Generation> Generation::attach(const std::string &table, uint64_t gen) {
+  std::unique_ptr<Generation> g(new Generation);
+  g->table_ = table;
+  g->gen_ = gen;
+  const std::string name = segment_name(table, gen);
+  g->seg_ = RwSegment::open(name);
+  DataView dv;
+  int rc = check_data(g->seg_.region.get_address(), g->seg_.region.get_size(), dv);
+  if (rc != 0) fail(name, std::string("unusable: ") + ek_strerror(rc));
+  if (dv.hdr->generation != gen) fail(name, "header names another generation");
+  g->map_parts();
+  if (g->arena_used_ < 8 || g->arena_used_ > g->arena_size_)
+    fail(name, "arena bookkeeping is corrupt");
+  return g;
+}
+
+Generation::Probe Generation::find(const uint8_t hash[32]) const {
+  Probe p;
+  uint64_t idx = home_slot(hash_word0(hash), capacity_);
+  uint64_t first_free = npos;
+  for (uint64_t n = 0; n < capacity_; ++n) {
+    const Slot &s = slots_[idx];
+    const auto state = SlotState(uint8_t(s.w[1].load(std::memory_order_relaxed)));
+    if (state == SlotState::Empty) {
+      p.slot = first_free != npos ? first_free : idx;
+      return p;
+    }
+    if (state == SlotState::Tombstone) {
+      if (first_free == npos) first_free = idx;
+    } else {
+      uint64_t h[4];
+      for (int i = 0; i < 4; ++i) h[i] = s.w[2 + i].load(std::memory_order_relaxed);
+      if (std::memcmp(h, hash, 32) == 0) {
+        p.slot = idx;
+        p.found = true;
+        return p;
+      }
+    }
+    if (++idx == capacity_) idx = 0;
+  }
+  p.slot = first_free;
+  return p;
+}
+
+SlotImage Generation::read(uint64_t slot) const {
+  uint64_t words[kSlotWords];
+  for (size_t i = 0; i < kSlotWords; ++i) words[i] = slots_[slot].w[i].load(std::memory_order_relaxed);
+  SlotImage img;
+  words_to_slot_image(words, img);
+  return img;
+}
+
+void Generation::write(uint64_t slot, const SlotImage &img) {
+  uint64_t words[kSlotWords];
+  slot_image_to_words(img, words);
+  Slot &s = slots_[slot];
+  // A slot a killed writer left odd stays odd until rewritten: make it even+1.
+  const uint64_t seq = s.w[0].load(std::memory_order_relaxed) | 1;
+  s.w[0].store(seq, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  for (size_t i = 1; i < kSlotWords; ++i) s.w[i].store(words[i], std::memory_order_relaxed);
+  s.w[0].store(seq + 1, std::memory_order_release);
+}
+
+uint32_t Generation::arena_append(const uint8_t *p, size_t n) {
+  const uint64_t off = arena_used_;
+  std::memcpy(arena_ + off, p, n);
+  arena_used_ += round_up(n, 8);
+  hdr_->arena_used.store(arena_used_, std::memory_order_relaxed);
+  return uint32_t(off);
+}
+
+void Generation::seal() { hdr_->magic.store(kDataMagic, std::memory_order_release); }
+
+void Generation::unlink() {
+  bip::shared_memory_object::remove(segment_name(table_, gen_).c_str());
+}
+
+uint64_t Generation::recount() {
+  live = revoked = tombstones = 0;
+  uint64_t torn = 0;
+  for (uint64_t i = 0; i < capacity_; ++i) {
+    if (slots_[i].w[0].load(std::memory_order_relaxed) & 1) ++torn;
+    const SlotImage img = read(i);
+    if (img.state == uint8_t(SlotState::Tombstone)) ++tombstones;
+    else if (img.state == uint8_t(SlotState::Live))
+      (img.status == uint8_t(KeyStatus::Revoked) ? revoked : live) += 1;
+  }
+  return torn;
+}
+
+}  // namespace edgekey::shm

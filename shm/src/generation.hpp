@@ -1,0 +1,107 @@
+// generation.hpp -- the writer's handle on one data segment (<table>.g<G>).
+//
+// Only the TableWriter that holds the table's lock uses this. It writes slots
+// through the seqlock protocol of layout.hpp and appends to the arena; it
+// never moves a slot and never empties one (removal leaves a tombstone), so a
+// reader's probe sequence for a present key is stable (invariant 3).
+#pragma once
+
+#include "shm/src/layout.hpp"
+#include "shm/src/table_options.hpp"
+#include "shm/src/table_record.hpp"
+#include "shm/src/table_view.hpp"
+
+#include <boost/interprocess/mapped_region.hpp>
+#include <boost/interprocess/shared_memory_object.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace edgekey::shm {
+
+
+// Ownership and mode applied to every segment the writer creates.
+struct SegmentAccess {
+  unsigned mode = 0640;
+  long gid = -1;  // -1 = leave the creator's group
+};
+
+// Creates, or maps read-write, a POSIX shared-memory segment by name.
+// Throws TableError naming the segment and the system error.
+struct RwSegment {
+  boost::interprocess::shared_memory_object shm;
+  boost::interprocess::mapped_region region;
+  static RwSegment create(const std::string &name, uint64_t size, const SegmentAccess &access);
+  static RwSegment open(const std::string &name);
+  int fd() const;
+};
+
+class Generation {
+ public:
+  static constexpr uint64_t npos = ~uint64_t(0);
+
+  // A new, unpublished generation holding no keys; its magic is stored by
+  // seal() once it is filled.
+  static std::unique_ptr<Generation> create(const std::string &table, uint64_t gen,
+                                            uint64_t capacity, uint64_t arena_size,
+                                            const SegmentAccess &access, const TableOptions &opts);
+  // The published generation a previous writer left. Throws TableError when
+  // it is unusable.
+  static std::unique_ptr<Generation> attach(const std::string &table, uint64_t gen);
+  static std::string segment_name(const std::string &table, uint64_t gen);
+
+  // Where `hash` lives (found) or would be inserted (first tombstone on its
+  // probe path, else the empty slot ending it). slot == npos: no room.
+  struct Probe {
+    uint64_t slot = npos;
+    bool found = false;
+  };
+  Probe find(const uint8_t hash[32]) const;
+
+  SlotImage read(uint64_t slot) const;
+  // Seqlock write of words 1..15 of `img` into `slot` (seq is ignored).
+  void write(uint64_t slot, const SlotImage &img);
+
+  bool arena_fits(size_t bytes) const { return arena_used_ + round_up(bytes, 8) <= arena_size_; }
+  // Appends immutable bytes; returns their offset. Caller checks arena_fits.
+  uint32_t arena_append(const uint8_t *p, size_t n);
+  const uint8_t *arena() const { return arena_; }
+
+  // Stores the data magic (release): the generation may now be published.
+  void seal();
+  // Removes the segment's name; the mapping stays valid until destruction.
+  void unlink();
+
+  uint64_t generation() const { return gen_; }
+  uint64_t capacity() const { return capacity_; }
+  uint64_t arena_size() const { return arena_size_; }
+  uint64_t arena_used() const { return arena_used_; }
+  const DataHeader &header() const { return *hdr_; }
+  // The generation as a reader sees it, over the writer's own mapping (tests
+  // that let ThreadSanitizer watch readers and the writer on one address).
+  DataView view() const { return DataView{hdr_, slots_, capacity_, arena_, arena_size_}; }
+  size_t segment_bytes() const { return seg_.region.get_size(); }
+
+  // Occupancy, kept by the TableWriter: live + revoked + tombstones slots.
+  uint64_t live = 0, revoked = 0, tombstones = 0;
+  uint64_t occupied() const { return live + revoked + tombstones; }
+  // Recounts from the slots (after attach). Returns the number of slots
+  // whose sequence is odd: records a killed writer left half-written.
+  uint64_t recount();
+
+ private:
+  Generation() = default;
+  void map_parts();
+
+  std::string table_;
+  uint64_t gen_ = 0;
+  RwSegment seg_;
+  DataHeader *hdr_ = nullptr;
+  Slot *slots_ = nullptr;
+  uint8_t *arena_ = nullptr;
+  uint64_t capacity_ = 0, arena_size_ = 0, arena_used_ = 0;
+};
+
+}  // namespace edgekey::shm

@@ -1,0 +1,42 @@
+// hasher.hpp -- the one-way function between a token and its table key.
+//
+// SHA-256(token), or HMAC-SHA-256(pepper, token) when the deployment has a
+// pepper. Both use OpenSSL's SHA-256 block functions on a context kept on the
+// stack (HMAC from precomputed inner/outer pad states), so hashing never
+// allocates and never fetches an algorithm per call.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace edgekey::shm {
+
+class TokenHasher {
+ public:
+  TokenHasher();                                // SHA-256
+  explicit TokenHasher(std::string_view pepper);  // HMAC-SHA-256; empty pepper = SHA-256
+  TokenHasher(const TokenHasher &) = default;
+  TokenHasher &operator=(const TokenHasher &) = default;
+  ~TokenHasher();
+
+  void hash(std::string_view token, uint8_t out[32]) const;
+  bool keyed() const { return keyed_; }
+
+ private:
+  bool keyed_ = false;
+  // Two SHA256_CTX images (inner and outer pad absorbed); opaque here so the
+  // header does not pull in OpenSSL's deprecated low-level API.
+  alignas(16) unsigned char inner_[128];
+  alignas(16) unsigned char outer_[128];
+};
+
+// "sha256:<64 hex>" as stored in a key record.
+std::string hash_to_text(const uint8_t hash[32]);
+// Parses "sha256:<64 hex>" (or bare hex); false on anything else.
+bool hash_from_text(std::string_view text, uint8_t out[32]);
+
+// Constant-time equality of two 32-byte hashes (CRYPTO_memcmp).
+bool hash_equal(const uint8_t a[32], const uint8_t b[32]);
+
+}  // namespace edgekey::shm

@@ -1,0 +1,187 @@
+// layout.hpp -- the bytes of the shared key table, shared by writer and readers.
+//
+// A table named N is two kinds of POSIX shared-memory segment:
+//   /dev/shm/N        the control segment: fixed name, tiny; says which data
+//                     generation is current, how fresh it is, who writes it.
+//   /dev/shm/N.g<G>   a data segment (one per generation G): header, slots,
+//                     arena. Built aside, published by one release store of G
+//                     into ControlHeader::generation, then the old one is
+//                     unlinked. Readers remap on their next call.
+//
+// Who writes: exactly one TableWriter (edgekeyd), holding flock(LOCK_EX) on
+// the control segment. Readers map both segments PROT_READ and never write.
+//
+// Every multi-byte value is host order (the table never leaves the host).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace edgekey::shm {
+
+inline constexpr uint64_t kControlMagic = 0x4c52544359454b45ULL;  // "EKEYCTRL"
+inline constexpr uint64_t kDataMagic = 0x41544144594b4545ULL;     // "EEKYDATA"
+inline constexpr uint32_t kLayoutVersion = 1;
+
+inline constexpr size_t kCacheLine = 64;
+inline constexpr size_t kSlotWords = 16;
+inline constexpr size_t kSlotSize = kSlotWords * 8;  // two cache lines
+inline constexpr size_t kInlineIdBytes = 56;         // key_id + workspace inline in a slot
+inline constexpr size_t kMaxIdLen = 47;              // key_id, workspace (ek_result has 48)
+inline constexpr size_t kMaxNameLen = 31;            // role and permission names
+inline constexpr size_t kMaxPermissions = 64;        // one bit each in Slot perms
+inline constexpr size_t kMaxRoles = 64;
+inline constexpr size_t kMaxPrefixLen = 16;
+inline constexpr size_t kMaxPathLen = 255;
+
+// Bounded seqlock retries before a reader answers 503 for one key (invariant 8).
+inline constexpr int kSeqlockRetries = 256;
+
+enum class SlotState : uint8_t { Empty = 0, Live = 1, Tombstone = 2 };
+enum class KeyStatus : uint8_t { Active = 0, Revoked = 1 };
+enum class HashMode : uint8_t { Sha256 = 0, HmacSha256 = 1 };
+enum class StalenessPolicy : uint8_t { ServeStale = 0, FailClosed = 1 };
+
+// Slot flag bits.
+inline constexpr uint8_t kFlagWrongRegion = 1u << 0;  // record excludes this region
+inline constexpr uint8_t kFlagIdsInArena = 1u << 1;   // key_id+workspace > 56 bytes
+inline constexpr uint8_t kFlagOrigins = 1u << 2;      // arena holds an origin allow-list
+inline constexpr uint8_t kFlagCidrs = 1u << 3;        // arena holds a CIDR allow-list
+
+// Control segment. Line 0 is what every validate call reads; the writer
+// stores to it about once a second (contact), so it stays in readers' caches.
+// Fields are atomics because readers load them concurrently with the writer.
+// `magic` is stored last (release) when the segment is created: a reader that
+// sees it may read the rest.
+struct alignas(kCacheLine) ControlHeader {
+  // -- line 0: hot, read by readers on every call
+  std::atomic<uint64_t> magic;
+  std::atomic<uint64_t> generation;    // 0 = nothing published yet
+  std::atomic<int64_t> last_contact;   // unix s of last confirmed upstream contact
+  std::atomic<uint64_t> staleness;     // max seconds (low 32 bits) | policy << 32
+  uint32_t layout_version;
+  uint32_t header_size;
+  uint8_t pad0_[24];
+  // -- line 1: writer bookkeeping, read by tools (edgekeyctl status, metrics)
+  std::atomic<int64_t> writer_pid;
+  std::atomic<int64_t> heartbeat;          // unix s, advanced by the writer's timer
+  std::atomic<uint64_t> upstream_revision; // last revision applied (source-defined)
+  std::atomic<int64_t> published_at;       // unix s of the current generation's publish
+  std::atomic<uint64_t> live_keys;         // counts of the current generation
+  std::atomic<uint64_t> revoked_keys;
+  std::atomic<uint64_t> tombstones;
+  std::atomic<uint64_t> capacity;
+};
+static_assert(sizeof(ControlHeader) == 2 * kCacheLine);
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
+
+inline uint64_t pack_staleness(uint32_t max_s, StalenessPolicy p) {
+  return uint64_t(max_s) | (uint64_t(p) << 32);
+}
+
+// Data segment header: written by the writer before the generation is
+// published and never changed after, except the counters at the end.
+struct alignas(kCacheLine) DataHeader {
+  std::atomic<uint64_t> magic;  // stored last (release) when the build completes
+  uint32_t layout_version;
+  uint32_t header_size;
+  uint32_t slot_size;
+  uint32_t pad0_;
+  uint64_t generation;
+  uint64_t capacity;       // slots; any value >= 8 (home slot by multiply-shift)
+  uint64_t slots_offset;   // bytes from segment start, multiple of 64
+  uint64_t arena_offset;   // bytes from segment start
+  uint64_t arena_size;     // bytes
+  uint64_t segment_size;   // bytes; a reader checks fstat() >= this
+  // deployment settings the reader needs to validate
+  char key_prefix[kMaxPrefixLen + 1];
+  uint8_t legacy_tokens;
+  uint8_t hash_mode;              // HashMode
+  uint8_t n_permissions;
+  uint8_t n_roles;
+  uint8_t pad1_[3];
+  uint8_t pepper_fingerprint[32]; // HMAC(pepper, kPepperCheck); zero for sha256
+  char pepper_path[kMaxPathLen + 1];
+  char permissions[kMaxPermissions][kMaxNameLen + 1];
+  char roles[kMaxRoles][kMaxNameLen + 1];
+  // writer-owned; readers never need them
+  std::atomic<uint64_t> arena_used;
+};
+
+inline constexpr char kPepperCheck[] = "edgekey pepper check v1";
+
+// A slot as 16 words; word 0 is the seqlock sequence (odd while the writer
+// is inside the record). Writers store words 1..15 with relaxed atomic stores
+// between a relaxed store of seq+1 followed by a release fence, and a release
+// store of seq+2. Readers load seq (acquire), copy words relaxed, fence
+// (acquire), and re-load seq: equal and even means a whole record.
+struct alignas(kCacheLine) Slot {
+  std::atomic<uint64_t> w[kSlotWords];
+};
+static_assert(sizeof(Slot) == kSlotSize);
+
+// The decoded form of a slot. Words 1..5 (meta + hash) are in the first cache
+// line so a probe that does not match touches one line.
+struct SlotImage {
+  uint64_t seq;
+  // word 1
+  uint8_t state;   // SlotState
+  uint8_t status;  // KeyStatus
+  uint8_t type;    // ek_key_type
+  uint8_t env;     // ek_env
+  uint8_t role;    // index into DataHeader::roles
+  uint8_t flags;   // kFlag*
+  uint8_t id_len;  // key_id bytes
+  uint8_t ws_len;  // workspace bytes
+  // words 2..5
+  uint8_t hash[32];
+  // word 6
+  uint64_t perms;  // effective permission bitmap (role | scopes, capped for pk)
+  // word 7
+  int64_t expires_at;  // unix s, 0 = never
+  // word 8 (second cache line)
+  uint32_t arena_off;  // bytes into the arena; meaningful when a kFlag needs it
+  uint32_t arena_len;
+  // words 9..15: key_id then workspace, unless kFlagIdsInArena
+  char ids[kInlineIdBytes];
+};
+static_assert(sizeof(SlotImage) == kSlotSize);
+static_assert(offsetof(SlotImage, hash) == 16 && offsetof(SlotImage, arena_off) == 64);
+
+// Arena record (immutable once its slot is published; append-only until the
+// next generation). 8-byte aligned. Layout:
+//   u8 id_len, u8 ws_len, u16 n_origins, u16 n_cidrs, u16 reserved
+//   [id bytes][ws bytes]                  when kFlagIdsInArena
+//   n_origins x { u16 len, bytes }
+//   n_cidrs   x { u8 family (4|6), u8 prefix_len, u8 addr[16] }
+struct ArenaRecordHead {
+  uint8_t id_len, ws_len;
+  uint16_t n_origins, n_cidrs, reserved;
+};
+inline constexpr size_t kCidrBytes = 18;
+
+// Home slot of a hash: Lemire's multiply-shift over the first 8 bytes, so the
+// capacity need not be a power of two (10M keys fit in 1.5 GiB).
+inline uint64_t hash_word0(const uint8_t *hash) {
+  uint64_t h;
+  std::memcpy(&h, hash, 8);
+  return h;
+}
+inline uint64_t home_slot(uint64_t h0, uint64_t capacity) {
+  return uint64_t((unsigned __int128)h0 * capacity >> 64);
+}
+
+inline void slot_image_to_words(const SlotImage &img, uint64_t (&words)[kSlotWords]) {
+  std::memcpy(words, &img, sizeof img);
+}
+inline void words_to_slot_image(const uint64_t (&words)[kSlotWords], SlotImage &img) {
+  std::memcpy(&img, words, sizeof img);
+}
+
+// Size of segment parts, rounded up to whole cache lines.
+inline uint64_t round_up(uint64_t n, uint64_t to) { return (n + to - 1) / to * to; }
+inline uint64_t data_slots_offset() { return round_up(sizeof(DataHeader), kCacheLine); }
+
+}  // namespace edgekey::shm

@@ -1,0 +1,35 @@
+// table_options.hpp -- what a TableWriter is created with, and its error type.
+#pragma once
+
+#include "shm/src/layout.hpp"
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace edgekey::shm {
+
+// Start-up and rebuild failures of the writer (segment creation, a table
+// another writer holds, a foreign segment under our name). The message names
+// the segment and what to do.
+struct TableError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct TableOptions {
+  std::string name;                 // POSIX shm name, no '/'; data segments add ".g<G>"
+  uint64_t capacity = 1024;         // initial slots; the table grows on demand
+  double max_load = 0.8;            // occupied/capacity that triggers a rebuild
+  unsigned mode = 0640;
+  std::string readers_group;        // group of the segments; empty = the writer's
+  std::string key_prefix = "ek";
+  bool legacy_tokens = false;
+  std::string pepper_path;          // non-empty: HMAC-SHA-256 with the pepper in this file
+  std::vector<std::string> permissions;  // at most 64; bit i = permissions[i]
+  std::vector<std::string> roles;        // at most 64; TableRecord::role indexes this
+  uint32_t staleness_max_s = 60;
+  StalenessPolicy staleness_policy = StalenessPolicy::ServeStale;
+};
+
+}  // namespace edgekey::shm

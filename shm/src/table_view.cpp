@@ -1,0 +1,211 @@
+#include "shm/src/table_view.hpp"
+
+#include <edgekey/edgekey.h>
+#include <openssl/crypto.h>
+
+#include <cstring>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define EK_PAUSE() _mm_pause()
+#else
+#define EK_PAUSE() ((void)0)
+#endif
+
+namespace edgekey::shm {
+
+int check_control(const void *base, size_t size) {
+  if (size < sizeof(ControlHeader)) return EK_ERR_CORRUPT;
+  auto *c = static_cast<const ControlHeader *>(base);
+  uint64_t magic = c->magic.load(std::memory_order_acquire);
+  if (magic == 0) return EK_ERR_NO_TABLE;
+  if (magic != kControlMagic) return EK_ERR_BAD_MAGIC;
+  if (c->layout_version != kLayoutVersion) return EK_ERR_VERSION;
+  if (c->header_size != sizeof(ControlHeader)) return EK_ERR_CORRUPT;
+  return 0;
+}
+
+int check_data(const void *base, size_t size, DataView &out) {
+  out = DataView{};
+  if (size < sizeof(DataHeader)) return EK_ERR_CORRUPT;
+  auto *h = static_cast<const DataHeader *>(base);
+  uint64_t magic = h->magic.load(std::memory_order_acquire);
+  if (magic != kDataMagic) return magic == 0 ? EK_ERR_CORRUPT : EK_ERR_BAD_MAGIC;
+  if (h->layout_version != kLayoutVersion) return EK_ERR_VERSION;
+  if (h->header_size != sizeof(DataHeader) || h->slot_size != kSlotSize) return EK_ERR_CORRUPT;
+  if (h->segment_size > size) return EK_ERR_CORRUPT;  // truncated
+  const uint64_t cap = h->capacity;
+  if (cap < 8 || cap > (uint64_t(1) << 40)) return EK_ERR_CORRUPT;
+  if (h->slots_offset % kCacheLine || h->slots_offset < sizeof(DataHeader)) return EK_ERR_CORRUPT;
+  if (h->slots_offset > size || cap > (size - h->slots_offset) / kSlotSize) return EK_ERR_CORRUPT;
+  const uint64_t slots_end = h->slots_offset + cap * kSlotSize;
+  if (h->arena_offset < slots_end || h->arena_offset > size ||
+      h->arena_size > size - h->arena_offset || h->arena_size > UINT32_MAX)
+    return EK_ERR_CORRUPT;
+  if (h->n_permissions > kMaxPermissions || h->n_roles > kMaxRoles ||
+      h->hash_mode > uint8_t(HashMode::HmacSha256))
+    return EK_ERR_CORRUPT;
+  if (memchr(h->key_prefix, 0, sizeof h->key_prefix) == nullptr ||
+      memchr(h->pepper_path, 0, sizeof h->pepper_path) == nullptr)
+    return EK_ERR_CORRUPT;
+  for (size_t i = 0; i < kMaxPermissions; ++i)
+    if (memchr(h->permissions[i], 0, kMaxNameLen + 1) == nullptr) return EK_ERR_CORRUPT;
+  for (size_t i = 0; i < kMaxRoles; ++i)
+    if (memchr(h->roles[i], 0, kMaxNameLen + 1) == nullptr) return EK_ERR_CORRUPT;
+  const auto *bytes = static_cast<const uint8_t *>(base);
+  out.hdr = h;
+  out.slots = reinterpret_cast<const Slot *>(bytes + h->slots_offset);
+  out.capacity = cap;
+  out.arena = bytes + h->arena_offset;
+  out.arena_size = h->arena_size;
+  return 0;
+}
+
+// The first 8 bytes of the hash pick the home slot, so comparing them first
+// reveals nothing the probe position does not; the full 32 bytes are then
+// compared in constant time.
+Lookup find_slot(const DataView &d, const uint8_t hash[32], SlotImage &out) {
+  const uint64_t h0 = hash_word0(hash);
+  uint64_t idx = home_slot(h0, d.capacity);
+  int budget = kSeqlockRetries;
+  for (uint64_t probes = 0; probes < d.capacity; ++probes) {
+    const Slot &s = d.slots[idx];
+    for (;;) {
+      uint64_t seq = s.w[0].load(std::memory_order_acquire);
+      if (seq & 1) {
+        if (--budget <= 0) return Lookup::Busy;
+        EK_PAUSE();
+        continue;
+      }
+      uint64_t words[kSlotWords];
+      words[0] = seq;
+      for (size_t i = 1; i <= 5; ++i) words[i] = s.w[i].load(std::memory_order_relaxed);
+      const uint8_t state = uint8_t(words[1]);
+      if (state == uint8_t(SlotState::Empty)) {
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if (s.w[0].load(std::memory_order_relaxed) == seq) return Lookup::Miss;
+        if (--budget <= 0) return Lookup::Busy;
+        continue;
+      }
+      // A mismatch needs no re-check: a key present before and after a write
+      // never changes its slot's hash words, and no slot becomes Empty again.
+      if (state != uint8_t(SlotState::Live) || words[2] != h0) break;
+      for (size_t i = 6; i < kSlotWords; ++i) words[i] = s.w[i].load(std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (s.w[0].load(std::memory_order_relaxed) != seq) {
+        if (--budget <= 0) return Lookup::Busy;
+        continue;
+      }
+      words_to_slot_image(words, out);
+      if (CRYPTO_memcmp(out.hash, hash, 32) != 0) break;
+      return Lookup::Hit;
+    }
+    if (++idx == d.capacity) idx = 0;
+  }
+  return Lookup::Miss;
+}
+
+namespace {
+
+// Bounds-checked cursor over one arena record.
+struct ArenaCursor {
+  const uint8_t *p = nullptr;
+  size_t left = 0;
+  bool take(size_t n, const uint8_t *&at) {
+    if (n > left) return false;
+    at = p;
+    p += n;
+    left -= n;
+    return true;
+  }
+};
+
+bool open_record(const DataView &d, const SlotImage &s, ArenaRecordHead &head, ArenaCursor &cur) {
+  if (s.arena_len < sizeof(ArenaRecordHead) || s.arena_off > d.arena_size ||
+      s.arena_len > d.arena_size - s.arena_off)
+    return false;
+  cur.p = d.arena + s.arena_off;
+  cur.left = s.arena_len;
+  const uint8_t *at;
+  cur.take(sizeof head, at);
+  std::memcpy(&head, at, sizeof head);
+  return true;
+}
+
+bool skip_ids(const SlotImage &s, const ArenaRecordHead &head, ArenaCursor &cur) {
+  if (!(s.flags & kFlagIdsInArena)) return true;
+  const uint8_t *at;
+  return cur.take(size_t(head.id_len) + head.ws_len, at);
+}
+
+bool iequal(std::string_view a, const uint8_t *b, size_t n) {
+  if (a.size() != n) return false;
+  for (size_t i = 0; i < n; ++i) {
+    char x = a[i], y = char(b[i]);
+    if (x >= 'A' && x <= 'Z') x = char(x | 0x20);
+    if (y >= 'A' && y <= 'Z') y = char(y | 0x20);
+    if (x != y) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool slot_ids(const DataView &d, const SlotImage &s, std::string_view &key_id,
+              std::string_view &workspace) {
+  if (!(s.flags & kFlagIdsInArena)) {
+    if (size_t(s.id_len) + s.ws_len > kInlineIdBytes) return false;
+    key_id = std::string_view(s.ids, s.id_len);
+    workspace = std::string_view(s.ids + s.id_len, s.ws_len);
+    return true;
+  }
+  ArenaRecordHead head;
+  ArenaCursor cur;
+  const uint8_t *at;
+  if (!open_record(d, s, head, cur) || head.id_len > kMaxIdLen || head.ws_len > kMaxIdLen ||
+      !cur.take(size_t(head.id_len) + head.ws_len, at))
+    return false;
+  key_id = std::string_view(reinterpret_cast<const char *>(at), head.id_len);
+  workspace = std::string_view(reinterpret_cast<const char *>(at) + head.id_len, head.ws_len);
+  return true;
+}
+
+int origin_allowed(const DataView &d, const SlotImage &s, std::string_view origin) {
+  ArenaRecordHead head;
+  ArenaCursor cur;
+  if (!open_record(d, s, head, cur) || !skip_ids(s, head, cur)) return -1;
+  for (unsigned i = 0; i < head.n_origins; ++i) {
+    const uint8_t *at;
+    uint16_t len;
+    if (!cur.take(2, at)) return -1;
+    std::memcpy(&len, at, 2);
+    if (!cur.take(len, at)) return -1;
+    if (iequal(origin, at, len)) return 1;
+  }
+  return 0;
+}
+
+int ip_allowed(const DataView &d, const SlotImage &s, const IpAddr &ip) {
+  ArenaRecordHead head;
+  ArenaCursor cur;
+  if (!open_record(d, s, head, cur) || !skip_ids(s, head, cur)) return -1;
+  for (unsigned i = 0; i < head.n_origins; ++i) {
+    const uint8_t *at;
+    uint16_t len;
+    if (!cur.take(2, at)) return -1;
+    std::memcpy(&len, at, 2);
+    if (!cur.take(len, at)) return -1;
+  }
+  for (unsigned i = 0; i < head.n_cidrs; ++i) {
+    const uint8_t *at;
+    if (!cur.take(kCidrBytes, at)) return -1;
+    Cidr c;
+    c.family = at[0];
+    c.prefix_len = at[1];
+    std::memcpy(c.addr, at + 2, 16);
+    if (cidr_contains(c, ip)) return 1;
+  }
+  return 0;
+}
+
+}  // namespace edgekey::shm

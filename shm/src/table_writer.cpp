@@ -1,0 +1,472 @@
+#include "shm/src/table_writer.hpp"
+
+#include "shm/src/pepper.hpp"
+#include "shm/src/token.hpp"
+
+#include <dirent.h>
+#include <grp.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <utility>
+
+namespace bip = boost::interprocess;
+
+namespace edgekey::shm {
+
+const char *write_error_text(WriteError e) {
+  switch (e) {
+    case WriteError::None: return "ok";
+    case WriteError::IdTooLong: return "key id or workspace longer than 47 bytes";
+    case WriteError::BadRole: return "role is not one of the configured roles";
+    case WriteError::AllowListTooLong:
+      return "more than 256 allowed origins or CIDRs, or an origin longer than 1024 bytes";
+    case WriteError::BadEnum: return "type or env outside secret|publishable, live|test";
+  }
+  return "unknown write error";
+}
+
+namespace {
+
+constexpr uint64_t kControlSize = 4096;
+constexpr double kGrowTargetLoad = 0.5;
+
+void check_options(const TableOptions &o) {
+  auto bad = [&](const std::string &what) { throw TableError("table options: " + what); };
+  if (o.name.empty() || o.name.size() > 200 || o.name.find('/') != std::string::npos)
+    bad("table.name '" + o.name + "' must be 1..200 characters without '/'");
+  if (!valid_prefix(o.key_prefix))
+    bad("key_prefix '" + o.key_prefix + "' must match [a-z][a-z0-9]{1,15}");
+  if (o.permissions.size() > kMaxPermissions) bad("more than 64 permissions");
+  if (o.roles.size() > kMaxRoles) bad("more than 64 roles");
+  for (const auto &p : o.permissions)
+    if (p.empty() || p.size() > kMaxNameLen) bad("permission '" + p + "' must be 1..31 bytes");
+  for (const auto &r : o.roles)
+    if (r.empty() || r.size() > kMaxNameLen) bad("role '" + r + "' must be 1..31 bytes");
+  if (o.pepper_path.size() > kMaxPathLen) bad("pepper_file path longer than 255 bytes");
+  if (!(o.max_load >= 0.1 && o.max_load <= 0.95)) bad("max_load must be within 0.1..0.95");
+  std::string pepper;
+  if (!o.pepper_path.empty() && !read_pepper_file(o.pepper_path, pepper))
+    throw TableError(pepper_file_problem(o.pepper_path));
+}
+
+long group_id(const std::string &group) {
+  if (group.empty()) return -1;
+  struct group gr, *res = nullptr;
+  std::vector<char> buf(16384);
+  if (getgrnam_r(group.c_str(), &gr, buf.data(), buf.size(), &res) != 0 || !res)
+    throw TableError("table.readers_group '" + group +
+                     "' does not exist: create it (systemd-sysusers) or fix edgekey.yaml");
+  return long(res->gr_gid);
+}
+
+// Exact size of a record's arena bytes (0 = it needs none).
+size_t arena_bytes(const TableRecord &r) {
+  const bool ids_out = r.key_id.size() + r.workspace.size() > kInlineIdBytes;
+  if (!ids_out && r.origins.empty() && r.cidrs.empty()) return 0;
+  size_t n = sizeof(ArenaRecordHead);
+  if (ids_out) n += r.key_id.size() + r.workspace.size();
+  for (const auto &o : r.origins) n += 2 + o.size();
+  n += r.cidrs.size() * kCidrBytes;
+  return n;
+}
+
+bool same_settings(const DataHeader &h, const TableOptions &o) {
+  if (o.key_prefix != h.key_prefix || bool(h.legacy_tokens) != o.legacy_tokens) return false;
+  if (h.n_permissions != o.permissions.size() || h.n_roles != o.roles.size()) return false;
+  for (size_t i = 0; i < o.permissions.size(); ++i)
+    if (o.permissions[i] != h.permissions[i]) return false;
+  for (size_t i = 0; i < o.roles.size(); ++i)
+    if (o.roles[i] != h.roles[i]) return false;
+  if (o.pepper_path.empty()) return h.hash_mode == uint8_t(HashMode::Sha256);
+  std::string pepper;
+  uint8_t fp[32];
+  if (h.hash_mode != uint8_t(HashMode::HmacSha256) || !read_pepper_file(o.pepper_path, pepper))
+    return false;
+  pepper_fingerprint(pepper, fp);
+  return std::memcmp(fp, h.pepper_fingerprint, 32) == 0 && o.pepper_path == h.pepper_path;
+}
+
+}  // namespace
+
+TableWriter::TableWriter(TableOptions opts) : opts_(std::move(opts)) {
+  check_options(opts_);
+  access_.mode = opts_.mode;
+  access_.gid = group_id(opts_.readers_group);
+  open_control();
+  attach_current();
+}
+
+TableWriter::~TableWriter() {
+  if (ctl_) ctl_->writer_pid.store(0, std::memory_order_relaxed);
+}
+
+void TableWriter::open_control() {
+  const std::string &name = opts_.name;
+  bool created = false;
+  try {
+    control_seg_ = RwSegment::open(name);
+  } catch (const TableError &) {
+    try {
+      control_seg_ = RwSegment::create(name, kControlSize, access_);
+      created = true;
+    } catch (const TableError &) {
+      control_seg_ = RwSegment::open(name);  // another writer created it meanwhile
+    }
+  }
+  if (control_seg_.region.get_size() < sizeof(ControlHeader))
+    throw TableError("/dev/shm/" + name + " is too small to be an edgekey table: remove it");
+  ctl_ = static_cast<ControlHeader *>(control_seg_.region.get_address());
+  if (flock(control_seg_.fd(), LOCK_EX | LOCK_NB) != 0) {
+    long pid = long(ctl_->writer_pid.load(std::memory_order_relaxed));
+    ctl_ = nullptr;
+    throw TableError("table " + name + " is already written by pid " + std::to_string(pid) +
+                     ": stop that edgekeyd, or give this one another table.name");
+  }
+  const uint64_t magic = ctl_->magic.load(std::memory_order_acquire);
+  if (created || magic == 0) {
+    ctl_->layout_version = kLayoutVersion;
+    ctl_->header_size = sizeof(ControlHeader);
+    ctl_->generation.store(0, std::memory_order_relaxed);
+    ctl_->magic.store(kControlMagic, std::memory_order_release);
+  } else if (magic != kControlMagic || ctl_->layout_version != kLayoutVersion ||
+             ctl_->header_size != sizeof(ControlHeader)) {
+    ctl_ = nullptr;
+    throw TableError("/dev/shm/" + name +
+                     " is not an edgekey table of this layout version: remove it (and its .g* "
+                     "segments) once no reader needs it, or choose another table.name");
+  }
+  ctl_->writer_pid.store(getpid(), std::memory_order_relaxed);
+  ctl_->staleness.store(pack_staleness(opts_.staleness_max_s, opts_.staleness_policy),
+                        std::memory_order_relaxed);
+}
+
+// Keeps the generation a previous writer published; removes segments of
+// generations that were never published (a writer killed mid-rebuild).
+void TableWriter::attach_current() {
+  const uint64_t gen = ctl_->generation.load(std::memory_order_acquire);
+  if (gen != 0) {
+    try {
+      cur_ = Generation::attach(opts_.name, gen);
+      torn_ = cur_->recount();
+      attached_ = true;
+      settings_match_ = same_settings(cur_->header(), opts_);
+    } catch (const TableError &) {
+      cur_.reset();  // unusable: the first load() replaces it
+      settings_match_ = false;
+    }
+  }
+  const std::string prefix = opts_.name + ".g";
+  if (DIR *d = opendir("/dev/shm")) {
+    while (dirent *e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n.compare(0, prefix.size(), prefix) == 0 && n != Generation::segment_name(opts_.name, gen))
+        bip::shared_memory_object::remove(n.c_str());
+    }
+    closedir(d);
+  }
+  sync_counts();
+}
+
+std::unique_ptr<Generation> TableWriter::new_generation(uint64_t capacity, uint64_t arena_size) {
+  uint64_t next = ctl_->generation.load(std::memory_order_relaxed) + 1;
+  if (cur_ && cur_->generation() >= next) next = cur_->generation() + 1;
+  return Generation::create(opts_.name, next, capacity, arena_size, access_, opts_);
+}
+
+void TableWriter::publish(std::unique_ptr<Generation> next) {
+  next->seal();
+  std::unique_ptr<Generation> old;
+  if (next.get() != cur_.get()) old = std::exchange(cur_, std::move(next));
+  ctl_->capacity.store(cur_->capacity(), std::memory_order_relaxed);
+  ctl_->published_at.store(int64_t(time(nullptr)), std::memory_order_relaxed);
+  ctl_->generation.store(cur_->generation(), std::memory_order_release);
+  sync_counts();
+  if (old) old->unlink();
+}
+
+void TableWriter::sync_counts() {
+  if (!ctl_) return;
+  ctl_->live_keys.store(cur_ ? cur_->live : 0, std::memory_order_relaxed);
+  ctl_->revoked_keys.store(cur_ ? cur_->revoked : 0, std::memory_order_relaxed);
+  ctl_->tombstones.store(cur_ ? cur_->tombstones : 0, std::memory_order_relaxed);
+}
+
+WriteError TableWriter::encode(const TableRecord &r, SlotImage &img,
+                               std::vector<uint8_t> &arena) const {
+  if (r.key_id.size() > kMaxIdLen || r.workspace.size() > kMaxIdLen) return WriteError::IdTooLong;
+  if (r.role >= opts_.roles.size() && !opts_.roles.empty()) return WriteError::BadRole;
+  if (r.type < 1 || r.type > 2 || r.env < 1 || r.env > 2) return WriteError::BadEnum;
+  if (r.origins.size() > kMaxAllowEntries || r.cidrs.size() > kMaxAllowEntries)
+    return WriteError::AllowListTooLong;
+  for (const auto &o : r.origins)
+    if (o.size() > kMaxOriginLen) return WriteError::AllowListTooLong;
+
+  img = SlotImage{};
+  img.state = uint8_t(SlotState::Live);
+  img.status = uint8_t(r.revoked ? KeyStatus::Revoked : KeyStatus::Active);
+  img.type = r.type;
+  img.env = r.env;
+  img.role = r.role;
+  img.id_len = uint8_t(r.key_id.size());
+  img.ws_len = uint8_t(r.workspace.size());
+  std::memcpy(img.hash, r.hash.data(), 32);
+  img.perms = r.perms;
+  img.expires_at = r.expires_at;
+  if (r.wrong_region) img.flags |= kFlagWrongRegion;
+  if (!r.origins.empty()) img.flags |= kFlagOrigins;
+  if (!r.cidrs.empty()) img.flags |= kFlagCidrs;
+
+  arena.clear();
+  const bool ids_out = r.key_id.size() + r.workspace.size() > kInlineIdBytes;
+  if (ids_out) {
+    img.flags |= kFlagIdsInArena;
+  } else {
+    std::memcpy(img.ids, r.key_id.data(), r.key_id.size());
+    std::memcpy(img.ids + r.key_id.size(), r.workspace.data(), r.workspace.size());
+  }
+  if (arena_bytes(r) == 0) return WriteError::None;
+  ArenaRecordHead head{img.id_len, img.ws_len, uint16_t(r.origins.size()),
+                       uint16_t(r.cidrs.size()), 0};
+  auto put = [&](const void *p, size_t n) {
+    auto *b = static_cast<const uint8_t *>(p);
+    arena.insert(arena.end(), b, b + n);
+  };
+  put(&head, sizeof head);
+  if (ids_out) {
+    put(r.key_id.data(), r.key_id.size());
+    put(r.workspace.data(), r.workspace.size());
+  }
+  for (const auto &o : r.origins) {
+    uint16_t len = uint16_t(o.size());
+    put(&len, 2);
+    put(o.data(), o.size());
+  }
+  for (const auto &c : r.cidrs) {
+    put(&c.family, 1);
+    put(&c.prefix_len, 1);
+    put(c.addr, 16);
+  }
+  return WriteError::None;
+}
+
+void TableWriter::store(Generation &g, const SlotImage &src,
+                        const std::vector<uint8_t> &arena, Generation::Probe at) {
+  SlotImage img = src;
+  if (!arena.empty()) {
+    img.arena_off = g.arena_append(arena.data(), arena.size());
+    img.arena_len = uint32_t(arena.size());
+  }
+  const SlotImage old = g.read(at.slot);
+  if (at.found) {
+    (old.status == uint8_t(KeyStatus::Revoked) ? g.revoked : g.live) -= 1;
+  } else if (old.state == uint8_t(SlotState::Tombstone)) {
+    g.tombstones -= 1;
+  }
+  (img.status == uint8_t(KeyStatus::Revoked) ? g.revoked : g.live) += 1;
+  g.write(at.slot, img);
+}
+
+// Makes room in the current generation for one more record: grows when the
+// load would pass max_load, compacts into a larger arena when it is full.
+void TableWriter::ensure_room(size_t arena_needed, bool new_slot) {
+  const bool slots_full =
+      new_slot && double(cur_->occupied() + 1) > opts_.max_load * double(cur_->capacity());
+  const bool arena_full = arena_needed && !cur_->arena_fits(arena_needed);
+  if (!slots_full && !arena_full) return;
+  uint64_t cap = cur_->capacity();
+  const uint64_t keys = cur_->live + cur_->revoked + 1;
+  if (double(keys) > opts_.max_load * double(cap)) cap = uint64_t(std::ceil(keys / kGrowTargetLoad));
+  uint64_t arena = std::max<uint64_t>(cur_->arena_used() * 2 + arena_needed * 2, 64 << 10);
+  auto next = new_generation(cap, arena);
+  copy_live(*cur_, *next);
+  publish(std::move(next));
+}
+
+WriteError TableWriter::put(const TableRecord &r) {
+  SlotImage img;
+  WriteError err = encode(r, img, scratch_);
+  if (err != WriteError::None) return err;
+  if (!cur_) cur_ = new_generation(opts_.capacity, 64 << 10);
+  Generation::Probe p = cur_->find(r.hash.data());
+  const SlotImage at = p.slot == Generation::npos ? SlotImage{} : cur_->read(p.slot);
+  const bool new_slot = !p.found && at.state != uint8_t(SlotState::Tombstone);
+  const uint64_t before = cur_->generation();
+  ensure_room(scratch_.size(), new_slot);
+  if (cur_->generation() != before) p = cur_->find(r.hash.data());
+  store(*cur_, img, scratch_, p);
+  // The first change to a table nothing was published for publishes it.
+  if (cur_->generation() != ctl_->generation.load(std::memory_order_relaxed)) publish(std::move(cur_));
+  else sync_counts();
+  return WriteError::None;
+}
+
+bool TableWriter::revoke(const std::array<uint8_t, 32> &hash) {
+  if (!cur_) return false;
+  Generation::Probe p = cur_->find(hash.data());
+  if (!p.found) return false;
+  SlotImage img = cur_->read(p.slot);
+  if (img.status != uint8_t(KeyStatus::Revoked)) {
+    img.status = uint8_t(KeyStatus::Revoked);
+    cur_->write(p.slot, img);
+    cur_->live -= 1;
+    cur_->revoked += 1;
+    sync_counts();
+  }
+  return true;
+}
+
+bool TableWriter::remove(const std::array<uint8_t, 32> &hash) {
+  if (!cur_) return false;
+  Generation::Probe p = cur_->find(hash.data());
+  if (!p.found) return false;
+  SlotImage img = cur_->read(p.slot);
+  (img.status == uint8_t(KeyStatus::Revoked) ? cur_->revoked : cur_->live) -= 1;
+  img.state = uint8_t(SlotState::Tombstone);
+  cur_->write(p.slot, img);
+  cur_->tombstones += 1;
+  sync_counts();
+  return true;
+}
+
+std::optional<TableRecord> TableWriter::get(const std::array<uint8_t, 32> &hash) const {
+  if (!cur_) return std::nullopt;
+  Generation::Probe p = cur_->find(hash.data());
+  if (!p.found) return std::nullopt;
+  const SlotImage img = cur_->read(p.slot);
+  TableRecord r;
+  r.hash = hash;
+  r.role = img.role;
+  r.perms = img.perms;
+  r.type = img.type;
+  r.env = img.env;
+  r.revoked = img.status == uint8_t(KeyStatus::Revoked);
+  r.wrong_region = img.flags & kFlagWrongRegion;
+  r.expires_at = img.expires_at;
+  const uint8_t *a = cur_->arena() + img.arena_off;
+  size_t pos = sizeof(ArenaRecordHead);
+  ArenaRecordHead head{};
+  if (img.arena_len) std::memcpy(&head, a, sizeof head);
+  if (img.flags & kFlagIdsInArena) {
+    r.key_id.assign(reinterpret_cast<const char *>(a + pos), head.id_len);
+    r.workspace.assign(reinterpret_cast<const char *>(a + pos + head.id_len), head.ws_len);
+    pos += head.id_len + head.ws_len;
+  } else {
+    r.key_id.assign(img.ids, img.id_len);
+    r.workspace.assign(img.ids + img.id_len, img.ws_len);
+  }
+  for (unsigned i = 0; i < head.n_origins; ++i) {
+    uint16_t len;
+    std::memcpy(&len, a + pos, 2);
+    r.origins.emplace_back(reinterpret_cast<const char *>(a + pos + 2), len);
+    pos += 2 + len;
+  }
+  for (unsigned i = 0; i < head.n_cidrs; ++i) {
+    Cidr c;
+    c.family = a[pos];
+    c.prefix_len = a[pos + 1];
+    std::memcpy(c.addr, a + pos + 2, 16);
+    r.cidrs.push_back(c);
+    pos += kCidrBytes;
+  }
+  return r;
+}
+
+void TableWriter::load(const std::vector<TableRecord> &records, std::vector<size_t> *rejected) {
+  uint64_t arena = 64 << 10;
+  for (const auto &r : records) arena += round_up(arena_bytes(r), 8);
+  const uint64_t need = uint64_t(std::ceil(double(records.size() + 1) / opts_.max_load));
+  auto next = new_generation(std::max(opts_.capacity, need), arena + arena / 4);
+  SlotImage img;
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (encode(records[i], img, scratch_) != WriteError::None) {
+      if (rejected) rejected->push_back(i);
+      continue;
+    }
+    store(*next, img, scratch_, next->find(records[i].hash.data()));
+  }
+  publish(std::move(next));
+  settings_match_ = true;
+  torn_ = 0;
+}
+
+void TableWriter::copy_live(const Generation &from, Generation &to) {
+  std::vector<uint8_t> bytes;
+  for (uint64_t i = 0; i < from.capacity(); ++i) {
+    SlotImage img = from.read(i);
+    if (img.state != uint8_t(SlotState::Live) || (img.seq & 1)) continue;  // torn: the source rewrites it
+    bytes.clear();
+    if (img.arena_len && img.arena_off + uint64_t(img.arena_len) <= from.arena_used())
+      bytes.assign(from.arena() + img.arena_off, from.arena() + img.arena_off + img.arena_len);
+    img.arena_off = img.arena_len = 0;
+    store(to, img, bytes, to.find(img.hash));
+  }
+}
+
+void TableWriter::rebuild(uint64_t capacity) {
+  if (!cur_) {
+    load({});
+    return;
+  }
+  const uint64_t keys = cur_->live + cur_->revoked;
+  uint64_t cap = std::max(capacity, uint64_t(std::ceil(double(keys + 1) / opts_.max_load)));
+  auto next = new_generation(cap, std::max<uint64_t>(cur_->arena_used() + (64 << 10), 64 << 10));
+  copy_live(*cur_, *next);
+  publish(std::move(next));
+  settings_match_ = true;
+  torn_ = 0;
+}
+
+void TableWriter::set_options(const TableOptions &opts) {
+  check_options(opts);
+  if (opts.name != opts_.name) throw TableError("table.name cannot change without a restart");
+  const long gid = group_id(opts.readers_group);
+  opts_ = opts;
+  access_.mode = opts.mode;
+  access_.gid = gid;
+  ctl_->staleness.store(pack_staleness(opts_.staleness_max_s, opts_.staleness_policy),
+                        std::memory_order_relaxed);
+  settings_match_ = cur_ && same_settings(cur_->header(), opts_);
+}
+
+void TableWriter::touch_contact(int64_t t) { ctl_->last_contact.store(t, std::memory_order_relaxed); }
+void TableWriter::heartbeat(int64_t t) { ctl_->heartbeat.store(t, std::memory_order_relaxed); }
+void TableWriter::set_revision(uint64_t rev) {
+  ctl_->upstream_revision.store(rev, std::memory_order_relaxed);
+}
+uint64_t TableWriter::revision() const {
+  return ctl_->upstream_revision.load(std::memory_order_relaxed);
+}
+int64_t TableWriter::last_contact() const { return ctl_->last_contact.load(std::memory_order_relaxed); }
+
+TableWriter::Stats TableWriter::stats() const {
+  Stats s{};
+  if (!cur_) return s;
+  s.generation = cur_->generation();
+  s.capacity = cur_->capacity();
+  s.live = cur_->live;
+  s.revoked = cur_->revoked;
+  s.tombstones = cur_->tombstones;
+  s.arena_used = cur_->arena_used();
+  s.arena_size = cur_->arena_size();
+  s.segment_bytes = cur_->segment_bytes();
+  return s;
+}
+
+void TableWriter::destroy(const std::string &name) {
+  bip::shared_memory_object::remove(name.c_str());
+  const std::string prefix = name + ".g";
+  if (DIR *d = opendir("/dev/shm")) {
+    while (dirent *e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n.compare(0, prefix.size(), prefix) == 0) bip::shared_memory_object::remove(n.c_str());
+    }
+    closedir(d);
+  }
+}
+
+}  // namespace edgekey::shm

@@ -1,0 +1,104 @@
+// table_writer.hpp -- the single writer of a shared key table (edgekeyd's).
+//
+// Invariants the writer keeps (layout.hpp has the byte-level protocol):
+// - One writer per table, enforced by flock(LOCK_EX) on the control segment;
+//   a second writer gets a TableError naming the holder's pid.
+// - A call that changes a key (put/revoke/remove) has made the change visible
+//   to every reader when it returns (release store of the slot's sequence).
+// - Slots never move and never become empty; growth, compaction and settings
+//   changes build a new generation aside, publish it with one release store
+//   of ControlHeader::generation, then unlink the old segment.
+// - On destruction the segments stay: readers keep the last published table.
+//
+// Errors: TableError (exceptions) at start-up and when a rebuild cannot get
+// memory; return values on the per-key path.
+#pragma once
+
+#include "shm/src/generation.hpp"
+#include "shm/src/table_options.hpp"
+#include "shm/src/table_record.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace edgekey::shm {
+
+class TableWriter {
+ public:
+  // Creates the table, or re-attaches to the one a previous writer left under
+  // the same name (its published generation stays in service, so readers see
+  // no gap). After attach, settings_match() tells whether that generation was
+  // built with the same options; if not, the caller load()s afresh.
+  explicit TableWriter(TableOptions opts);
+  ~TableWriter();
+  TableWriter(const TableWriter &) = delete;
+  TableWriter &operator=(const TableWriter &) = delete;
+
+  // Inserts or replaces the record with this hash.
+  WriteError put(const TableRecord &r);
+  // Marks the key revoked (it answers 401 revoked_key). False if absent.
+  bool revoke(const std::array<uint8_t, 32> &hash);
+  // Removes the key (a tombstone until the next rebuild). False if absent.
+  bool remove(const std::array<uint8_t, 32> &hash);
+  std::optional<TableRecord> get(const std::array<uint8_t, 32> &hash) const;
+
+  // Replaces the whole content with `records` in a new generation (a full
+  // snapshot): what the list lacks is gone once this returns. Records that
+  // cannot be stored are skipped and reported through `rejected` (indexes).
+  void load(const std::vector<TableRecord> &records, std::vector<size_t> *rejected = nullptr);
+  // Compacts (drops tombstones and dead arena bytes) into a new generation
+  // of at least `capacity` slots (0 = sized for the current keys).
+  void rebuild(uint64_t capacity = 0);
+  // New settings (prefix, permissions, roles, pepper...) take effect with the
+  // next load() or rebuild(); staleness settings at once.
+  void set_options(const TableOptions &opts);
+
+  // Freshness, read by readers' staleness policy and by tools.
+  void touch_contact(int64_t unix_s);
+  void heartbeat(int64_t unix_s);
+  void set_revision(uint64_t rev);
+  uint64_t revision() const;
+  int64_t last_contact() const;
+
+  bool attached() const { return attached_; }
+  bool settings_match() const { return settings_match_; }
+  uint64_t torn_slots() const { return torn_; }  // odd slots found at attach
+
+  struct Stats {
+    uint64_t generation, capacity, live, revoked, tombstones, arena_used, arena_size, segment_bytes;
+  };
+  Stats stats() const;
+  const TableOptions &options() const { return opts_; }
+  const Generation *current() const { return cur_.get(); }
+
+  // Unlinks every segment of table `name` (tests, uninstall). Readers that
+  // have it mapped keep their mapping.
+  static void destroy(const std::string &name);
+
+ private:
+  void open_control();
+  void attach_current();
+  void publish(std::unique_ptr<Generation> next);
+  std::unique_ptr<Generation> new_generation(uint64_t capacity, uint64_t arena_size);
+  WriteError encode(const TableRecord &r, SlotImage &img, std::vector<uint8_t> &arena) const;
+  // Writes into `g`, which must have room (capacity and arena).
+  void store(Generation &g, const SlotImage &img,
+             const std::vector<uint8_t> &arena, Generation::Probe at);
+  void ensure_room(size_t arena_bytes, bool new_slot);
+  void copy_live(const Generation &from, Generation &to);
+  void sync_counts();
+
+  TableOptions opts_;
+  SegmentAccess access_;
+  RwSegment control_seg_;
+  ControlHeader *ctl_ = nullptr;
+  std::unique_ptr<Generation> cur_;
+  bool attached_ = false, settings_match_ = true;
+  uint64_t torn_ = 0;
+  std::vector<uint8_t> scratch_;
+};
+
+}  // namespace edgekey::shm

@@ -1,0 +1,75 @@
+// validator_state.hpp -- what one ek_validator holds: the two read-only
+// mappings and the per-generation caches derived from the data header.
+//
+// Owned by one thread. refresh() is the only place that remaps: it compares
+// the control segment's generation (one acquire load on a line the writer
+// rarely touches) with the mapped one and switches on a change.
+#pragma once
+
+#include "shm/src/hasher.hpp"
+#include "shm/src/layout.hpp"
+#include "shm/src/ro_mapping.hpp"
+#include "shm/src/table_view.hpp"
+#include "shm/src/token.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace edgekey::shm {
+
+// Permission name -> bit, open addressing over 128 entries (n <= 64).
+class PermissionIndex {
+ public:
+  void clear();
+  void add(std::string_view name, int bit);
+  int find(const char *name) const;  // -1 when unknown
+
+ private:
+  struct Entry {
+    char name[kMaxNameLen + 1];
+    uint8_t len;
+    int8_t bit = -1;
+  };
+  static uint32_t hash(const char *s, size_t n);
+  Entry tab_[128];
+};
+
+}  // namespace edgekey::shm
+
+struct ek_validator {
+  // 0 or ek_err. Maps the control segment and the current generation.
+  int open(const char *table_name);
+  // 0 when view() is the published generation (remapping if it changed);
+  // an ek_err when nothing is published or the new generation is unusable.
+  int refresh() {
+    uint64_t g = ctl_->generation.load(std::memory_order_acquire);
+    if (g == gen_ && g != 0) return 0;
+    return remap(g);
+  }
+
+  const edgekey::shm::ControlHeader *control() const { return ctl_; }
+  const edgekey::shm::DataView &view() const { return view_; }
+  const edgekey::shm::TokenHasher &hasher() const { return hasher_; }
+  std::string_view prefix() const { return prefix_; }
+  bool legacy_tokens() const { return legacy_; }
+  int permission_bit(const char *name) const { return perms_.find(name); }
+  std::string_view role_name(uint8_t role) const;
+  uint64_t generation() const { return gen_; }
+
+ private:
+  int remap(uint64_t g);
+  int load_caches();
+
+  std::string name_;
+  edgekey::shm::RoMapping control_map_, data_map_;
+  const edgekey::shm::ControlHeader *ctl_ = nullptr;
+  edgekey::shm::DataView view_;
+  uint64_t gen_ = 0;
+  std::string prefix_;
+  bool legacy_ = false;
+  edgekey::shm::TokenHasher hasher_;
+  std::string pepper_path_;  // of the hasher_ now loaded
+  uint8_t pepper_fp_[32] = {};
+  edgekey::shm::PermissionIndex perms_;
+};

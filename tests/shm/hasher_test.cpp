@@ -1,0 +1,68 @@
+#include "shm/src/hasher.hpp"
+#include "shm/src/pepper.hpp"
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <fstream>
+
+using namespace edgekey::shm;
+
+TEST(Hasher, Sha256KnownVector) {
+  uint8_t h[32];
+  TokenHasher().hash("abc", h);
+  EXPECT_EQ(hash_to_text(h),
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(Hasher, HmacMatchesOpenSslHmac) {
+  for (std::string pepper : {std::string(16, 'p'), std::string("a much longer pepper, ") + std::string(80, 'x')}) {
+    TokenHasher h(pepper);
+    EXPECT_TRUE(h.keyed());
+    for (std::string token : {std::string(), std::string("ek_sk_live_abc"), std::string(300, 't')}) {
+      uint8_t ours[32], ref[32];
+      unsigned len = 0;
+      h.hash(token, ours);
+      HMAC(EVP_sha256(), pepper.data(), int(pepper.size()),
+           reinterpret_cast<const unsigned char *>(token.data()), token.size(), ref, &len);
+      ASSERT_EQ(len, 32u);
+      EXPECT_TRUE(hash_equal(ours, ref)) << token;
+    }
+  }
+}
+
+TEST(Hasher, HmacDiffersFromPlainAndBetweenPeppers) {
+  uint8_t a[32], b[32], c[32];
+  TokenHasher().hash("token", a);
+  TokenHasher(std::string(20, 'x')).hash("token", b);
+  TokenHasher(std::string(20, 'y')).hash("token", c);
+  EXPECT_FALSE(hash_equal(a, b));
+  EXPECT_FALSE(hash_equal(b, c));
+}
+
+TEST(Hasher, TextRoundTripAndRejects) {
+  uint8_t h[32], back[32];
+  TokenHasher().hash("x", h);
+  ASSERT_TRUE(hash_from_text(hash_to_text(h), back));
+  EXPECT_TRUE(hash_equal(h, back));
+  EXPECT_FALSE(hash_from_text("sha256:abc", back));
+  EXPECT_FALSE(hash_from_text("sha256:" + std::string(64, 'g'), back));
+  EXPECT_FALSE(hash_from_text("", back));
+}
+
+TEST(Pepper, FileRulesAndFingerprint) {
+  std::string dir = testing::TempDir();
+  std::string good = dir + "/pepper_good", shortp = dir + "/pepper_short";
+  std::ofstream(good) << "0123456789abcdef0123456789abcdef\n";
+  std::ofstream(shortp) << "short\n";
+  std::string p;
+  ASSERT_TRUE(read_pepper_file(good, p));
+  EXPECT_EQ(p, "0123456789abcdef0123456789abcdef");  // trailing newline dropped
+  EXPECT_FALSE(read_pepper_file(shortp, p));
+  EXPECT_FALSE(read_pepper_file(dir + "/nope", p));
+  uint8_t f1[32], f2[32];
+  pepper_fingerprint("0123456789abcdef0123456789abcdef", f1);
+  pepper_fingerprint("0123456789abcdef0123456789abcdeX", f2);
+  EXPECT_FALSE(hash_equal(f1, f2));
+}

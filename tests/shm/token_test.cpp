@@ -1,0 +1,123 @@
+#include "shm/src/token.hpp"
+
+#include <edgekey/edgekey.h>
+#include <gtest/gtest.h>
+
+#include <set>
+
+using namespace edgekey::shm;
+
+TEST(Token, GeneratedTokenHasTheDesignShape) {
+  std::string t = generate_token("ek", "sk", "live");
+  ASSERT_EQ(t.size(), 2 + 1 + 2 + 1 + 4 + 1 + kBodyLen + kCheckLen);
+  EXPECT_EQ(t.substr(0, 11), "ek_sk_live_");
+  for (char c : t.substr(11)) EXPECT_TRUE(isalnum(static_cast<unsigned char>(c))) << t;
+  ParsedToken p = parse_authorization(t, "ek", false);
+  EXPECT_EQ(p.kind, TokenKind::Prefixed);
+  EXPECT_EQ(p.type, EK_TYPE_SECRET);
+  EXPECT_EQ(p.env, EK_ENV_LIVE);
+  EXPECT_EQ(p.token, t);
+}
+
+TEST(Token, PublishableTestKeyParses) {
+  std::string t = generate_token("acme9", "pk", "test");
+  ParsedToken p = parse_authorization("Bearer " + t, "acme9", false);
+  ASSERT_EQ(p.kind, TokenKind::Prefixed);
+  EXPECT_EQ(p.type, EK_TYPE_PUBLISHABLE);
+  EXPECT_EQ(p.env, EK_ENV_TEST);
+}
+
+TEST(Token, TokensAreDistinct) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) seen.insert(generate_token("ek", "sk", "live"));
+  EXPECT_EQ(seen.size(), 1000u);
+}
+
+TEST(Token, BodyCharactersAreSpreadOverTheAlphabet) {
+  // 62 symbols x 2000 draws: every symbol appears (a biased or truncated
+  // alphabet would leave some out).
+  std::set<char> chars;
+  for (int i = 0; i < 200; ++i) {
+    std::string t = generate_token("ek", "sk", "live");
+    for (char c : t.substr(11, kBodyLen)) chars.insert(c);
+  }
+  EXPECT_EQ(chars.size(), 62u);
+}
+
+TEST(Token, SchemeIsCaseInsensitiveAndWhitespaceIsTrimmed) {
+  std::string t = generate_token("ek", "sk", "live");
+  for (std::string h : {"Bearer " + t, "bearer " + t, "BEARER\t" + t, "  Bearer   " + t + " \t",
+                        t, " " + t + " "}) {
+    ParsedToken p = parse_authorization(h, "ek", false);
+    EXPECT_EQ(p.kind, TokenKind::Prefixed) << '[' << h << ']';
+    EXPECT_EQ(p.token, t);
+  }
+}
+
+TEST(Token, MissingToken) {
+  for (const char *h : {"", "   ", "Bearer", "bearer  ", "\t"})
+    EXPECT_EQ(parse_authorization(h, "ek", true).kind, TokenKind::Missing) << '[' << h << ']';
+}
+
+TEST(Token, WrongSchemeOrExtraWordsAreMalformed) {
+  std::string t = generate_token("ek", "sk", "live");
+  for (std::string h : {"Basic " + t, "Token " + t, "Bearer " + t + " extra", "Bearerx " + t})
+    EXPECT_EQ(parse_authorization(h, "ek", true).kind, TokenKind::Malformed) << h;
+}
+
+TEST(Token, BadChecksumIsMalformed) {
+  std::string t = generate_token("ek", "sk", "live");
+  for (size_t i = 11; i < t.size(); ++i) {
+    std::string bad = t;
+    bad[i] = bad[i] == 'a' ? 'b' : 'a';
+    EXPECT_EQ(parse_authorization(bad, "ek", true).kind, TokenKind::Malformed) << bad;
+  }
+}
+
+TEST(Token, BadShapeWithOurPrefixIsMalformedEvenWithLegacyOn) {
+  std::string t = generate_token("ek", "sk", "live");
+  const std::string body = t.substr(11);
+  for (std::string bad : {"ek_xk_live_" + body, "ek_sk_prod_" + body, "ek_sk_live_" + body.substr(1),
+                          "ek_sk_live_" + body + "A", "ek_sk_live" + body, std::string("ek_"), std::string("ek_sk_live_"),
+                          "ek_sk_live_" + body.substr(0, 37) + "-"})
+    EXPECT_EQ(parse_authorization(bad, "ek", true).kind, TokenKind::Malformed) << bad;
+}
+
+TEST(Token, LegacyTokensNeedTheConfig) {
+  for (std::string legacy : {"sk-abc123def456", "0123456789abcdef", "ek-not-ours", "eks_sk_live_x"}) {
+    EXPECT_EQ(parse_authorization(legacy, "ek", false).kind, TokenKind::Malformed) << legacy;
+    const std::string header = "Bearer " + legacy;  // p.token views into it
+    ParsedToken p = parse_authorization(header, "ek", true);
+    EXPECT_EQ(p.kind, TokenKind::Legacy) << legacy;
+    EXPECT_EQ(p.token, legacy);
+  }
+}
+
+TEST(Token, ControlCharactersAndOverlongTokensAreMalformed) {
+  EXPECT_EQ(parse_authorization(std::string("Bearer ab\x01" "cd"), "ek", true).kind, TokenKind::Malformed);
+  EXPECT_EQ(parse_authorization("Bearer ab\x7f", "ek", true).kind, TokenKind::Malformed);
+  EXPECT_EQ(parse_authorization(std::string(kMaxTokenLen + 1, 'a'), "ek", true).kind,
+            TokenKind::Malformed);
+  EXPECT_EQ(parse_authorization(std::string(kMaxTokenLen, 'a'), "ek", true).kind, TokenKind::Legacy);
+}
+
+TEST(Token, PrefixRules) {
+  EXPECT_TRUE(valid_prefix("ek"));
+  EXPECT_TRUE(valid_prefix("a1234567890abcde"));
+  EXPECT_FALSE(valid_prefix("e"));
+  EXPECT_FALSE(valid_prefix("a1234567890abcdef"));
+  EXPECT_FALSE(valid_prefix("1ek"));
+  EXPECT_FALSE(valid_prefix("Ek"));
+  EXPECT_FALSE(valid_prefix("e_k"));
+  EXPECT_THROW(generate_token("E", "sk", "live"), std::runtime_error);
+  EXPECT_THROW(generate_token("ek", "xk", "live"), std::runtime_error);
+  EXPECT_THROW(generate_token("ek", "sk", "prod"), std::runtime_error);
+}
+
+TEST(Token, CheckIsCrc32InBase62) {
+  // CRC32("123456789") is the standard check value 0xCBF43926; in base62
+  // (0-9A-Za-z, most significant first) that is "3jZRME".
+  char out[kCheckLen];
+  token_check("123456789", out);
+  EXPECT_EQ(std::string(out, kCheckLen), "3jZRME");
+}
