@@ -182,8 +182,8 @@ void Generation::write(uint64_t slot, const SlotImage &img) {
   // A slot a killed writer left odd stays odd until rewritten: make it even+1.
   const uint64_t seq = s.w[0].load(std::memory_order_relaxed) | 1;
   s.w[0].store(seq, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
-  for (size_t i = 1; i < kSlotWords; ++i) s.w[i].store(words[i], std::memory_order_relaxed);
+  slot_fence_release();
+  for (size_t i = 1; i < kSlotWords; ++i) s.w[i].store(words[i], kSlotDataStore);
   s.w[0].store(seq + 1, std::memory_order_release);
 }
 

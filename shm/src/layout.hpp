@@ -120,6 +120,21 @@ inline constexpr char kPepperCheck[] = "edgekey pepper check v1";
 struct alignas(kCacheLine) Slot {
   std::atomic<uint64_t> w[kSlotWords];
 };
+
+// ThreadSanitizer does not model standalone fences (GCC warns -Wtsan), so in
+// TSan builds the data words themselves carry acquire/release ordering. On
+// x86 both forms compile to plain moves; the fence form is the production one.
+#if defined(__SANITIZE_THREAD__)
+inline constexpr std::memory_order kSlotDataLoad = std::memory_order_acquire;
+inline constexpr std::memory_order kSlotDataStore = std::memory_order_release;
+inline void slot_fence_acquire() {}
+inline void slot_fence_release() {}
+#else
+inline constexpr std::memory_order kSlotDataLoad = std::memory_order_relaxed;
+inline constexpr std::memory_order kSlotDataStore = std::memory_order_relaxed;
+inline void slot_fence_acquire() { std::atomic_thread_fence(std::memory_order_acquire); }
+inline void slot_fence_release() { std::atomic_thread_fence(std::memory_order_release); }
+#endif
 static_assert(sizeof(Slot) == kSlotSize);
 
 // The decoded form of a slot. Words 1..5 (meta + hash) are in the first cache

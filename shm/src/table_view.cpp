@@ -79,10 +79,10 @@ Lookup find_slot(const DataView &d, const uint8_t hash[32], SlotImage &out) {
       }
       uint64_t words[kSlotWords];
       words[0] = seq;
-      for (size_t i = 1; i <= 5; ++i) words[i] = s.w[i].load(std::memory_order_relaxed);
+      for (size_t i = 1; i <= 5; ++i) words[i] = s.w[i].load(kSlotDataLoad);
       const uint8_t state = uint8_t(words[1]);
       if (state == uint8_t(SlotState::Empty)) {
-        std::atomic_thread_fence(std::memory_order_acquire);
+        slot_fence_acquire();
         if (s.w[0].load(std::memory_order_relaxed) == seq) return Lookup::Miss;
         if (--budget <= 0) return Lookup::Busy;
         continue;
@@ -90,8 +90,8 @@ Lookup find_slot(const DataView &d, const uint8_t hash[32], SlotImage &out) {
       // A mismatch needs no re-check: a key present before and after a write
       // never changes its slot's hash words, and no slot becomes Empty again.
       if (state != uint8_t(SlotState::Live) || words[2] != h0) break;
-      for (size_t i = 6; i < kSlotWords; ++i) words[i] = s.w[i].load(std::memory_order_relaxed);
-      std::atomic_thread_fence(std::memory_order_acquire);
+      for (size_t i = 6; i < kSlotWords; ++i) words[i] = s.w[i].load(kSlotDataLoad);
+      slot_fence_acquire();
       if (s.w[0].load(std::memory_order_relaxed) != seq) {
         if (--budget <= 0) return Lookup::Busy;
         continue;
