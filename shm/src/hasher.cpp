@@ -94,6 +94,5 @@ bool hash_from_text(std::string_view text, uint8_t out[32]) {
   return true;
 }
 
-bool hash_equal(const uint8_t a[32], const uint8_t b[32]) { return CRYPTO_memcmp(a, b, 32) == 0; }
 
 }  // namespace edgekey::shm

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -36,7 +37,22 @@ std::string hash_to_text(const uint8_t hash[32]);
 // Parses "sha256:<64 hex>" (or bare hex); false on anything else.
 bool hash_from_text(std::string_view text, uint8_t out[32]);
 
-// Constant-time equality of two 32-byte hashes (CRYPTO_memcmp).
-bool hash_equal(const uint8_t a[32], const uint8_t b[32]);
+// Constant-time equality of two 32-byte hashes: OR of the XOR of four words,
+// no data-dependent branch (the barrier keeps the compiler from adding an
+// early exit). Same contract as OpenSSL's CRYPTO_memcmp()==0, inlined: that
+// one is a byte loop behind a library call, ~15% of a validate at 10k keys.
+inline bool hash_equal(const uint8_t a[32], const uint8_t b[32]) {
+  uint64_t acc = 0;
+  for (int i = 0; i < 4; ++i) {
+    uint64_t x, y;
+    std::memcpy(&x, a + 8 * i, 8);
+    std::memcpy(&y, b + 8 * i, 8);
+    acc |= x ^ y;
+#if defined(__GNUC__)
+    __asm__ volatile("" : "+r"(acc));
+#endif
+  }
+  return acc == 0;
+}
 
 }  // namespace edgekey::shm

@@ -1,7 +1,8 @@
 #include "shm/src/table_view.hpp"
 
+#include "shm/src/hasher.hpp"
+
 #include <edgekey/edgekey.h>
-#include <openssl/crypto.h>
 
 #include <cstring>
 
@@ -97,7 +98,7 @@ Lookup find_slot(const DataView &d, const uint8_t hash[32], SlotImage &out) {
         continue;
       }
       words_to_slot_image(words, out);
-      if (CRYPTO_memcmp(out.hash, hash, 32) != 0) break;
+      if (!hash_equal(out.hash, hash)) break;
       return Lookup::Hit;
     }
     if (++idx == d.capacity) idx = 0;

@@ -1,27 +1,63 @@
 #include "shm/src/token.hpp"
 
+#include "shm/src/crc32.hpp"
+
 #include <edgekey/edgekey.h>
 #include <openssl/rand.h>
-#include <zlib.h>
 
+#include <array>
 #include <cstring>
 #include <stdexcept>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace edgekey::shm {
 namespace {
 
 constexpr char kBase62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
+// Base62 digit value of a byte, or kNotBase62 (a single OR over a token's
+// digits then tells whether any byte was outside the alphabet).
+constexpr uint8_t kNotBase62 = 0x80;
+constexpr std::array<uint8_t, 256> make_digits() {
+  std::array<uint8_t, 256> d{};
+  for (auto &x : d) x = kNotBase62;
+  for (uint8_t i = 0; i < 62; ++i) d[uint8_t(kBase62[i])] = i;
+  return d;
+}
+constexpr std::array<uint8_t, 256> kDigit = make_digits();
+
 constexpr bool is_ows(char c) { return c == ' ' || c == '\t'; }
 constexpr bool is_visible(char c) { return c > 0x20 && c < 0x7f; }
-constexpr bool is_base62(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
   while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
   return s;
+}
+
+// True when all 32 body bytes are base62 (SSE2: three range checks on two
+// 16-byte lanes; elsewhere a table walk).
+bool body_is_base62(const char *p) {
+#if defined(__SSE2__)
+  auto in_range = [](__m128i x, char lo, char span) {
+    __m128i y = _mm_sub_epi8(x, _mm_set1_epi8(lo));
+    return _mm_cmpeq_epi8(_mm_min_epu8(y, _mm_set1_epi8(span)), y);
+  };
+  int ok = 0xffff;
+  for (int half = 0; half < 2; ++half) {
+    __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p + 16 * half));
+    __m128i m = _mm_or_si128(_mm_or_si128(in_range(x, '0', 9), in_range(x, 'A', 25)), in_range(x, 'a', 25));
+    ok &= _mm_movemask_epi8(m);
+  }
+  return ok == 0xffff;
+#else
+  uint8_t bad = 0;
+  for (size_t i = 0; i < kBodyLen; ++i) bad |= kDigit[uint8_t(p[i])];
+  return !(bad & kNotBase62);
+#endif
 }
 
 bool iequals_bearer(std::string_view s) {
@@ -47,11 +83,16 @@ ParsedToken classify_prefixed(std::string_view token, size_t prefix_len) {
   else if (rest.compare(0, 4, "test") == 0) p.env = EK_ENV_TEST;
   else return p;
   rest.remove_prefix(5);
-  for (char c : rest)
-    if (!is_base62(c)) return p;
-  char check[kCheckLen];
-  token_check(token.substr(0, token.size() - kCheckLen), check);
-  if (std::memcmp(check, token.data() + token.size() - kCheckLen, kCheckLen) != 0) return p;
+  if (!body_is_base62(rest.data())) return p;
+  uint8_t bad = 0;
+  uint64_t check = 0;
+  for (size_t i = kBodyLen; i < kBodyLen + kCheckLen; ++i) {
+    const uint8_t d = kDigit[uint8_t(rest[i])];
+    bad |= d;
+    check = check * 62 + d;
+  }
+  if (bad & kNotBase62) return p;
+  if (check != crc32_ieee(token.data(), token.size() - kCheckLen)) return p;
   p.kind = TokenKind::Prefixed;
   p.token = token;
   return p;
@@ -60,7 +101,7 @@ ParsedToken classify_prefixed(std::string_view token, size_t prefix_len) {
 }  // namespace
 
 void token_check(std::string_view text, char out[kCheckLen]) {
-  uint64_t crc = crc32(0L, reinterpret_cast<const Bytef *>(text.data()), uInt(text.size()));
+  uint64_t crc = crc32_ieee(text.data(), text.size());
   for (size_t i = kCheckLen; i-- > 0;) {
     out[i] = kBase62[crc % 62];
     crc /= 62;
@@ -81,25 +122,24 @@ ParsedToken parse_authorization(std::string_view auth, std::string_view prefix,
   auth = trim(auth);
   if (auth.empty()) return p;  // Missing
   std::string_view token = auth;
-  size_t sp = 0;
-  while (sp < auth.size() && !is_ows(auth[sp])) ++sp;
-  if (sp < auth.size()) {
-    if (!iequals_bearer(auth.substr(0, sp))) {
-      p.kind = TokenKind::Malformed;
-      return p;
-    }
-    token = trim(auth.substr(sp));
+  if (auth.size() > 6 && is_ows(auth[6]) && iequals_bearer(auth.substr(0, 6))) {
+    token = trim(auth.substr(6));
   } else if (iequals_bearer(auth)) {
     return p;  // "Bearer" and nothing else: Missing
   }
+  // One word is left; anything with inner whitespace (another scheme, or
+  // extra words) is malformed.
+  if (std::memchr(token.data(), ' ', token.size()) || std::memchr(token.data(), '\t', token.size())) {
+    p.kind = TokenKind::Malformed;
+    return p;
+  }
   p.kind = TokenKind::Malformed;
-  if (token.size() > kMaxTokenLen) return p;
-  for (char c : token)
-    if (!is_visible(c)) return p;
   if (token.size() > prefix.size() && token[prefix.size()] == '_' &&
       token.compare(0, prefix.size(), prefix) == 0)
     return classify_prefixed(token, prefix.size());
-  if (!legacy_allowed) return p;
+  if (!legacy_allowed || token.size() > kMaxTokenLen) return p;
+  for (char c : token)
+    if (!is_visible(c)) return p;
   p.kind = TokenKind::Legacy;
   p.token = token;
   return p;

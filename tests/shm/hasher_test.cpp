@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
+#include <openssl/crypto.h>
 #include <openssl/hmac.h>
+
+#include <cstring>
 
 #include <fstream>
 
@@ -65,4 +68,18 @@ TEST(Pepper, FileRulesAndFingerprint) {
   pepper_fingerprint("0123456789abcdef0123456789abcdef", f1);
   pepper_fingerprint("0123456789abcdef0123456789abcdeX", f2);
   EXPECT_FALSE(hash_equal(f1, f2));
+}
+
+TEST(Hasher, ConstantTimeEqualityAgreesWithCryptoMemcmp) {
+  uint8_t a[32], b[32];
+  TokenHasher().hash("a", a);
+  for (int byte = 0; byte < 32; ++byte)
+    for (int bit = 0; bit < 8; ++bit) {
+      std::memcpy(b, a, 32);
+      b[byte] ^= uint8_t(1 << bit);
+      ASSERT_EQ(hash_equal(a, b), CRYPTO_memcmp(a, b, 32) == 0) << byte << ":" << bit;
+      ASSERT_FALSE(hash_equal(a, b));
+    }
+  std::memcpy(b, a, 32);
+  EXPECT_TRUE(hash_equal(a, b));
 }

@@ -1,4 +1,7 @@
 #include "shm/src/token.hpp"
+#include "shm/src/crc32.hpp"
+
+#include <zlib.h>
 
 #include <edgekey/edgekey.h>
 #include <gtest/gtest.h>
@@ -120,4 +123,14 @@ TEST(Token, CheckIsCrc32InBase62) {
   char out[kCheckLen];
   token_check("123456789", out);
   EXPECT_EQ(std::string(out, kCheckLen), "3jZRME");
+}
+
+TEST(Token, Crc32MatchesZlib) {
+  std::string buf;
+  for (size_t len = 0; len < 200; ++len) {
+    buf.push_back(char(len * 131 + 7));
+    EXPECT_EQ(crc32_ieee(buf.data(), buf.size()),
+              uint32_t(crc32(0L, reinterpret_cast<const Bytef *>(buf.data()), uInt(buf.size()))))
+        << len;
+  }
 }

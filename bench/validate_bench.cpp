@@ -1,0 +1,364 @@
+// validate_bench -- libedgekey's validate against its floor, in one run.
+//
+// The floor is what no table can beat: SHA-256 of the token (the same
+// function validate uses) plus a probe in a plain in-process array of the
+// same size and slot size. Tables hold N uniform random keys (10k, 1M, 10M);
+// each benchmark draws tokens from a shuffled sample of them.
+//
+// After the runs, a summary prints the ratios the issue sets targets for:
+// hit/floor at every size, malformed ns, p99 under a 10k updates/s writer
+// against idle, and 2-thread against 1-thread throughput.
+//
+//   bench/run                      # Release build, all sizes
+//   validate_bench --sizes=10000   # one size (CI smoke run)
+#include "shm/src/hasher.hpp"
+#include "shm/src/table_writer.hpp"
+#include "shm/src/token.hpp"
+
+#include <benchmark/benchmark.h>
+#include <edgekey/edgekey.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <thread>
+
+using namespace edgekey;
+
+namespace {
+
+std::vector<int64_t> g_sizes = {10'000, 1'000'000, 10'000'000};
+constexpr size_t kSample = 1 << 20;  // tokens drawn from per size (at most)
+std::map<int64_t, uint64_t> g_segment_bytes;  // data segment size per table size
+
+// N keys in a shared table, their tokens (a sample), a plain floor array,
+// revoked and unknown tokens.
+struct Table {
+  std::string name;
+  std::unique_ptr<shm::TableWriter> writer;
+  std::vector<std::string> hits, revoked, unknown;
+  std::vector<std::array<uint8_t, 32>> hit_hashes;
+  struct alignas(64) FloorSlot {
+    uint8_t hash[32];
+    uint8_t payload[96];
+  };
+  std::vector<FloorSlot> floor;
+  uint64_t capacity = 0;
+  ~Table() {
+    writer.reset();
+    if (!name.empty()) shm::TableWriter::destroy(name);
+  }
+};
+
+shm::TableRecord record_for(const std::array<uint8_t, 32> &hash, uint64_t i, uint64_t v) {
+  shm::TableRecord r;
+  r.hash = hash;
+  r.key_id = "key_" + std::to_string(i);
+  r.workspace = "ws_" + std::to_string(i % 1000);
+  r.role = uint8_t(v % 2);
+  r.perms = 0b11;
+  return r;
+}
+
+Table &table(int64_t n) {
+  static std::mutex mu;
+  static std::map<int64_t, std::unique_ptr<Table>> tables;
+  std::lock_guard lock(mu);
+  auto &slot = tables[n];
+  if (slot) return *slot;
+  slot = std::make_unique<Table>();
+  Table &t = *slot;
+  t.name = "ekbench-" + std::to_string(getpid()) + "-" + std::to_string(n);
+  shm::TableOptions o;
+  o.name = t.name;
+  o.permissions = {"chat:write", "agents:read", "logs:read"};
+  o.roles = {"developer", "viewer"};
+  // 10M keys at the writer's max load 0.8: 12.5M slots = 1.49 GiB.
+  o.capacity = uint64_t(double(n) / o.max_load) + 16;
+  shm::TableWriter::destroy(t.name);
+  t.writer = std::make_unique<shm::TableWriter>(o);
+  t.capacity = o.capacity;
+  t.floor.resize(o.capacity);
+  std::vector<bool> used(o.capacity, false);
+
+  shm::TokenHasher hasher;
+  std::mt19937_64 rng(n);
+  const uint64_t sample_every = std::max<uint64_t>(1, uint64_t(n) / kSample);
+  std::vector<shm::TableRecord> batch;
+  for (int64_t i = 0; i < n; ++i) {
+    std::string tok = shm::generate_token("ek", "sk", "live");
+    std::array<uint8_t, 32> h;
+    hasher.hash(tok, h.data());
+    t.writer->put(record_for(h, i, 0));
+    uint64_t idx = shm::home_slot(shm::hash_word0(h.data()), o.capacity);
+    while (used[idx]) idx = idx + 1 == o.capacity ? 0 : idx + 1;
+    used[idx] = true;
+    std::memcpy(t.floor[idx].hash, h.data(), 32);
+    if (uint64_t(i) % sample_every == 0 && t.hits.size() < kSample) {
+      t.hits.push_back(tok);
+      t.hit_hashes.push_back(h);
+    }
+  }
+  std::shuffle(t.hits.begin(), t.hits.end(), rng);
+  for (int i = 0; i < 4096; ++i) {
+    std::string tok = shm::generate_token("ek", "sk", "live");
+    std::array<uint8_t, 32> h;
+    hasher.hash(tok, h.data());
+    t.writer->put(record_for(h, n + i, 0));
+    t.writer->revoke(h);
+    t.revoked.push_back(tok);
+    t.unknown.push_back(shm::generate_token("ek", "sk", "live"));
+  }
+  g_segment_bytes[n] = t.writer->stats().segment_bytes;
+  return t;
+}
+
+struct Reader {
+  ek_validator *v = nullptr;
+  explicit Reader(const std::string &name) {
+    if (ek_open(name.c_str(), &v) != 0) abort();
+  }
+  ~Reader() { ek_close(v); }
+  int validate(const std::string &tok, const char *perm = nullptr) {
+    ek_request req{tok.c_str(), perm, nullptr, nullptr, nullptr};
+    ek_result r;
+    ek_validate(v, &req, &r);
+    return r.status;
+  }
+};
+
+void run_validate(benchmark::State &state, const std::vector<std::string> &tokens,
+                  const std::string &name, int want, const char *perm = nullptr) {
+  Reader r(name);
+  size_t i = size_t(state.thread_index()) * 7919;
+  for (auto _ : state) {
+    int st = r.validate(tokens[i++ % tokens.size()], perm);
+    if (st != want) {
+      state.SkipWithError("unexpected status");
+      break;
+    }
+    benchmark::DoNotOptimize(st);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_ValidateHit(benchmark::State &state) {
+  Table &t = table(state.range(0));
+  run_validate(state, t.hits, t.name, 200);
+}
+void BM_ValidateHitPermission(benchmark::State &state) {
+  Table &t = table(state.range(0));
+  run_validate(state, t.hits, t.name, 200, "agents:read");
+}
+void BM_ValidateMiss(benchmark::State &state) {
+  Table &t = table(state.range(0));
+  run_validate(state, t.unknown, t.name, 401);
+}
+void BM_ValidateRevoked(benchmark::State &state) {
+  Table &t = table(state.range(0));
+  run_validate(state, t.revoked, t.name, 401);
+}
+void BM_ValidateMalformed(benchmark::State &state) {
+  Table &t = table(state.range(0));
+  std::vector<std::string> bad;
+  for (size_t i = 0; i < 4096; ++i) {
+    std::string s = t.unknown[i % t.unknown.size()];
+    s.back() = s.back() == 'A' ? 'B' : 'A';
+    bad.push_back(s);
+  }
+  run_validate(state, bad, t.name, 401);
+}
+
+// The floor: the same SHA-256, then linear probing in a plain array of
+// 128-byte slots of the same capacity.
+void BM_Floor(benchmark::State &state) {
+  Table &t = table(state.range(0));
+  shm::TokenHasher hasher;
+  size_t i = size_t(state.thread_index()) * 7919;
+  for (auto _ : state) {
+    const std::string &tok = t.hits[i++ % t.hits.size()];
+    uint8_t h[32];
+    hasher.hash(tok, h);
+    uint64_t idx = shm::home_slot(shm::hash_word0(h), t.capacity);
+    while (std::memcmp(t.floor[idx].hash, h, 32) != 0) idx = idx + 1 == t.capacity ? 0 : idx + 1;
+    benchmark::DoNotOptimize(t.floor[idx].payload[0]);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_Sha256(benchmark::State &state) {
+  Table &t = table(g_sizes.front());
+  shm::TokenHasher hasher;
+  size_t i = 0;
+  for (auto _ : state) {
+    uint8_t h[32];
+    hasher.hash(t.hits[i++ % t.hits.size()], h);
+    benchmark::DoNotOptimize(h[0]);
+  }
+}
+
+// Per-call latency percentiles, idle or with a writer updating 10k keys/s.
+double g_tsc_per_ns = 0;
+double tsc_per_ns() {
+  if (g_tsc_per_ns == 0) {
+    auto t0 = std::chrono::steady_clock::now();
+    uint64_t c0 = __rdtsc();
+    while (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(50)) {
+    }
+    uint64_t c1 = __rdtsc();
+    double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+    g_tsc_per_ns = double(c1 - c0) / ns;
+  }
+  return g_tsc_per_ns;
+}
+
+void BM_ValidateLatency(benchmark::State &state) {
+  Table &t = table(state.range(0));
+  const bool with_writer = state.range(1) != 0;
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> updates{0};
+  std::thread writer;
+  if (with_writer) {
+    writer = std::thread([&] {
+      auto next = std::chrono::steady_clock::now();
+      uint64_t v = 1;
+      while (!stop.load(std::memory_order_relaxed)) {
+        for (int k = 0; k < 100; ++k, ++v) {  // 100 updates every 10 ms = 10k/s
+          size_t i = size_t(v * 2654435761u) % t.hit_hashes.size();
+          t.writer->put(record_for(t.hit_hashes[i], i, v));
+        }
+        updates += 100;
+        next += std::chrono::milliseconds(10);
+        std::this_thread::sleep_until(next);
+      }
+    });
+  }
+  Reader r(t.name);
+  std::vector<uint32_t> lat;
+  lat.reserve(1 << 22);
+  size_t i = 0;
+  const double per_ns = tsc_per_ns();
+  for (auto _ : state) {
+    uint64_t c0 = __rdtsc();
+    int st = r.validate(t.hits[i++ % t.hits.size()]);
+    uint64_t c1 = __rdtsc();
+    benchmark::DoNotOptimize(st);
+    if (lat.size() < lat.capacity()) lat.push_back(uint32_t(double(c1 - c0) / per_ns));
+  }
+  stop = true;
+  if (writer.joinable()) writer.join();
+  std::sort(lat.begin(), lat.end());
+  if (!lat.empty()) {
+    state.counters["p50_ns"] = lat[lat.size() / 2];
+    state.counters["p99_ns"] = lat[lat.size() * 99 / 100];
+    state.counters["p999_ns"] = lat[lat.size() * 999 / 1000];
+  }
+  state.counters["writer_updates_per_s"] =
+      benchmark::Counter(double(updates.load()), benchmark::Counter::kIsRate);
+}
+
+// Collects results to print the ratios the targets are stated in.
+class SummaryReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run> &runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const Run &r : runs) {
+      if (r.error_occurred || r.run_type != Run::RT_Iteration) continue;
+      Entry e;
+      e.ns = r.GetAdjustedRealTime();
+      e.items = r.counters.count("items_per_second") ? double(r.counters.at("items_per_second")) : 0;
+      for (const char *c : {"p50_ns", "p99_ns"})
+        if (r.counters.count(c)) e.counters[c] = r.counters.at(c);
+      results_[r.benchmark_name()] = e;
+    }
+  }
+  void Finalize() override {
+    ConsoleReporter::Finalize();
+    auto get = [&](const std::string &k) -> const Entry * {
+      auto it = results_.find(k);
+      return it == results_.end() ? nullptr : &it->second;
+    };
+    printf("\nSummary (targets from the libedgekey issue)\n");
+    for (int64_t n : g_sizes) {
+      const std::string s = std::to_string(n);
+      const Entry *hit = get("BM_ValidateHit/" + s + "/real_time/threads:1");
+      const Entry *floor = get("BM_Floor/" + s + "/real_time/threads:1");
+      if (hit && floor)
+        printf("  %9s keys: hit %6.1f ns, floor %6.1f ns, ratio %.2f (target <= 1.20)\n", s.c_str(),
+               hit->ns, floor->ns, hit->ns / floor->ns);
+      const Entry *t2 = get("BM_ValidateHit/" + s + "/real_time/threads:2");
+      if (hit && t2 && hit->items > 0)
+        printf("  %9s keys: 2 threads %.2fx one thread (target >= 1.80)\n", s.c_str(), t2->items / hit->items);
+      const Entry *idle = get("BM_ValidateLatency/" + s + "/0/iterations:2000000");
+      const Entry *busy = get("BM_ValidateLatency/" + s + "/1/iterations:2000000");
+      if (idle && busy && idle->counters.count("p99_ns"))
+        printf("  %9s keys: p99 idle %.0f ns, with 10k updates/s %.0f ns, ratio %.2f (target <= 1.50)\n",
+               s.c_str(), idle->counters.at("p99_ns"), busy->counters.at("p99_ns"),
+               busy->counters.at("p99_ns") / idle->counters.at("p99_ns"));
+    }
+    if (const Entry *m = get("BM_ValidateMalformed/" + std::to_string(g_sizes.front()) + "/threads:1"))
+      printf("  malformed (bad checksum): %.1f ns (target <= 50)\n", m->ns);
+    for (int64_t n : g_sizes) {
+      auto it = g_segment_bytes.find(n);
+      if (it != g_segment_bytes.end())
+        printf("  %9lld keys: data segment %.1f MiB (target for 10M: <= 1536)\n", (long long)n,
+               double(it->second) / double(1ULL << 20));
+    }
+  }
+ private:
+  struct Entry {
+    double ns = 0, items = 0;
+    std::map<std::string, double> counters;
+  };
+  std::map<std::string, Entry> results_;
+};
+
+void register_all() {
+  for (int64_t n : g_sizes) {
+    for (auto *b : {benchmark::RegisterBenchmark("BM_Floor", BM_Floor),
+                    benchmark::RegisterBenchmark("BM_ValidateHit", BM_ValidateHit)}) {
+      b->Arg(n)->Threads(1)->Threads(2)->UseRealTime();
+    }
+    benchmark::RegisterBenchmark("BM_ValidateHitPermission", BM_ValidateHitPermission)->Arg(n)->Threads(1);
+    benchmark::RegisterBenchmark("BM_ValidateMiss", BM_ValidateMiss)->Arg(n)->Threads(1);
+    benchmark::RegisterBenchmark("BM_ValidateRevoked", BM_ValidateRevoked)->Arg(n)->Threads(1);
+    benchmark::RegisterBenchmark("BM_ValidateLatency", BM_ValidateLatency)
+        ->Args({n, 0})
+        ->Args({n, 1})
+        ->Iterations(2'000'000);
+  }
+  benchmark::RegisterBenchmark("BM_ValidateMalformed", BM_ValidateMalformed)->Arg(g_sizes.front())->Threads(1);
+  benchmark::RegisterBenchmark("BM_Sha256", BM_Sha256);
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  // --sizes=10000,1000000 picks the table sizes (default 10k, 1M, 10M).
+  std::vector<char *> args;
+  for (int i = 0; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--sizes=", 8) == 0) {
+      g_sizes.clear();
+      for (const char *p = argv[i] + 8; *p;) {
+        g_sizes.push_back(std::strtoll(p, const_cast<char **>(&p), 10));
+        if (*p == ',') ++p;
+      }
+    } else {
+      args.push_back(argv[i]);
+    }
+  }
+  int ac = int(args.size());
+  benchmark::Initialize(&ac, args.data());
+  register_all();
+  SummaryReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  return 0;
+}
