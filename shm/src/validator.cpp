@@ -45,7 +45,7 @@ inline int64_t coarse_now() {
 
 inline void copy_field(char *dst, size_t cap, std::string_view s) {
   size_t n = s.size() < cap ? s.size() : cap - 1;
-  std::memcpy(dst, s.data(), n);
+  if (n) std::memcpy(dst, s.data(), n);  // an empty view may have a null data()
   dst[n] = '\0';
 }
 
