@@ -1,0 +1,22 @@
+// atomic_file.hpp -- replacing a file so that readers see the old content or
+// the new, never a mix, and a crash leaves one of the two on disk.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace edgekey::sync {
+
+// File-level write and lock failures, naming the path and the system error.
+struct KeysetError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Writes `text` to a temp file in the same directory, fsyncs it, renames it
+// over `path` (a symlink is followed to its target) and fsyncs the
+// directory. An existing file's mode (and owner, when permitted) is kept; a
+// new one gets `new_mode`. Throws KeysetError; on failure the old file is
+// untouched and no temp file is left.
+void replace_file_atomically(const std::string &path, const std::string &text, unsigned new_mode);
+
+}  // namespace edgekey::sync

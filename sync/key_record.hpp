@@ -1,0 +1,109 @@
+// key_record.hpp -- one key as the upstream (keyset file, NATS bucket) holds
+// it: DESIGN.md's key record, its validation rules and its text forms.
+//
+// The record never holds a token, only its hash. Timestamps are unix seconds
+// here and RFC 3339 UTC text ("2026-11-22T10:00:00Z") in files and JSON.
+#pragma once
+
+#include <edgekey/edgekey.h>
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace edgekey::sync {
+
+// Values equal the C API's ek_key_type / ek_env, so they cast to the table's.
+enum class KeyType : uint8_t { Secret = EK_TYPE_SECRET, Publishable = EK_TYPE_PUBLISHABLE };
+enum class KeyEnv : uint8_t { Live = EK_ENV_LIVE, Test = EK_ENV_TEST };
+enum class KeyStatus : uint8_t { Active, Revoked };
+
+// Wire names: "secret"/"publishable", "live"/"test", "active"/"revoked".
+const char *key_type_name(KeyType t);
+const char *key_env_name(KeyEnv e);
+const char *key_status_name(KeyStatus s);
+// Exact (case-sensitive) wire names; false for anything else.
+bool parse_key_type(std::string_view text, KeyType &out);
+bool parse_key_env(std::string_view text, KeyEnv &out);
+bool parse_key_status(std::string_view text, KeyStatus &out);
+
+// A key record. Required in every text form: id, hash, workspace, type, env,
+// role, status. Everything else may be absent (empty / nullopt).
+// A record that passed validate_record() satisfies every rule listed there.
+struct KeyRecord {
+  std::string id;         // 1..47 bytes, no control characters ("key_" prefix customary)
+  std::string hash;       // "sha256:<64 hex>" or "hmac-sha256:<64 hex>", lowercase after decode
+  std::string workspace;  // 1..47 bytes, no control characters
+  std::string name;       // free text without control characters; empty = none
+  KeyType type = KeyType::Secret;
+  KeyEnv env = KeyEnv::Live;
+  std::string role;                          // 1..31 bytes; resolved against the config
+  std::vector<std::string> scopes;           // permission names added to the role's
+  std::vector<std::string> regions;          // empty = every region
+  std::vector<std::string> allowed_origins;  // "scheme://host[:port]"; >= 1 for publishable
+  std::vector<std::string> allowed_cidrs;    // IPv4 / IPv6 CIDRs or bare addresses
+  std::optional<int64_t> created_at;         // unix s
+  std::optional<int64_t> expires_at;         // unix s, > 0; nullopt = never
+  KeyStatus status = KeyStatus::Active;
+  std::optional<int64_t> revoked_at;         // unix s
+  std::string rotated_from;                  // id of the key this one replaced; empty = none
+  std::optional<int64_t> origin_written_at;  // unix ms, stamped by the origin (latency only)
+
+  bool operator==(const KeyRecord &) const = default;
+};
+
+inline constexpr size_t kMaxIdLen = 47;        // key_id and workspace (ek_result char[48])
+inline constexpr size_t kMaxRoleLen = 31;      // ek_result role[32]
+inline constexpr int64_t kMaxUnixTime = 253402300799;  // 9999-12-31T23:59:59Z
+
+// A rule a record breaks: the field's wire name, what was expected and what
+// was found ("expected \"secret\" or \"publishable\", got \"admin\""), and the
+// 1-based line of the field in its file (0 = not from a file, or unknown).
+struct FieldError {
+  std::string field;
+  std::string what;
+  int line = 0;
+};
+
+// Checks every rule of a key record: every text field well-formed UTF-8
+// without control characters; id and workspace 1..47 bytes; hash parses
+// (parse_record_hash); type, env, status inside their enums; role 1..31
+// bytes; scopes and regions non-empty strings; every origin passes
+// check_origin and every CIDR parses, at most 256 of each; a publishable key
+// has >= 1 origin; expires_at > 0 and every timestamp within 1970..9999;
+// rotated_from empty or id-like; origin_written_at >= 0. nullopt = valid.
+std::optional<FieldError> validate_record(const KeyRecord &r);
+
+// One log line: `key <id>: field "<field>": <what>`; `key record: …` when the
+// id is empty. The id is truncated and stripped of control characters.
+std::string format_record_error(std::string_view id, const FieldError &e);
+
+// Quotes a value for an error message: at most 64 bytes, control characters
+// replaced by '?'.
+std::string quote_for_error(std::string_view text);
+
+enum class HashScheme : uint8_t { Sha256, HmacSha256 };
+// "sha256:<64 hex>" or "hmac-sha256:<64 hex>" (hex of either case); anything
+// else, including bare hex, is false.
+bool parse_record_hash(std::string_view text, std::array<uint8_t, 32> &out,
+                       HashScheme *scheme = nullptr);
+// The canonical text: scheme prefix and lowercase hex.
+std::string format_record_hash(const std::array<uint8_t, 32> &hash, HashScheme scheme);
+
+// RFC 3339 time -> unix seconds. Accepts "YYYY-MM-DDTHH:MM:SS" with optional
+// fraction (truncated) and "Z" or a "+hh:mm"/"-hh:mm" offset; the result must
+// lie within 1970-01-01T00:00:00Z..9999-12-31T23:59:59Z.
+bool parse_time(std::string_view text, int64_t &out);
+// unix seconds (0..kMaxUnixTime) -> "2026-11-22T10:00:00Z".
+std::string format_time(int64_t unix_s);
+
+// An allow-listed Origin as browsers send it: "scheme://host[:port]" with an
+// ASCII host name, IPv4 or bracketed IPv6 literal, port 1..65535, and no
+// user info, path (not even "/"), query or fragment; at most 1024 bytes.
+// On false, *why (if given) says what is wrong.
+bool check_origin(std::string_view origin, std::string *why = nullptr);
+
+}  // namespace edgekey::sync

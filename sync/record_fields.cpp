@@ -1,0 +1,190 @@
+// record_fields.cpp -- field-by-field decoding of a key record (see record_fields.hpp).
+#include "sync/record_fields.hpp"
+
+#include <array>
+#include <charconv>
+
+namespace edgekey::sync {
+namespace {
+
+constexpr std::array<std::string_view, 17> kFields = {
+    "id",      "hash",        "workspace",       "name",          "type",
+    "env",     "role",        "scopes",          "regions",       "allowed_origins",
+    "allowed_cidrs", "created_at", "expires_at", "status", "revoked_at",
+    "rotated_from",  "origin_written_at"};
+
+bool is_text(const RawValue &v) {
+  return v.kind == RawValue::Kind::String || v.kind == RawValue::Kind::Plain;
+}
+
+// Reads fields by name; remembers each field's line for errors.
+class Fields {
+ public:
+  Fields(const std::vector<RawField> &f, int record_line) : f_(f), record_line_(record_line) {}
+
+  const RawField *find(std::string_view name) const {
+    for (const auto &x : f_)
+      if (x.name == name) return &x;
+    return nullptr;
+  }
+  int line_of(std::string_view name) const {
+    const RawField *x = find(name);
+    return x && x->line > 0 ? x->line : record_line_;
+  }
+  FieldError error(std::string_view name, std::string what) const {
+    return FieldError{std::string(name), std::move(what), line_of(name)};
+  }
+
+  // Required or optional text field. An absent or null optional leaves `out`.
+  std::optional<FieldError> text(std::string_view name, std::string &out, bool required) const {
+    const RawField *x = find(name);
+    if (!x || x->value.kind == RawValue::Kind::Null) {
+      if (!required) return std::nullopt;
+      return error(name, x ? "required, got null" : "required, but missing");
+    }
+    if (!is_text(x->value)) return error(name, "expected a string, got " + describe_raw(x->value));
+    out = x->value.text;
+    return std::nullopt;
+  }
+
+  // Enum field: text that `parse` accepts; `expected` lists the choices.
+  template <class E, class Parse>
+  std::optional<FieldError> choice(std::string_view name, E &out, Parse parse,
+                                   const char *expected) const {
+    const RawField *x = find(name);
+    if (!x) return error(name, std::string("required, but missing (expected ") + expected + ")");
+    if (!is_text(x->value) || !parse(x->value.text, out))
+      return error(name, std::string("expected ") + expected + ", got " + describe_raw(x->value));
+    return std::nullopt;
+  }
+
+  // List of strings; absent or null = empty.
+  std::optional<FieldError> list(std::string_view name, std::vector<std::string> &out) const {
+    const RawField *x = find(name);
+    if (!x || x->value.kind == RawValue::Kind::Null) return std::nullopt;
+    if (x->value.kind != RawValue::Kind::List)
+      return error(name, "expected a list of strings, got " + describe_raw(x->value));
+    out.clear();
+    out.reserve(x->value.items.size());
+    for (const auto &item : x->value.items) {
+      if (!is_text(item))
+        return error(name, "expected a list of strings, got " + describe_raw(item) + " in it");
+      out.push_back(item.text);
+    }
+    return std::nullopt;
+  }
+
+  // RFC 3339 time; absent or null = nullopt.
+  std::optional<FieldError> time(std::string_view name, std::optional<int64_t> &out) const {
+    const RawField *x = find(name);
+    if (!x || x->value.kind == RawValue::Kind::Null) return std::nullopt;
+    int64_t t;
+    if (!is_text(x->value) || !parse_time(x->value.text, t))
+      return error(name, "expected an RFC 3339 time like 2026-11-22T10:00:00Z (or null), got " +
+                             describe_raw(x->value));
+    out = t;
+    return std::nullopt;
+  }
+
+  // Integer (JSON number or YAML plain scalar); absent or null = nullopt.
+  std::optional<FieldError> integer(std::string_view name, std::optional<int64_t> &out) const {
+    const RawField *x = find(name);
+    if (!x || x->value.kind == RawValue::Kind::Null) return std::nullopt;
+    const RawValue &v = x->value;
+    int64_t n = 0;
+    bool ok = v.kind == RawValue::Kind::Number || v.kind == RawValue::Kind::Plain;
+    if (ok) {
+      auto [end, ec] = std::from_chars(v.text.data(), v.text.data() + v.text.size(), n);
+      ok = ec == std::errc() && end == v.text.data() + v.text.size();
+    }
+    if (!ok) return error(name, "expected an integer, got " + describe_raw(v));
+    out = n;
+    return std::nullopt;
+  }
+
+ private:
+  const std::vector<RawField> &f_;
+  int record_line_;
+};
+
+}  // namespace
+
+bool is_known_field(std::string_view name) {
+  for (auto f : kFields)
+    if (f == name) return true;
+  return false;
+}
+
+std::string describe_raw(const RawValue &v) {
+  switch (v.kind) {
+    case RawValue::Kind::Null: return "null";
+    case RawValue::Kind::String:
+    case RawValue::Kind::Plain: return quote_for_error(v.text);
+    case RawValue::Kind::Number:
+    case RawValue::Kind::Bool: {
+      std::string q = quote_for_error(v.text);
+      return q.substr(1, q.size() - 2);
+    }
+    case RawValue::Kind::List: return "a list";
+    case RawValue::Kind::Map: return "a map";
+  }
+  return "a value";
+}
+
+FieldsOutcome record_from_fields(const std::vector<RawField> &fields, int record_line) {
+  FieldsOutcome out;
+  Fields f(fields, record_line);
+  if (const RawField *id = f.find("id"); id && is_text(id->value)) out.id = id->value.text;
+
+  // Each known name at most once (linear: a hostile file may repeat one many times).
+  std::array<const RawField *, kFields.size()> seen{};
+  for (const auto &x : fields) {
+    size_t k = 0;
+    while (k < kFields.size() && kFields[k] != x.name) ++k;
+    if (k == kFields.size()) continue;
+    if (seen[k]) {
+      out.error = FieldError{x.name, "given twice (also at line " + std::to_string(seen[k]->line) + ")",
+                             x.line > 0 ? x.line : record_line};
+      return out;
+    }
+    seen[k] = &x;
+  }
+
+  KeyRecord r;
+  std::optional<FieldError> e;
+  auto fail = [&]() {
+    out.error = *e;
+    return out;
+  };
+  if ((e = f.text("id", r.id, true))) return fail();
+  if ((e = f.text("hash", r.hash, true))) return fail();
+  if ((e = f.text("workspace", r.workspace, true))) return fail();
+  if ((e = f.text("name", r.name, false))) return fail();
+  if ((e = f.choice("type", r.type, parse_key_type, "\"secret\" or \"publishable\""))) return fail();
+  if ((e = f.choice("env", r.env, parse_key_env, "\"live\" or \"test\""))) return fail();
+  if ((e = f.text("role", r.role, true))) return fail();
+  if ((e = f.list("scopes", r.scopes))) return fail();
+  if ((e = f.list("regions", r.regions))) return fail();
+  if ((e = f.list("allowed_origins", r.allowed_origins))) return fail();
+  if ((e = f.list("allowed_cidrs", r.allowed_cidrs))) return fail();
+  if ((e = f.time("created_at", r.created_at))) return fail();
+  if ((e = f.time("expires_at", r.expires_at))) return fail();
+  if ((e = f.choice("status", r.status, parse_key_status, "\"active\" or \"revoked\""))) return fail();
+  if ((e = f.time("revoked_at", r.revoked_at))) return fail();
+  if ((e = f.text("rotated_from", r.rotated_from, false))) return fail();
+  if ((e = f.integer("origin_written_at", r.origin_written_at))) return fail();
+
+  // Canonical hash text (lowercase hex) so equal keys compare equal.
+  std::array<uint8_t, 32> h;
+  HashScheme scheme;
+  if (parse_record_hash(r.hash, h, &scheme)) r.hash = format_record_hash(h, scheme);
+
+  if ((e = validate_record(r))) {
+    e->line = f.line_of(e->field);
+    return fail();
+  }
+  out.record = std::move(r);
+  return out;
+}
+
+}  // namespace edgekey::sync

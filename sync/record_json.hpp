@@ -1,0 +1,27 @@
+// record_json.hpp -- a key record as one JSON object (the NATS bucket's
+// values, edgekeyctl --json).
+#pragma once
+
+#include "sync/key_record.hpp"
+#include "sync/result.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace edgekey::sync {
+
+// Parses and validates one record. Unknown fields are ignored; a record that
+// is not JSON, not an object, or breaks any rule of validate_record() is
+// rejected whole with one line such as
+//   key key_2hT9: field "type": expected "secret" or "publishable", got "admin"
+// Never throws (any input, including invalid UTF-8 and deep nesting).
+// The hash text comes back canonical (lowercase hex).
+Result<KeyRecord> decode_record_json(std::string_view text);
+
+// Every field, in DESIGN.md's order, as compact JSON. expires_at, created_at,
+// revoked_at and rotated_from are null when absent; origin_written_at is left
+// out when absent. decode_record_json(encode_record_json(r)) == r for any
+// valid r. Invalid UTF-8 in strings is replaced (U+FFFD), never thrown.
+std::string encode_record_json(const KeyRecord &r);
+
+}  // namespace edgekey::sync
