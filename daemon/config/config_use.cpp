@@ -1,0 +1,130 @@
+// config_use.cpp -- what other layers derive from a loaded Config: role and
+// permission indexes, table writer options, the --check-config summary.
+#include "daemon/config/config.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace edgekey::daemon {
+
+namespace {
+
+std::string octal(unsigned mode) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04o", mode & 07777u);
+  return buf;
+}
+
+std::string joined(const std::vector<std::string> &items) {
+  std::string out;
+  for (const auto &s : items) {
+    if (!out.empty()) out += ", ";
+    out += s;
+  }
+  return out;
+}
+
+}  // namespace
+
+const char *log_level_name(LogLevel l) {
+  switch (l) {
+    case LogLevel::Debug: return "debug";
+    case LogLevel::Info: return "info";
+    case LogLevel::Warn: return "warn";
+    case LogLevel::Error: return "error";
+  }
+  return "info";
+}
+
+std::vector<std::string> role_names(const Config &c) {
+  std::vector<std::string> out;
+  out.reserve(c.roles.size());
+  for (const auto &[name, spec] : c.roles) out.push_back(name);  // std::map: sorted bytewise
+  return out;
+}
+
+std::optional<uint64_t> permission_mask(const Config &c, const std::vector<std::string> &names) {
+  uint64_t mask = 0;
+  for (const auto &n : names) {
+    const auto it = std::find(c.permissions.begin(), c.permissions.end(), n);
+    if (it == c.permissions.end()) return std::nullopt;
+    mask |= uint64_t(1) << (it - c.permissions.begin());
+  }
+  return mask;
+}
+
+std::optional<uint64_t> role_mask(const Config &c, std::string_view role) {
+  const auto it = c.roles.find(std::string(role));
+  if (it == c.roles.end()) return std::nullopt;
+  if (it->second.all) {
+    const size_t n = c.permissions.size();
+    return n >= 64 ? ~uint64_t(0) : (uint64_t(1) << n) - 1;
+  }
+  return permission_mask(c, it->second.permissions);
+}
+
+uint64_t publishable_mask(const Config &c) { return permission_mask(c, c.publishable).value_or(0); }
+
+shm::TableOptions to_table_options(const Config &c) {
+  shm::TableOptions o;
+  o.name = c.table.name;
+  o.capacity = c.table.capacity;
+  o.mode = c.table.mode;
+  o.readers_group = c.table.readers_group;
+  o.key_prefix = c.key_prefix;
+  o.legacy_tokens = c.legacy_tokens;
+  if (c.hash == shm::HashMode::HmacSha256) o.pepper_path = c.pepper_file;
+  o.permissions = c.permissions;
+  o.roles = role_names(c);
+  o.staleness_max_s = uint32_t(c.staleness.max.count());
+  o.staleness_policy = c.staleness.policy;
+  return o;
+}
+
+std::string describe(const Config &c) {
+  std::string s;
+  auto line = [&](const std::string &text) { s += text + "\n"; };
+
+  line("config " + c.source);
+  line("region " + c.region + ", key prefix " + c.key_prefix + ", legacy tokens " +
+       (c.legacy_tokens ? "accepted" : "rejected") + ", hash " +
+       (c.hash == shm::HashMode::HmacSha256 ? "hmac-sha256 (pepper " + c.pepper_file + ")" : "sha256"));
+  line("table " + c.table.name + ": capacity " + std::to_string(c.table.capacity) + ", group " +
+       (c.table.readers_group.empty() ? "(daemon's)" : c.table.readers_group) + ", mode " +
+       octal(c.table.mode));
+  line("socket " + c.socket.path + ", mode " + octal(c.socket.mode));
+  if (c.upstream.kind == UpstreamKind::File) {
+    line("upstream file " + c.upstream.file);
+  } else {
+    const NatsConfig &n = c.upstream.nats;
+    std::string auth = "none";
+    if (!n.credentials.empty()) auth = "credentials " + n.credentials;
+    else if (!n.user.empty())
+      auth = "user " + n.user + (n.password_file.empty() ? " (password inline)" : " (password_file " + n.password_file + ")");
+    line("upstream nats " + joined(n.servers) + ": stream " + n.stream + ", bucket " + n.bucket +
+         ", domain " + (n.domain.empty() ? "(none)" : n.domain) + ", origin domain " +
+         (n.origin_domain.empty() ? "(none)" : n.origin_domain));
+    line("  auth " + auth + ", tls " + (n.tls.enabled() ? "on" : "off") + ", reconnect every " +
+         format_duration(n.reconnect_wait) + " " +
+         (n.max_reconnect < 0 ? std::string("forever") : "up to " + std::to_string(n.max_reconnect) + " times") +
+         ", heartbeat " + format_duration(n.heartbeat) + ", request timeout " +
+         format_duration(n.request_timeout));
+  }
+  line("staleness max " + format_duration(c.staleness.max) + ", then " +
+       (c.staleness.policy == shm::StalenessPolicy::FailClosed ? "fail_closed" : "serve_stale"));
+  line("snapshot " + c.snapshot);
+  line("log level " + std::string(log_level_name(c.log_level)));
+  line("limits " + std::to_string(c.limits.max_connections) + " connections, header " +
+       std::to_string(c.limits.max_header_bytes) + " B, body " + std::to_string(c.limits.max_body_bytes) +
+       " B, idle " + format_duration(c.limits.idle_timeout) + ", request " +
+       format_duration(c.limits.request_timeout));
+  line("permissions (" + std::to_string(c.permissions.size()) + "): " + joined(c.permissions));
+  line("publishable: " + (c.publishable.empty() ? std::string("(none)") : joined(c.publishable)));
+  line("roles (" + std::to_string(c.roles.size()) + "):");
+  for (const auto &[name, spec] : c.roles)
+    line("  " + name + ": " +
+         (spec.all ? std::string("* (all)") : spec.permissions.empty() ? std::string("(none)") : joined(spec.permissions)));
+  return s;
+}
+
+}  // namespace edgekey::daemon
