@@ -127,8 +127,8 @@ bool open_record(const DataView &d, const SlotImage &s, ArenaRecordHead &head, A
     return false;
   cur.p = d.arena + s.arena_off;
   cur.left = s.arena_len;
-  const uint8_t *at;
-  cur.take(sizeof head, at);
+  const uint8_t *at = nullptr;
+  cur.take(sizeof head, at);  // fits: arena_len >= sizeof head
   std::memcpy(&head, at, sizeof head);
   return true;
 }

@@ -1,0 +1,139 @@
+// api.cpp -- edgekeyd's HTTP routes (DESIGN.md "Daemon"):
+//   GET /v1/validate   the validation answer (validate_route.cpp)
+//   GET /v1/status     table, upstream and freshness as JSON
+//   GET /v1/keys/{id}  a key's metadata (never a token, never its hash)
+//   GET /healthz       the loop answers
+//   GET /readyz        200 once the first full load is done, else 503
+//   GET /metrics       Prometheus text
+#include "daemon/edgekeyd/daemon.hpp"
+#include "daemon/edgekeyd/json_text.hpp"
+#include "sync/record_json.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <ctime>
+
+namespace edgekey::daemon {
+
+namespace {
+
+void text(http::Response &res, int status, std::string body) {
+  res.status = status;
+  res.add_header("Content-Type", "text/plain; charset=utf-8");
+  res.body = std::move(body);
+}
+
+void json(http::Response &res, int status, const nlohmann::json &j) {
+  res.status = status;
+  res.add_header("Content-Type", "application/json");
+  res.body = j.dump() + "\n";
+}
+
+void metric(std::string &out, const char *name, const char *type, const char *help, double value) {
+  out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+  out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+  char buf[64];
+  snprintf(buf, sizeof buf, " %.17g\n", value);
+  out.append(name).append(buf);
+}
+
+}  // namespace
+
+void Daemon::handle(const http::Request &req, http::Response &res) {
+  if (req.method != "GET" && req.method != "HEAD") {
+    res.add_header("Allow", "GET, HEAD");
+    return text(res, 405, "only GET is served here\n");
+  }
+  const std::string_view path = req.path;
+  if (path == "/v1/validate") return validate_.handle(req, res);
+  if (path == "/healthz") return text(res, 200, "ok\n");
+  if (path == "/readyz")
+    return ready_ ? text(res, 200, "ready\n") : text(res, 503, "not ready: no complete load of the keyset yet\n");
+  if (path == "/v1/status") return status_json(res);
+  if (path == "/metrics") return metrics_text(res);
+  constexpr std::string_view kKeys = "/v1/keys/";
+  if (path.substr(0, kKeys.size()) == kKeys && path.size() > kKeys.size())
+    return key_json(std::string(path.substr(kKeys.size())), res);
+  text(res, 404, "no such endpoint: try /v1/validate, /v1/status, /v1/keys/{id}, /healthz, /readyz, /metrics\n");
+}
+
+void Daemon::status_json(http::Response &res) const {
+  const auto st = writer_->stats();
+  const int64_t now = int64_t(time(nullptr));
+  const int64_t contact = writer_->last_contact();
+  nlohmann::json j = {
+      {"region", cfg_.region},
+      {"ready", ready_},
+      {"table", {{"name", cfg_.table.name},
+                 {"generation", st.generation},
+                 {"capacity", st.capacity},
+                 {"live_keys", st.live},
+                 {"revoked_keys", st.revoked},
+                 {"tombstones", st.tombstones},
+                 {"segment_bytes", st.segment_bytes}}},
+      {"upstream", {{"kind", cfg_.upstream.kind == UpstreamKind::File ? "file" : "nats"},
+                    {"source", cfg_.upstream.kind == UpstreamKind::File ? cfg_.upstream.file : ""},
+                    {"healthy", file_ && file_->healthy()},
+                    {"from_snapshot", from_snapshot_},
+                    {"revision", applier_->revision()},
+                    {"last_contact", contact ? nlohmann::json(sync::format_time(contact)) : nlohmann::json()},
+                    {"last_contact_age_seconds", contact ? nlohmann::json(now - contact) : nlohmann::json()},
+                    {"records_rejected", applier_->rejected()}}},
+      {"staleness", {{"max_seconds", cfg_.staleness.max.count()},
+                     {"policy", cfg_.staleness.policy == shm::StalenessPolicy::FailClosed ? "fail_closed"
+                                                                                          : "serve_stale"}}},
+      {"uptime_seconds", now - started_at_},
+  };
+  json(res, 200, j);
+}
+
+void Daemon::key_json(const std::string &id, http::Response &res) const {
+  const sync::KeyRecord *r = applier_->find_id(id);
+  if (!r) return json(res, 404, {{"error", "no key with id " + id + " in this region's table"}});
+  nlohmann::json j = nlohmann::json::parse(sync::encode_record_json(*r));
+  j.erase("hash");
+  j.erase("origin_written_at");
+  json(res, 200, j);
+}
+
+void Daemon::metrics_text(http::Response &res) const {
+  std::string out;
+  out.append("# HELP edgekey_validations_total Validation answers over the socket, by status and code.\n"
+             "# TYPE edgekey_validations_total counter\n");
+  static constexpr int kStatus[EK_CODE_COUNT_] = {200, 401, 401, 401, 401, 401, 403, 403, 403, 403, 403, 503, 503};
+  for (int c = 0; c < EK_CODE_COUNT_; ++c)
+    out.append("edgekey_validations_total{status=\"")
+        .append(std::to_string(kStatus[c]))
+        .append("\",code=\"")
+        .append(ek_code_name(c))
+        .append("\"} ")
+        .append(std::to_string(validate_.by_code()[c]))
+        .append("\n");
+  metric(out, "edgekey_revoked_key_uses_total", "counter", "Validations of revoked keys (a leak signal).",
+         double(validate_.revoked_uses()));
+  const auto st = writer_->stats();
+  out.append("# HELP edgekey_table_keys Keys in the shared table by state.\n# TYPE edgekey_table_keys gauge\n");
+  out.append("edgekey_table_keys{state=\"live\"} ").append(std::to_string(st.live)).append("\n");
+  out.append("edgekey_table_keys{state=\"revoked\"} ").append(std::to_string(st.revoked)).append("\n");
+  out.append("edgekey_table_keys{state=\"tombstone\"} ").append(std::to_string(st.tombstones)).append("\n");
+  metric(out, "edgekey_table_capacity", "gauge", "Slots of the current generation.", double(st.capacity));
+  metric(out, "edgekey_table_generation", "gauge", "Current table generation.", double(st.generation));
+  metric(out, "edgekey_table_bytes", "gauge", "Bytes of the current data segment.", double(st.segment_bytes));
+  metric(out, "edgekey_upstream_revision", "gauge", "Last upstream revision applied.", double(applier_->revision()));
+  const int64_t contact = writer_->last_contact();
+  metric(out, "edgekey_last_sync_age_seconds", "gauge", "Seconds since the last confirmed upstream contact.",
+         contact ? double(int64_t(time(nullptr)) - contact) : -1.0);
+  metric(out, "edgekey_records_rejected_total", "counter", "Upstream records rejected (logged with their key id).",
+         double(applier_->rejected()));
+  metric(out, "edgekey_ready", "gauge", "1 after the first complete load.", ready_ ? 1 : 0);
+  metric(out, "edgekey_snapshots_written_total", "counter", "Last-known-good snapshots written.",
+         double(snapshots_written_));
+  server_->stats().append_prometheus(out, "edgekey_socket");
+  out.append(latency_.render_prometheus("edgekey_socket_request_duration_seconds",
+                                        "Time from a complete request to its serialised answer."));
+  res.status = 200;
+  res.add_header("Content-Type", "text/plain; version=0.0.4");
+  res.body = std::move(out);
+}
+
+}  // namespace edgekey::daemon

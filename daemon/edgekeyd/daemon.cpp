@@ -1,0 +1,236 @@
+#include "daemon/edgekeyd/daemon.hpp"
+
+#include "daemon/edgekeyd/log.hpp"
+#include "sync/snapshot.hpp"
+
+#include <csignal>
+#include <ctime>
+
+namespace edgekey::daemon {
+
+namespace {
+
+int64_t now_s() { return int64_t(time(nullptr)); }
+
+Severity severity_of(LogLevel l) {
+  switch (l) {
+    case LogLevel::Debug: return Severity::Debug;
+    case LogLevel::Info: return Severity::Info;
+    case LogLevel::Warn: return Severity::Warn;
+    case LogLevel::Error: return Severity::Error;
+  }
+  return Severity::Info;
+}
+
+http::ServerConfig server_config(const Config &c) {
+  http::ServerConfig s;
+  s.socket_path = c.socket.path;
+  s.socket_mode = c.socket.mode;
+  s.limits.max_connections = c.limits.max_connections;
+  s.limits.max_header_bytes = c.limits.max_header_bytes;
+  s.limits.max_body_bytes = c.limits.max_body_bytes;
+  s.limits.idle_timeout = c.limits.idle_timeout;
+  s.limits.request_timeout = c.limits.request_timeout;
+  return s;
+}
+
+void sync_log(sync::FileSource::Level l, const std::string &msg) {
+  log(l == sync::FileSource::Level::Error  ? Severity::Error
+      : l == sync::FileSource::Level::Warn ? Severity::Warn
+                                           : Severity::Info,
+      "%s", msg.c_str());
+}
+
+}  // namespace
+
+sync::ResolvePolicy resolve_policy(const Config &c) {
+  sync::ResolvePolicy p;
+  p.permissions = c.permissions;
+  p.publishable = c.publishable;
+  for (const auto &[name, spec] : c.roles)
+    p.roles[name] = spec.all ? std::vector<std::string>{"*"} : spec.permissions;
+  p.region = c.region;
+  p.hash_scheme = c.hash == shm::HashMode::HmacSha256 ? sync::HashScheme::HmacSha256 : sync::HashScheme::Sha256;
+  return p;
+}
+
+Daemon::Daemon(std::string config_path, Config cfg)
+    : config_path_(std::move(config_path)), cfg_(std::move(cfg)), validate_(cfg_.table.name) {
+  set_log_severity(severity_of(cfg_.log_level));
+  uv_loop_init(&loop_);
+}
+
+Daemon::~Daemon() {
+  // Handles were closed by stop(); run their close callbacks, then free.
+  server_.reset();
+  file_.reset();
+  uv_run(&loop_, UV_RUN_NOWAIT);
+  uv_loop_close(&loop_);
+}
+
+int Daemon::run() {
+  start();
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  log(Severity::Info, "edgekeyd stopped; the table %s stays for its readers", cfg_.table.name.c_str());
+  return 0;
+}
+
+void Daemon::start() {
+  started_at_ = now_s();
+  signal(SIGPIPE, SIG_IGN);
+  uv_timer_init(&loop_, &snapshot_timer_);  // a first load schedules a snapshot
+  snapshot_timer_.data = this;
+  // Signals are handled from the start: a SIGTERM during a long load stops
+  // the loop cleanly instead of killing the process mid-write.
+  for (auto [sig, h] : {std::pair{SIGHUP, &sighup_}, {SIGTERM, &sigterm_}, {SIGINT, &sigint_}}) {
+    uv_signal_init(&loop_, h);
+    h->data = this;
+    uv_signal_start(h, [](uv_signal_t *s, int signum) {
+      auto *d = static_cast<Daemon *>(s->data);
+      if (signum == SIGHUP) d->reload_config();
+      else d->stop();
+    }, sig);
+  }
+
+  writer_ = std::make_unique<shm::TableWriter>(to_table_options(cfg_));
+  if (writer_->attached())
+    log(Severity::Info, "re-attached to table %s (generation %llu, %llu keys, revision %llu)%s",
+        cfg_.table.name.c_str(), (unsigned long long)writer_->stats().generation,
+        (unsigned long long)writer_->stats().live, (unsigned long long)writer_->revision(),
+        writer_->torn_slots() ? ": half-written records found, a full load repairs them" : "");
+  applier_ = std::make_unique<sync::Applier>(*writer_, resolve_policy(cfg_), [](const std::string &m) {
+    log(Severity::Warn, "rejected %s", m.c_str());
+  });
+
+  const char *loaded = load_upstream() ? "upstream" : load_snapshot() ? "snapshot" : nullptr;
+  if (!loaded)
+    log(Severity::Error, "no keys loaded yet: validations answer 503 keyset_unavailable until the upstream is readable");
+
+  server_ = std::make_unique<http::HttpServer>(
+      &loop_, server_config(cfg_), [this](const http::Request &q, http::Response &r) { handle(q, r); });
+  server_->set_latency_hook([this](const http::Request &, const http::Response &, std::chrono::nanoseconds d) {
+    latency_.observe(d);
+  });
+  server_->start();
+  log(Severity::Info, "serving on %s (table %s, region %s)", cfg_.socket.path.c_str(),
+      cfg_.table.name.c_str(), cfg_.region.c_str());
+  if (loaded) mark_ready(loaded);  // READY=1 once the socket answers
+
+  uv_timer_init(&loop_, &tick_);
+  tick_.data = this;
+  uint64_t period_ms = 1000;
+  if (auto wd = notify_.watchdog_interval(); wd.count() > 0)
+    period_ms = std::min<uint64_t>(period_ms, std::max<uint64_t>(1, uint64_t(wd.count() / 1000)));
+  uv_timer_start(&tick_, [](uv_timer_t *t) { static_cast<Daemon *>(t->data)->tick(); }, period_ms, period_ms);
+}
+
+bool Daemon::load_upstream() {
+  if (cfg_.upstream.kind != UpstreamKind::File) {
+    log(Severity::Error, "upstream nats is not built into this edgekeyd yet: use upstream.file");
+    return false;
+  }
+  file_ = std::make_unique<sync::FileSource>(&loop_, cfg_.upstream.file, *applier_, sync_log);
+  file_->on_change = [this] {
+    if (!ready_ && server_) mark_ready("upstream");  // a late first load
+    from_snapshot_ = false;
+    schedule_snapshot();
+  };
+  return file_->start();
+}
+
+bool Daemon::load_snapshot() {
+  sync::SnapshotLoad s = sync::load_snapshot(cfg_.snapshot);
+  if (!s.ok()) {
+    log(Severity::Warn, "%s", s.error.c_str());
+    return false;
+  }
+  for (const auto &line : s.skipped_lines) log(Severity::Warn, "snapshot record skipped: %s", line.c_str());
+  applier_->load(std::move(s.snapshot.records), s.snapshot.revision);
+  applier_->contact(s.snapshot.written_at);  // as fresh as the snapshot, no fresher
+  from_snapshot_ = true;
+  log(Severity::Warn, "serving %zu keys from the snapshot %s written %s (staleness policy applies)",
+      applier_->size(), cfg_.snapshot.c_str(), sync::format_time(s.snapshot.written_at).c_str());
+  return true;
+}
+
+void Daemon::mark_ready(const std::string &how) {
+  ready_ = true;
+  notify_.ready(status_line());
+  log(Severity::Info, "ready: %zu keys from the %s", applier_->size(), how.c_str());
+}
+
+std::string Daemon::status_line() const {
+  return std::to_string(applier_ ? applier_->size() : 0) + " keys, revision " +
+         std::to_string(applier_ ? applier_->revision() : 0) + (from_snapshot_ ? " (from snapshot)" : "");
+}
+
+void Daemon::tick() {
+  const int64_t now = now_s();
+  writer_->heartbeat(now);
+  if (file_ && file_->healthy()) applier_->contact(now);
+  notify_.watchdog();
+}
+
+void Daemon::schedule_snapshot() {
+  // After a burst of changes, once things are quiet for a second.
+  uv_timer_start(&snapshot_timer_, [](uv_timer_t *t) { static_cast<Daemon *>(t->data)->write_snapshot(); },
+                 1000, 0);
+  notify_.status(status_line());
+}
+
+void Daemon::write_snapshot() {
+  if (cfg_.snapshot.empty()) return;
+  try {
+    sync::Snapshot s;
+    s.revision = applier_->revision();
+    s.written_at = now_s();
+    s.region = cfg_.region;
+    s.records = applier_->records();
+    sync::save_snapshot(cfg_.snapshot, s);
+    ++snapshots_written_;
+  } catch (const std::exception &e) {
+    log(Severity::Error, "snapshot not written: %s", e.what());
+  }
+}
+
+void Daemon::reload_config() {
+  notify_.reloading();
+  try {
+    Config next = load_config(config_path_);
+    if (next.table.name != cfg_.table.name || next.socket.path != cfg_.socket.path)
+      log(Severity::Warn, "table.name and socket.path changes take effect on restart");
+    next.table.name = cfg_.table.name;
+    next.socket = cfg_.socket;
+    set_log_severity(severity_of(next.log_level));
+    writer_->set_options(to_table_options(next));
+    const bool upstream_changed = next.upstream.file != cfg_.upstream.file || next.upstream.kind != cfg_.upstream.kind;
+    cfg_ = std::move(next);
+    applier_->set_policy(resolve_policy(cfg_));  // rebuilds the table with the new settings
+    if (upstream_changed) {
+      if (file_) file_->close();
+      if (load_upstream() && !ready_) mark_ready("upstream");
+    } else if (file_) {
+      file_->reload();
+    }
+    log(Severity::Info, "config %s reloaded", config_path_.c_str());
+  } catch (const std::exception &e) {
+    log(Severity::Error, "config not reloaded, keeping the running one: %s", e.what());
+  }
+  notify_.ready(status_line());
+}
+
+void Daemon::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  notify_.stopping();
+  log(Severity::Info, "stopping");
+  if (server_) server_->close();
+  if (file_) file_->close();
+  uv_timer_stop(&snapshot_timer_);
+  if (applier_ && ready_ && !from_snapshot_) write_snapshot();
+  for (uv_handle_t *h : {(uv_handle_t *)&tick_, (uv_handle_t *)&snapshot_timer_, (uv_handle_t *)&sighup_,
+                         (uv_handle_t *)&sigterm_, (uv_handle_t *)&sigint_})
+    if (!uv_is_closing(h)) uv_close(h, nullptr);
+}
+
+}  // namespace edgekey::daemon

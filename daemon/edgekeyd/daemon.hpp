@@ -1,0 +1,76 @@
+// daemon.hpp -- edgekeyd: one libuv loop owning the table writer, the
+// upstream source, the Unix-socket API, timers and signals.
+//
+// Lifecycle: the table is created or re-attached (readers keep the previous
+// daemon's table meanwhile); the upstream is loaded (or, if unreadable, the
+// on-disk snapshot); then READY=1, the socket serves, live changes apply.
+// SIGHUP reloads the config (a bad one keeps the old, logged); SIGTERM stops
+// the loop and leaves the table to the readers.
+// Everything runs on the loop thread.
+#pragma once
+
+#include "daemon/config/config.hpp"
+#include "daemon/edgekeyd/notify.hpp"
+#include "daemon/edgekeyd/validate_route.hpp"
+#include "daemon/http/histogram.hpp"
+#include "daemon/http/server.hpp"
+#include "shm/src/table_writer.hpp"
+#include "sync/applier.hpp"
+#include "sync/file_source.hpp"
+
+#include <uv.h>
+
+#include <memory>
+#include <string>
+
+namespace edgekey::daemon {
+
+// The sync layer's policy from the config (permissions, roles, region).
+sync::ResolvePolicy resolve_policy(const Config &c);
+
+class Daemon {
+ public:
+  Daemon(std::string config_path, Config cfg);
+  ~Daemon();
+  // Runs until SIGTERM/SIGINT. Returns the process exit code. Throws at
+  // start-up (table, socket) with a message naming what and why.
+  int run();
+
+  // The HTTP API (also called by tests through the socket).
+  void handle(const http::Request &req, http::Response &res);
+
+ private:
+  void start();
+  bool load_upstream();
+  bool load_snapshot();
+  void mark_ready(const std::string &how);
+  void reload_config();
+  void stop();
+  void tick();
+  void schedule_snapshot();
+  void write_snapshot();
+  std::string status_line() const;
+
+  // api.cpp
+  void status_json(http::Response &res) const;
+  void key_json(const std::string &id, http::Response &res) const;
+  void metrics_text(http::Response &res) const;
+
+  std::string config_path_;
+  Config cfg_;
+  uv_loop_t loop_{};
+  std::unique_ptr<shm::TableWriter> writer_;
+  std::unique_ptr<sync::Applier> applier_;
+  std::unique_ptr<sync::FileSource> file_;
+  std::unique_ptr<http::HttpServer> server_;
+  ValidateRoute validate_;
+  http::LatencyHistogram latency_;
+  Notifier notify_;
+  uv_signal_t sighup_{}, sigterm_{}, sigint_{};
+  uv_timer_t tick_{}, snapshot_timer_{};
+  bool ready_ = false, from_snapshot_ = false, stopping_ = false;
+  int64_t started_at_ = 0;
+  uint64_t snapshots_written_ = 0;
+};
+
+}  // namespace edgekey::daemon

@@ -1,0 +1,40 @@
+// edgekeyd --config FILE [--check-config]
+//
+// Exit codes: 0 clean stop or valid config, 1 start-up failure (the message
+// names the thing and what to do), 2 bad command line or config.
+#include "daemon/config/config.hpp"
+#include "daemon/edgekeyd/daemon.hpp"
+#include "daemon/edgekeyd/log.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+int main(int argc, char **argv) {
+  CLI::App app{"edgekeyd: keeps this host's shared API-key table in sync and answers validations on a Unix socket"};
+  std::string config_path = "/etc/edgekey/edgekey.yaml";
+  bool check_only = false;
+  app.add_option("-c,--config", config_path, "edgekey.yaml to run with")->capture_default_str();
+  app.add_flag("--check-config", check_only, "validate the config, print a summary and exit");
+  app.set_version_flag("--version", "edgekeyd 0.1.0");
+  CLI11_PARSE(app, argc, argv);
+
+  edgekey::daemon::Config cfg;
+  try {
+    cfg = edgekey::daemon::load_config(config_path);
+  } catch (const edgekey::daemon::ConfigError &e) {
+    std::fprintf(stderr, "edgekeyd: %s\n", e.what());
+    return 2;
+  }
+  if (check_only) {
+    std::printf("%s", edgekey::daemon::describe(cfg).c_str());
+    return 0;
+  }
+  try {
+    edgekey::daemon::Daemon d(config_path, std::move(cfg));
+    return d.run();
+  } catch (const std::exception &e) {
+    edgekey::daemon::log(edgekey::daemon::Severity::Error, "edgekeyd cannot start: %s", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,96 @@
+#include "daemon/edgekeyd/validate_route.hpp"
+
+#include "daemon/edgekeyd/json_text.hpp"
+
+#include <ctime>
+#include <cstring>
+
+namespace edgekey::daemon {
+namespace {
+
+// A header value as a NUL-terminated string in `buf`; null when absent or
+// too long to be meaningful for its field.
+const char *header_cstr(const http::Request &req, std::string_view name, char *buf, size_t cap) {
+  auto v = req.header(name);
+  if (!v || v->size() >= cap) return nullptr;
+  std::memcpy(buf, v->data(), v->size());
+  buf[v->size()] = '\0';
+  return buf;
+}
+
+// X-Real-IP, else the first (client-most) entry of X-Forwarded-For, as set
+// by the proxy that calls us. Unparseable values reach the validator, which
+// treats them as no address (ip_not_allowed for keys with CIDRs).
+const char *client_ip(const http::Request &req, char *buf, size_t cap) {
+  if (const char *ip = header_cstr(req, "x-real-ip", buf, cap)) return ip;
+  auto xff = req.header("x-forwarded-for");
+  if (!xff) return nullptr;
+  std::string_view v = *xff;
+  v = v.substr(0, v.find(','));
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  if (v.empty() || v.size() >= cap) return nullptr;
+  std::memcpy(buf, v.data(), v.size());
+  buf[v.size()] = '\0';
+  return buf;
+}
+
+}  // namespace
+
+Result ValidateRoute::validate(const http::Request &req) {
+  Result r;
+  if (!validator_) validator_ = Validator::open(table_.c_str());
+  if (!validator_) {
+    r.status = 503;
+    r.code = EK_CODE_KEYSET_UNAVAILABLE;
+    return r;
+  }
+  if (req.header_count("authorization") > 1) {  // ambiguous: which key?
+    r.status = 401;
+    r.code = EK_CODE_MALFORMED_TOKEN;
+    return r;
+  }
+  char perm[64], ip[64], origin[512], env[16];
+  Request q;
+  q.permission = header_cstr(req, "x-edgekey-permission", perm, sizeof perm);
+  q.client_ip = client_ip(req, ip, sizeof ip);
+  q.origin = header_cstr(req, "origin", origin, sizeof origin);
+  q.env = header_cstr(req, "x-edgekey-env", env, sizeof env);
+  return validator_.validate(req.header("authorization").value_or(std::string_view{}), q);
+}
+
+void ValidateRoute::handle(const http::Request &req, http::Response &res) {
+  const Result r = validate(req);
+  ++by_code_[size_t(r.code) < by_code_.size() ? r.code : EK_CODE_KEYSET_UNAVAILABLE];
+  const bool has_key = r.key_id[0] != '\0';
+  if (r.code == EK_CODE_REVOKED_KEY) revoked_.record(r.key_id, r.workspace, int64_t(time(nullptr)));
+
+  res.status = r.status;
+  res.add_header("Content-Type", "application/json");
+  res.add_header("X-Edgekey-Code", r.code_name());
+  if (r.status == 401) res.add_header("WWW-Authenticate", "Bearer");
+  std::string &b = res.body;
+  b.clear();
+  b.append("{\"status\":").append(std::to_string(r.status));
+  b.append(",\"code\":\"").append(r.code_name()).append("\"");
+  if (has_key) {
+    res.add_header("X-Edgekey-Key-Id", r.key_id);
+    res.add_header("X-Edgekey-Workspace", r.workspace);
+    res.add_header("X-Edgekey-Role", r.role);
+    res.add_header("X-Edgekey-Type", r.type_name());
+    res.add_header("X-Edgekey-Env", r.env_name());
+    b.append(",\"key_id\":");
+    append_json_string(b, r.key_id);
+    b.append(",\"workspace\":");
+    append_json_string(b, r.workspace);
+    b.append(",\"type\":\"").append(r.type_name()).append("\"");
+    b.append(",\"env\":\"").append(r.env_name()).append("\"");
+    b.append(",\"role\":");
+    append_json_string(b, r.role);
+    b.append(",\"expires_at\":");
+    append_json_time(b, r.expires_at);
+  }
+  b.append("}\n");
+}
+
+}  // namespace edgekey::daemon

@@ -1,0 +1,69 @@
+// applier.hpp -- applies a source's ordered stream of key records to the
+// table writer, and keeps the records themselves (the table holds only what
+// validation needs) for GET /v1/keys/{id}, the on-disk snapshot and resyncs.
+//
+// The stream (DESIGN.md "Sync"): snapshot_begin, records, snapshot_end
+// (published as one new table generation: what it lacks is gone), then live
+// upserts and removals, each with the source's revision.
+//
+// Invariants: a record that does not resolve is reported through on_reject
+// and changes nothing (an earlier version of the same key stays); the table
+// holds exactly the resolvable records of the index; the revision only moves
+// forward and is stored in the table's header.
+// Single-threaded: call from the daemon's loop thread.
+#pragma once
+
+#include "shm/src/table_writer.hpp"
+#include "sync/key_record.hpp"
+#include "sync/keyset_diff.hpp"
+#include "sync/resolve.hpp"
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace edgekey::sync {
+
+class Applier {
+ public:
+  using RejectFn = std::function<void(const std::string &)>;
+  Applier(shm::TableWriter &writer, const ResolvePolicy &policy, RejectFn on_reject);
+
+  // A whole snapshot: the table becomes exactly `records` (those that resolve).
+  void load(std::vector<KeyRecord> records, uint64_t revision);
+  // One live change. Returns false when the record was rejected.
+  bool upsert(const KeyRecord &r, uint64_t revision);
+  // Removes the key with this id (NATS: a KV delete names the key). False if absent.
+  bool remove_id(const std::string &id, uint64_t revision);
+  // Applies a file diff (removals by hash, then upserts).
+  void apply(const KeysetDiff &d, uint64_t revision);
+  // The upstream was reached (heartbeat or change): staleness restarts.
+  void contact(int64_t unix_s);
+
+  // A new policy (SIGHUP): every record is resolved again and reloaded.
+  void set_policy(const ResolvePolicy &policy);
+
+  const KeyRecord *find_id(const std::string &id) const;
+  std::vector<KeyRecord> records() const;
+  size_t size() const { return by_id_.size(); }
+  uint64_t revision() const { return revision_; }
+  uint64_t rejected() const { return rejected_; }
+  uint64_t changes() const { return changes_; }  // records applied since start
+
+ private:
+  std::optional<shm::TableRecord> resolve(const KeyRecord &r);
+  void set_revision(uint64_t revision);
+  void index(const KeyRecord &r, const std::array<uint8_t, 32> &hash);
+  void unindex(const std::string &id);
+
+  shm::TableWriter &writer_;
+  Resolver resolver_;
+  RejectFn on_reject_;
+  std::map<std::string, KeyRecord> by_id_;  // what the table holds, by key id
+  std::map<std::array<uint8_t, 32>, std::string> id_by_hash_;  // the same keys by hash
+  uint64_t revision_ = 0, rejected_ = 0, changes_ = 0;
+};
+
+}  // namespace edgekey::sync

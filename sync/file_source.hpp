@@ -1,0 +1,63 @@
+// file_source.hpp -- the embedded upstream: a YAML keyset file on this host,
+// watched with libuv.
+//
+// The directory is watched (edgekeyctl replaces the file by rename), events
+// are debounced, and each change re-reads the whole file and applies only
+// the difference. A file that does not parse changes nothing; a record that
+// does not parse keeps its previous version, if it had one, and is logged
+// with its key id and line. Runs on the daemon's loop thread.
+#pragma once
+
+#include "sync/applier.hpp"
+#include "sync/key_record.hpp"
+
+#include <uv.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace edgekey::sync {
+
+class FileSource {
+ public:
+  enum class Level { Info, Warn, Error };
+  using LogFn = std::function<void(Level, const std::string &)>;
+
+  FileSource(uv_loop_t *loop, std::string path, Applier &applier, LogFn log);
+  ~FileSource();
+  FileSource(const FileSource &) = delete;
+  FileSource &operator=(const FileSource &) = delete;
+
+  // Loads the file as a snapshot and starts watching. False when the file
+  // cannot be read or parsed at all (the caller may fall back to the on-disk
+  // snapshot; watching starts anyway, so a fixed file is picked up).
+  bool start();
+  // Re-reads now (SIGHUP). True when the file was read.
+  bool reload();
+  // Stops watching; handles close on the loop's next turn.
+  void close();
+
+  // The last read succeeded: the upstream is "in contact".
+  bool healthy() const { return healthy_; }
+  uint64_t reloads() const { return reloads_; }
+  // Called after each applied change (the daemon writes its snapshot).
+  std::function<void()> on_change;
+
+ private:
+  static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status);
+  static void on_timer(uv_timer_t *t);
+  bool read(std::vector<KeyRecord> &out);
+
+  uv_loop_t *loop_;
+  std::string path_, dir_, base_;
+  Applier &applier_;
+  LogFn log_;
+  uv_fs_event_t *watch_ = nullptr;  // heap: freed in their close callbacks
+  uv_timer_t *debounce_ = nullptr;
+  std::vector<KeyRecord> current_;  // the file's records as last applied
+  bool healthy_ = false, loaded_ = false;
+  uint64_t reloads_ = 0;
+};
+
+}  // namespace edgekey::sync

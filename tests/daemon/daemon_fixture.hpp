@@ -1,0 +1,200 @@
+// daemon_fixture.hpp -- the real edgekeyd, started as a process for a test:
+// a temp dir with its config, keyset and socket, a unique table name, its
+// stderr captured to a file, and a NOTIFY_SOCKET the fixture listens on (so
+// readiness is awaited through sd_notify, never a sleep). Stopped by pid.
+#pragma once
+
+#include "shm/src/hasher.hpp"
+#include "shm/src/table_writer.hpp"
+#include "shm/src/token.hpp"
+#include "sync/key_record.hpp"
+#include "sync/keyset_file.hpp"
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace edgekey::test {
+
+using namespace std::chrono_literals;
+using daemon::http::test::Client;
+using daemon::http::test::HttpResponse;
+using daemon::http::test::TempDir;
+
+// Polls `cond` until it holds or the deadline passes (a condition wait, not a delay).
+inline bool eventually(const std::function<bool()> &cond, std::chrono::milliseconds limit = 5000ms) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) return true;
+    struct timespec ts = {0, 2'000'000};  // poll interval of the condition
+    nanosleep(&ts, nullptr);
+  }
+  return cond();
+}
+
+struct MintedKey {
+  std::string token;
+  sync::KeyRecord record;
+};
+
+inline MintedKey mint_key(const std::string &id, const std::string &role = "developer",
+                          const char *type = "sk") {
+  MintedKey k;
+  k.token = shm::generate_token("ek", type, "live");
+  std::array<uint8_t, 32> h;
+  shm::TokenHasher().hash(k.token, h.data());
+  k.record.id = id;
+  k.record.hash = sync::format_record_hash(h, sync::HashScheme::Sha256);
+  k.record.workspace = "ws_test";
+  k.record.type = type[0] == 's' ? sync::KeyType::Secret : sync::KeyType::Publishable;
+  k.record.role = role;
+  if (type[0] == 'p') k.record.allowed_origins = {"https://app.example.com"};
+  return k;
+}
+
+class DaemonProcess {
+ public:
+  TempDir dir;
+  std::string table, socket, keyset, config, snapshot, log_path, notify_path;
+  pid_t pid = -1;
+  std::vector<std::string> notifications;  // every sd_notify datagram received
+
+  explicit DaemonProcess(std::string extra_config = "") {
+    table = "ektest-d-" + std::to_string(getpid()) + "-" + std::to_string(counter()++);
+    socket = dir.file("edgekeyd.sock");
+    keyset = dir.file("keys.yaml");
+    config = dir.file("edgekey.yaml");
+    snapshot = dir.file("snapshot");
+    log_path = dir.file("edgekeyd.log");
+    notify_path = dir.file("notify.sock");
+    write_config(extra_config);
+    open_notify_socket();
+  }
+  ~DaemonProcess() {
+    stop();
+    if (notify_fd_ >= 0) ::close(notify_fd_);
+    shm::TableWriter::destroy(table);
+  }
+
+  void write_config(const std::string &extra) {
+    write_file(config, "region: in-mum\nkey_prefix: ek\ntable:\n  name: " + table +
+                           "\n  capacity: 1024\n  readers_group: \"\"\nsocket:\n  path: " + socket +
+                           "\nupstream:\n  file: " + keyset + "\nsnapshot: " + snapshot + "\n" + extra);
+  }
+  void write_keys(const std::vector<sync::KeyRecord> &records) { sync::save_keyset_file(keyset, records); }
+
+  static void write_file(const std::string &path, const std::string &text) {
+    FILE *f = fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr) << path;
+    fputs(text.c_str(), f);
+    fclose(f);
+  }
+
+  // Starts edgekeyd; `env` adds variables (e.g. WATCHDOG_USEC).
+  void start(std::vector<std::string> env = {}) {
+    notifications.clear();  // a restart must announce itself again
+    pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      FILE *log = freopen(log_path.c_str(), "a", stderr);
+      (void)log;
+      setenv("NOTIFY_SOCKET", notify_path.c_str(), 1);
+      for (auto &e : env) putenv(const_cast<char *>(e.c_str()));
+      execl(EDGEKEYD_PATH, "edgekeyd", "--config", config.c_str(), (char *)nullptr);
+      _exit(127);
+    }
+  }
+
+  // Waits for a notification containing `what` ("READY=1"); false on timeout
+  // or when the daemon exited first.
+  bool wait_notify(const std::string &what, std::chrono::milliseconds limit = 10000ms) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    for (const auto &n : notifications)
+      if (n.find(what) != std::string::npos) return true;
+    while (std::chrono::steady_clock::now() < deadline) {
+      struct pollfd p = {notify_fd_, POLLIN, 0};
+      if (poll(&p, 1, 50) == 1) {
+        char buf[4096];
+        ssize_t n = recv(notify_fd_, buf, sizeof buf, 0);
+        if (n > 0) {
+          notifications.emplace_back(buf, size_t(n));
+          if (notifications.back().find(what) != std::string::npos) return true;
+        }
+      } else if (pid > 0 && waitpid(pid, &status_, WNOHANG) == pid) {
+        pid = -1;
+        return false;
+      }
+    }
+    return false;
+  }
+
+  void start_ready(std::vector<std::string> env = {}) {
+    start(std::move(env));
+    ASSERT_TRUE(wait_notify("READY=1")) << "edgekeyd did not become ready; log:\n" << log();
+  }
+
+  // SIGTERM and wait; returns the exit status (waitpid form).
+  int stop(int sig = SIGTERM) {
+    if (pid <= 0) return status_;
+    kill(pid, sig);
+    waitpid(pid, &status_, 0);
+    pid = -1;
+    return status_;
+  }
+  int exit_status() const { return status_; }
+
+  std::string log() const {
+    std::string s;
+    if (FILE *f = fopen(log_path.c_str(), "r")) {
+      char buf[4096];
+      size_t n;
+      while ((n = fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
+      fclose(f);
+    }
+    return s;
+  }
+
+  HttpResponse get(const std::string &target, const std::vector<std::string> &headers = {}) {
+    Client c(socket);
+    EXPECT_TRUE(c.ok()) << "cannot connect to " << socket;
+    std::string req = "GET " + target + " HTTP/1.1\r\nHost: edgekey\r\n";
+    for (auto &h : headers) req += h + "\r\n";
+    req += "Connection: close\r\n\r\n";
+    c.send(req);
+    auto r = c.read_response();
+    EXPECT_TRUE(r.has_value()) << "no answer to " << target;
+    return r.value_or(HttpResponse{});
+  }
+  HttpResponse validate(const std::string &token, const std::vector<std::string> &more = {}) {
+    std::vector<std::string> h = more;
+    h.push_back("Authorization: Bearer " + token);
+    return get("/v1/validate", h);
+  }
+
+ private:
+  static int &counter() {
+    static int n = 0;
+    return n;
+  }
+  void open_notify_socket() {
+    notify_fd_ = socket_fd();
+    struct sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", notify_path.c_str());
+    ASSERT_EQ(bind(notify_fd_, reinterpret_cast<sockaddr *>(&a), sizeof a), 0);
+  }
+  static int socket_fd() { return ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0); }
+  int notify_fd_ = -1;
+  int status_ = 0;
+};
+
+}  // namespace edgekey::test

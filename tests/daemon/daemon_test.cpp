@@ -1,0 +1,219 @@
+// edgekeyd end to end: the real daemon process, its socket, its table read
+// through the library, its keyset file changing under it.
+#include "daemon_fixture.hpp"
+
+#include <edgekey/validator.hpp>
+#include <nlohmann/json.hpp>
+
+using namespace edgekey;
+using namespace edgekey::test;
+
+TEST(Daemon, ValidatesThroughTheSocketAndTheLibraryAndSeesARevocation) {
+  DaemonProcess d;
+  MintedKey k = mint_key("key_first");
+  d.write_keys({k.record});
+  d.start_ready();
+
+  HttpResponse r = d.validate(k.token, {"X-Edgekey-Permission: agents:deploy"});
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("X-Edgekey-Code").value_or(""), "ok");
+  EXPECT_EQ(r.header("X-Edgekey-Key-Id").value_or(""), "key_first");
+  EXPECT_EQ(r.header("X-Edgekey-Workspace").value_or(""), "ws_test");
+  auto body = nlohmann::json::parse(r.body);
+  EXPECT_EQ(body["code"], "ok");
+  EXPECT_EQ(body["role"], "developer");
+  EXPECT_TRUE(body["expires_at"].is_null());
+
+  EXPECT_EQ(d.validate(k.token, {"X-Edgekey-Permission: billing:manage"}).status, 403);
+  EXPECT_EQ(d.get("/v1/validate").status, 401);
+
+  auto v = Validator::open(d.table.c_str());
+  ASSERT_TRUE(v) << Validator::error_text(v.error());
+  EXPECT_TRUE(v.validate("Bearer " + k.token).ok());
+
+  k.record.status = sync::KeyStatus::Revoked;
+  k.record.revoked_at = int64_t(time(nullptr));
+  d.write_keys({k.record});
+  ASSERT_TRUE(eventually([&] { return v.validate("Bearer " + k.token).code == EK_CODE_REVOKED_KEY; }))
+      << d.log();
+  r = d.validate(k.token);
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.header("X-Edgekey-Code").value_or(""), "revoked_key");
+  EXPECT_NE(d.log().find("revoked key key_first"), std::string::npos) << "leak signal not logged";
+  EXPECT_EQ(d.log().find(k.token), std::string::npos) << "a token reached the log";
+}
+
+TEST(Daemon, StatusKeysHealthReadyAndMetrics) {
+  DaemonProcess d;
+  MintedKey k = mint_key("key_meta");
+  d.write_keys({k.record});
+  d.start_ready();
+  d.validate(k.token);
+  auto status = nlohmann::json::parse(d.get("/v1/status").body);
+  EXPECT_EQ(status["region"], "in-mum");
+  EXPECT_EQ(status["table"]["live_keys"], 1);
+  EXPECT_EQ(status["ready"], true);
+  HttpResponse key = d.get("/v1/keys/key_meta");
+  EXPECT_EQ(key.status, 200);
+  EXPECT_EQ(key.body.find("sha256"), std::string::npos) << "the hash is not metadata to hand out";
+  EXPECT_EQ(key.body.find(k.token), std::string::npos);
+  EXPECT_EQ(nlohmann::json::parse(key.body)["workspace"], "ws_test");
+  EXPECT_EQ(d.get("/v1/keys/key_nope").status, 404);
+  EXPECT_EQ(d.get("/healthz").status, 200);
+  EXPECT_EQ(d.get("/readyz").status, 200);
+  std::string m = d.get("/metrics").body;
+  EXPECT_NE(m.find("edgekey_validations_total{status=\"200\",code=\"ok\"} 1"), std::string::npos) << m;
+  EXPECT_NE(m.find("edgekey_table_keys{state=\"live\"} 1"), std::string::npos);
+  EXPECT_NE(m.find("edgekey_socket_request_duration_seconds_bucket"), std::string::npos);
+  EXPECT_NE(m.find("edgekey_last_sync_age_seconds"), std::string::npos);
+  EXPECT_EQ(d.get("/nope").status, 404);
+}
+
+TEST(Daemon, ABadRecordIsRejectedWithItsIdAndLineAndTheRestApplies) {
+  DaemonProcess d;
+  MintedKey good = mint_key("key_good");
+  d.write_keys({good.record});
+  d.start_ready();
+  MintedKey other = mint_key("key_other");
+  // key_other is fine; key_bad has a role type error.
+  std::string text = sync::emit_keyset_yaml({good.record, other.record});
+  text += "  - id: key_bad\n    hash: sha256:" + std::string(64, 'a') +
+          "\n    workspace: ws_x\n    type: admin\n    env: live\n    role: developer\n    status: active\n";
+  DaemonProcess::write_file(d.keyset + ".tmp", text);
+  ASSERT_EQ(rename((d.keyset + ".tmp").c_str(), d.keyset.c_str()), 0);
+  ASSERT_TRUE(eventually([&] { return d.validate(other.token).status == 200; })) << d.log();
+  EXPECT_EQ(d.validate(good.token).status, 200);
+  EXPECT_TRUE(eventually([&] { return d.log().find("key_bad") != std::string::npos; }));
+  std::string log = d.log();
+  EXPECT_NE(log.find("type"), std::string::npos) << log;
+  EXPECT_NE(log.find("keys.yaml:"), std::string::npos) << "the line is named: " << log;
+}
+
+TEST(Daemon, AFileThatIsNotYamlChangesNothing) {
+  DaemonProcess d;
+  MintedKey k = mint_key("key_stays");
+  d.write_keys({k.record});
+  d.start_ready();
+  DaemonProcess::write_file(d.keyset + ".tmp", "keys: [unclosed\n  - {");
+  ASSERT_EQ(rename((d.keyset + ".tmp").c_str(), d.keyset.c_str()), 0);
+  ASSERT_TRUE(eventually([&] { return d.log().find("table keeps its keys") != std::string::npos; })) << d.log();
+  EXPECT_EQ(d.validate(k.token).status, 200);
+}
+
+TEST(Daemon, BadHttpGetsClearAnswersAndTheDaemonKeepsServing) {
+  DaemonProcess d;
+  MintedKey k = mint_key("key_http");
+  d.write_keys({k.record});
+  d.start_ready();
+  {
+    Client c(d.socket);
+    c.send(std::string("\x00\x01 hello\r\n\r\n", 12));
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400);
+  }
+  {
+    Client c(d.socket);
+    c.send("GET /v1/validate HTTP/1.1\r\nX-Big: " + std::string(20000, 'x') + "\r\n\r\n");
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 431);
+  }
+  {
+    Client c(d.socket);  // leaves mid-request
+    c.send("GET /v1/validate HTTP/1.1\r\nAuthorization: Bear");
+  }
+  {
+    Client c(d.socket);
+    c.send("POST /v1/validate HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 405);
+  }
+  {  // keep-alive: three validations on one connection
+    Client c(d.socket);
+    for (int i = 0; i < 3; ++i) {
+      c.send("GET /v1/validate HTTP/1.1\r\nAuthorization: Bearer " + k.token + "\r\n\r\n");
+      auto r = c.read_response();
+      ASSERT_TRUE(r);
+      EXPECT_EQ(r->status, 200);
+    }
+  }
+  EXPECT_EQ(d.validate(k.token).status, 200);
+}
+
+TEST(Daemon, BadConfigExitsWithOneLineNamingTheKey) {
+  DaemonProcess d("staleness:\n  policy: fail_open\n");
+  d.start();
+  EXPECT_FALSE(d.wait_notify("READY=1", 5000ms));
+  int st = d.stop();
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 2);
+  std::string log = d.log();
+  EXPECT_NE(log.find("staleness.policy"), std::string::npos) << log;
+  EXPECT_NE(log.find("edgekey.yaml:"), std::string::npos) << log;
+}
+
+TEST(Daemon, SighupWithABadConfigKeepsTheRunningOne) {
+  DaemonProcess d;
+  MintedKey k = mint_key("key_hup");
+  d.write_keys({k.record});
+  d.start_ready();
+  DaemonProcess::write_file(d.config, "region: [broken\n");
+  kill(d.pid, SIGHUP);
+  ASSERT_TRUE(eventually([&] { return d.log().find("config not reloaded") != std::string::npos; })) << d.log();
+  EXPECT_EQ(d.validate(k.token).status, 200);
+}
+
+TEST(Daemon, SighupAppliesANewPolicy) {
+  DaemonProcess d;
+  MintedKey k = mint_key("key_policy", "viewer");
+  d.write_keys({k.record});
+  d.start_ready();
+  EXPECT_EQ(d.validate(k.token, {"X-Edgekey-Permission: logs:read"}).status, 403);
+  d.write_config("roles:\n  owner: [\"*\"]\n  viewer: [agents:read, logs:read]\n");
+  kill(d.pid, SIGHUP);
+  EXPECT_TRUE(eventually([&] { return d.validate(k.token, {"X-Edgekey-Permission: logs:read"}).status == 200; }))
+      << d.log();
+}
+
+TEST(Daemon, SigtermLeavesTheTableToReadersAndARestartReattaches) {
+  DaemonProcess d;
+  MintedKey k = mint_key("key_term");
+  d.write_keys({k.record});
+  d.start_ready();
+  auto v = Validator::open(d.table.c_str());
+  ASSERT_TRUE(v);
+  int st = d.stop();
+  ASSERT_TRUE(WIFEXITED(st)) << st;
+  EXPECT_EQ(WEXITSTATUS(st), 0);
+  EXPECT_TRUE(v.validate("Bearer " + k.token).ok()) << "the table went away with the daemon";
+  d.start_ready();
+  EXPECT_NE(d.log().find("re-attached to table"), std::string::npos);
+  EXPECT_TRUE(v.validate("Bearer " + k.token).ok());
+}
+
+TEST(Daemon, AnUnreadableUpstreamFallsBackToTheSnapshot) {
+  DaemonProcess d;
+  MintedKey k = mint_key("key_snap");
+  d.write_keys({k.record});
+  d.start_ready();
+  ASSERT_EQ(d.stop(), 0);  // SIGTERM writes the snapshot
+  shm::TableWriter::destroy(d.table);  // as after a reboot: no table
+  ASSERT_EQ(unlink(d.keyset.c_str()), 0);
+  d.start_ready();
+  EXPECT_NE(d.log().find("from the snapshot"), std::string::npos) << d.log();
+  EXPECT_EQ(d.validate(k.token).status, 200);
+  auto status = nlohmann::json::parse(d.get("/v1/status").body);
+  EXPECT_EQ(status["upstream"]["from_snapshot"], true);
+}
+
+TEST(Daemon, WatchdogAndStatusReachSystemd) {
+  DaemonProcess d;
+  d.write_keys({mint_key("key_wd").record});
+  d.start_ready({"WATCHDOG_USEC=200000"});
+  EXPECT_TRUE(d.wait_notify("WATCHDOG=1", 3000ms));
+  bool status_seen = false;
+  for (auto &n : d.notifications) status_seen |= n.find("STATUS=1 keys, revision") != std::string::npos;
+  EXPECT_TRUE(status_seen);
+}
