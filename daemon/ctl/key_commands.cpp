@@ -1,0 +1,182 @@
+#include "daemon/ctl/key_commands.hpp"
+
+#include "daemon/ctl/errors.hpp"
+#include "daemon/ctl/new_key.hpp"
+#include "daemon/ctl/output.hpp"
+
+#include <algorithm>
+
+namespace edgekey::ctl {
+namespace {
+
+// Unreadable entries are reported, never hidden, on every command.
+void warn_unreadable(const Context &ctx, const KeyStore &store) {
+  for (const auto &line : store.unreadable()) ctx.err << "edgekeyctl: warning: skipped " << printable(line) << '\n';
+}
+
+CtlError not_found(const KeyStore &store, const std::string &id) {
+  return CtlError(kExitNotFound, "no key with id " + sync::quote_for_error(id) + " in the " + store.where() +
+                                     " (see `edgekeyctl keys list --all`)");
+}
+
+const sync::KeyRecord *find_id(const std::vector<sync::KeyRecord> &records, const std::string &id) {
+  auto it = std::find_if(records.begin(), records.end(), [&](const sync::KeyRecord &r) { return r.id == id; });
+  return it == records.end() ? nullptr : &*it;
+}
+
+// Prints a freshly minted key: the only place a token is ever shown.
+void print_new_key(const Context &ctx, const sync::KeyRecord &r, const std::string &token,
+                   const sync::KeyRecord *previous) {
+  if (ctx.json) {
+    nlohmann::ordered_json j = {{"id", r.id}, {"token", token}, {"record", record_json(r)}};
+    if (previous) j["previous"] = record_json(*previous);
+    print_json(ctx.out, j);
+    if (!ctx.out.flush())
+      throw CtlError(kExitUsage, "key " + r.id + " was created but its token could not be written to standard "
+                                 "output; revoke it (edgekeyctl keys revoke " + r.id + ") and create another");
+    return;
+  }
+  ctx.out << "id:    " << r.id << '\n' << "token: " << token << '\n';
+  if (!ctx.out.flush())
+    throw CtlError(kExitUsage, "key " + r.id + " was created but its token could not be written to standard output; "
+                               "revoke it (edgekeyctl keys revoke " + r.id + ") and create another");
+  ctx.err << "edgekeyctl: this token is shown once and is not stored anywhere (the keyset holds only its hash): "
+             "copy it now\n";
+}
+
+}  // namespace
+
+int keys_create(const Context &ctx, KeyStore &store, const CreateArgs &a) {
+  sync::KeyRecord r;
+  if (!sync::parse_key_type(a.type, r.type))
+    throw CtlError(kExitUsage, "--type " + sync::quote_for_error(a.type) + ": expected secret or publishable");
+  if (!sync::parse_key_env(a.env, r.env))
+    throw CtlError(kExitUsage, "--env " + sync::quote_for_error(a.env) + ": expected live or test");
+  r.workspace = a.workspace;
+  r.name = a.name;
+  r.role = a.role;
+  r.scopes = a.scopes;
+  r.regions = a.regions;
+  r.allowed_origins = a.origins;
+  r.allowed_cidrs = a.cidrs;
+  r.created_at = ctx.now;
+  if (!a.expires.empty()) r.expires_at = parse_expiry(a.expires, ctx.now, "--expires");
+  r.status = sync::KeyStatus::Active;
+
+  const TokenMinter minter(ctx.cfg);
+  const MintedToken minted = minter.mint(r.type, r.env);
+  r.hash = minted.hash;
+  r.id = new_key_id();  // provisional, for the checks; made unique below
+  check_new_record(r, ctx.cfg);
+
+  store.update([&](const std::vector<sync::KeyRecord> &current) {
+    r.id = unique_key_id(current);  // the last call's id is the one written
+    return std::vector<sync::KeyRecord>{r};
+  });
+  warn_unreadable(ctx, store);
+  print_new_key(ctx, r, minted.token, nullptr);
+  return kExitOk;
+}
+
+int keys_list(const Context &ctx, KeyStore &store, const ListArgs &a) {
+  std::vector<sync::KeyRecord> keys = store.list();
+  warn_unreadable(ctx, store);
+  std::erase_if(keys, [&](const sync::KeyRecord &r) {
+    return (!a.workspace.empty() && r.workspace != a.workspace) ||
+           (!a.all && std::string_view(key_state(r, ctx.now)) != "active");
+  });
+  std::stable_sort(keys.begin(), keys.end(), [](const sync::KeyRecord &x, const sync::KeyRecord &y) {
+    if (x.workspace != y.workspace) return x.workspace < y.workspace;
+    return x.created_at.value_or(0) < y.created_at.value_or(0);
+  });
+  if (ctx.json) {
+    nlohmann::ordered_json arr = nlohmann::ordered_json::array();
+    for (const auto &r : keys) arr.push_back(record_json(r));
+    print_json(ctx.out, {{"keys", arr}});
+  } else {
+    print_key_table(ctx.out, keys, ctx.now);
+  }
+  return kExitOk;
+}
+
+int keys_show(const Context &ctx, KeyStore &store, const std::string &id) {
+  const auto r = store.get(id);
+  warn_unreadable(ctx, store);
+  if (!r) throw not_found(store, id);
+  if (ctx.json)
+    print_json(ctx.out, record_json(*r));
+  else
+    print_record(ctx.out, *r, ctx.now);
+  return kExitOk;
+}
+
+int keys_revoke(const Context &ctx, KeyStore &store, const std::string &id) {
+  std::optional<sync::KeyRecord> result;
+  bool already = false;
+  store.update([&](const std::vector<sync::KeyRecord> &current) {
+    const sync::KeyRecord *old = find_id(current, id);
+    if (!old) throw not_found(store, id);
+    result = *old;
+    already = old->status == sync::KeyStatus::Revoked;
+    if (already) return std::vector<sync::KeyRecord>{};
+    result->status = sync::KeyStatus::Revoked;
+    result->revoked_at = ctx.now;
+    return std::vector<sync::KeyRecord>{*result};
+  });
+  if (ctx.json) {
+    print_json(ctx.out, {{"id", id}, {"already_revoked", already}, {"record", record_json(*result)}});
+  } else if (already) {
+    ctx.out << id << " was already revoked"
+            << (result->revoked_at ? " at " + sync::format_time(*result->revoked_at) : std::string()) << '\n';
+  } else {
+    ctx.out << "revoked " << id << " at " << sync::format_time(ctx.now) << '\n';
+  }
+  return kExitOk;
+}
+
+int keys_rotate(const Context &ctx, KeyStore &store, const RotateArgs &a) {
+  const int64_t grace = parse_seconds(a.grace, "--grace", 0);
+  if (grace > sync::kMaxUnixTime - ctx.now) throw CtlError(kExitUsage, "--grace " + a.grace + ": ends after year 9999");
+  std::optional<int64_t> new_expiry;
+  if (!a.expires.empty()) new_expiry = parse_expiry(a.expires, ctx.now, "--expires");
+
+  const TokenMinter minter(ctx.cfg);
+  std::optional<MintedToken> minted;
+  sync::KeyRecord fresh, previous;
+  store.update([&](const std::vector<sync::KeyRecord> &current) {
+    const sync::KeyRecord *old = find_id(current, a.id);
+    if (!old) throw not_found(store, a.id);
+    if (old->status == sync::KeyStatus::Revoked)
+      throw CtlError(kExitUsage, "key " + a.id + " is revoked and cannot be rotated; create a new key with "
+                                 "`edgekeyctl keys create`");
+    if (!minted) minted = minter.mint(old->type, old->env);
+    fresh = sync::KeyRecord{};
+    fresh.id = unique_key_id(current);
+    fresh.hash = minted->hash;
+    fresh.workspace = old->workspace;
+    fresh.name = old->name;
+    fresh.type = old->type;
+    fresh.env = old->env;
+    fresh.role = old->role;
+    fresh.scopes = old->scopes;
+    fresh.regions = old->regions;
+    fresh.allowed_origins = old->allowed_origins;
+    fresh.allowed_cidrs = old->allowed_cidrs;
+    fresh.created_at = ctx.now;
+    fresh.expires_at = new_expiry;
+    fresh.status = sync::KeyStatus::Active;
+    fresh.rotated_from = old->id;
+    check_new_record(fresh, ctx.cfg);
+    previous = *old;
+    const int64_t until = ctx.now + grace;
+    if (!previous.expires_at || *previous.expires_at > until) previous.expires_at = until;
+    return std::vector<sync::KeyRecord>{previous, fresh};
+  });
+  warn_unreadable(ctx, store);
+  print_new_key(ctx, fresh, minted->token, &previous);
+  if (!ctx.json)
+    ctx.out << "old:   " << previous.id << " keeps working until " << sync::format_time(*previous.expires_at) << '\n';
+  return kExitOk;
+}
+
+}  // namespace edgekey::ctl

@@ -1,0 +1,81 @@
+// key_store.hpp -- where edgekeyctl reads and writes key records.
+//
+// KeyStore is the small surface the key commands need; FileKeyStore is the
+// keyset file (`upstream: file`). A NATS JetStream store (`upstream: nats`)
+// fits behind the same interface: list/get read the bucket, update() reads,
+// calls the change and writes each returned record with a compare-and-set on
+// its revision, retrying on conflict.
+#pragma once
+
+#include "daemon/config/config.hpp"
+#include "sync/key_record.hpp"
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace edgekey::ctl {
+
+class KeyStore {
+ public:
+  virtual ~KeyStore() = default;
+
+  // Names the store for messages, e.g. "keyset file /etc/edgekey/keys.yaml".
+  virtual std::string where() const = 0;
+
+  // Every readable record, in store order. A store that does not exist yet
+  // holds no records. Throws CtlError(kExitKeysetIo).
+  virtual std::vector<sync::KeyRecord> list() = 0;
+
+  // The record with this id; nullopt if none. Throws like list().
+  virtual std::optional<sync::KeyRecord> get(std::string_view id) = 0;
+
+  // Entries the last list()/get()/update() found but could not read (one
+  // ready-to-print line each); they are never rewritten or dropped silently.
+  virtual const std::vector<std::string> &unreadable() const = 0;
+
+  // Receives the current records and returns the records to write: a record
+  // whose id exists replaces it, any other is added. Returning nothing writes
+  // nothing.
+  using Change = std::function<std::vector<sync::KeyRecord>(const std::vector<sync::KeyRecord> &current)>;
+
+  // Read-modify-write, all or nothing, serialised against every other
+  // writer. `change` may run more than once (optimistic stores retry on a
+  // conflict), so its only effect must be its return value; an exception
+  // from it propagates and nothing is written. Refuses (kExitKeysetIo) to
+  // write while the store holds unreadable entries, which a rewrite would
+  // lose. Throws CtlError(kExitKeysetIo) on I/O or lock failures and
+  // CtlError(kExitUsage) if a returned record is invalid or repeats the hash
+  // of another key.
+  virtual void update(const Change &change) = 0;
+};
+
+// The keyset file at `path`: reads with sync::load_keyset_file, writes with
+// sync::save_keyset_file (atomic), under sync::KeysetLock.
+class FileKeyStore final : public KeyStore {
+ public:
+  explicit FileKeyStore(std::string path) : path_(std::move(path)) {}
+  std::string where() const override;
+  std::vector<sync::KeyRecord> list() override;
+  std::optional<sync::KeyRecord> get(std::string_view id) override;
+  const std::vector<std::string> &unreadable() const override { return unreadable_; }
+  void update(const Change &change) override;
+
+ private:
+  std::vector<sync::KeyRecord> load();
+  std::string path_;
+  std::vector<std::string> unreadable_;
+};
+
+// The store `cfg` configures. Throws CtlError(kExitUsage) for `upstream: nats`
+// (not supported by this edgekeyctl yet).
+std::unique_ptr<KeyStore> open_key_store(const daemon::Config &cfg);
+
+// Applies `puts` to `records` by id (replace, else append). Throws
+// CtlError(kExitUsage) when a put repeats the hash of a different key.
+void merge_records(std::vector<sync::KeyRecord> &records, const std::vector<sync::KeyRecord> &puts);
+
+}  // namespace edgekey::ctl
