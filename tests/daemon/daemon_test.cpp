@@ -217,3 +217,67 @@ TEST(Daemon, WatchdogAndStatusReachSystemd) {
   for (auto &n : d.notifications) status_seen |= n.find("STATUS=1 keys, revision") != std::string::npos;
   EXPECT_TRUE(status_seen);
 }
+
+namespace {
+
+// Runs edgekeyctl with the daemon's config; returns its exit status and stdout.
+std::pair<int, std::string> ctl(const DaemonProcess &d, std::vector<std::string> args) {
+  int out[2];
+  if (pipe(out) != 0) return {-1, ""};
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], 1);
+    close(out[0]);
+    std::vector<char *> argv = {const_cast<char *>("edgekeyctl"), const_cast<char *>("--config"),
+                                const_cast<char *>(d.config.c_str())};
+    for (auto &a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(EDGEKEYCTL_PATH, argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(out[0], buf, sizeof buf)) > 0) text.append(buf, size_t(n));
+  close(out[0]);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, text};
+}
+
+}  // namespace
+
+TEST(Daemon, AKeyFromEdgekeyctlValidatesThenIsRevoked) {
+  DaemonProcess d;
+  d.write_keys({});
+  d.start_ready();
+  auto [rc, out] = ctl(d, {"--json", "keys", "create", "--workspace", "ws_ctl", "--type", "secret", "--env",
+                           "live", "--role", "developer"});
+  ASSERT_EQ(rc, 0) << out;
+  auto created = nlohmann::json::parse(out);
+  const std::string token = created["token"], id = created["id"];
+  ASSERT_TRUE(eventually([&] { return d.validate(token).status == 200; })) << d.log();
+  auto v = Validator::open(d.table.c_str());
+  ASSERT_TRUE(v);
+  EXPECT_STREQ(v.validate("Bearer " + token, {.permission = "agents:deploy"}).key_id, id.c_str());
+  auto [vrc, vout] = ctl(d, {"validate", token, "--permission", "agents:deploy"});
+  EXPECT_EQ(vrc, 0) << vout;
+  auto [rrc, rout] = ctl(d, {"keys", "revoke", id});
+  ASSERT_EQ(rrc, 0) << rout;
+  ASSERT_TRUE(eventually([&] { return d.validate(token).status == 401; }));
+  EXPECT_EQ(d.validate(token).header("X-Edgekey-Code").value_or(""), "revoked_key");
+  EXPECT_EQ(v.validate("Bearer " + token).code, EK_CODE_REVOKED_KEY);
+  EXPECT_EQ(ctl(d, {"validate", token}).first, 1);
+  // Neither the daemon's log nor the keyset file holds the token.
+  EXPECT_EQ(d.log().find(token), std::string::npos);
+  std::string keyset;
+  if (FILE *f = fopen(d.keyset.c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) keyset.append(buf, n);
+    fclose(f);
+  }
+  EXPECT_NE(keyset.find(id), std::string::npos);
+  EXPECT_EQ(keyset.find(token), std::string::npos);
+}
