@@ -9,6 +9,7 @@
 //
 //   socket_bench [--edgekeyd=PATH]        (bench/run passes the built binary)
 #include "shm/src/hasher.hpp"
+#include "shm/src/table_writer.hpp"
 #include "shm/src/token.hpp"
 #include "sync/keyset_file.hpp"
 
@@ -30,7 +31,7 @@ using namespace edgekey;
 namespace {
 
 std::string g_edgekeyd = EDGEKEYD_PATH;
-std::string g_dir, g_daemon_sock, g_echo_sock, g_token, g_request;
+std::string g_dir, g_table, g_daemon_sock, g_echo_sock, g_token, g_request;
 size_t g_response_size = 0;
 pid_t g_daemon = -1, g_echo = -1;
 
@@ -116,7 +117,8 @@ void setup() {
   g_dir = mkdtemp(tmpl);
   g_daemon_sock = g_dir + "/edgekeyd.sock";
   g_echo_sock = g_dir + "/echo.sock";
-  const std::string table = "ekbench-sock-" + std::to_string(getpid());
+  g_table = "ekbench-sock-" + std::to_string(getpid());
+  const std::string &table = g_table;
 
   g_token = shm::generate_token("ek", "sk", "live");
   std::array<uint8_t, 32> h;
@@ -164,6 +166,7 @@ void teardown() {
       kill(p, SIGTERM);
       waitpid(p, nullptr, 0);
     }
+  shm::TableWriter::destroy(g_table);  // edgekeyd leaves its table to readers; the bench has none
   std::string cmd = "rm -rf '" + g_dir + "'";
   if (system(cmd.c_str()) != 0) fprintf(stderr, "socket_bench: could not remove %s\n", g_dir.c_str());
 }

@@ -79,8 +79,8 @@ ParsedToken classify_prefixed(std::string_view token, size_t prefix_len) {
   else return p;
   rest.remove_prefix(3);
   if (rest.size() != 4 + 1 + kBodyLen + kCheckLen || rest[4] != '_') return p;
-  if (rest.compare(0, 4, "live") == 0) p.env = EK_ENV_LIVE;
-  else if (rest.compare(0, 4, "test") == 0) p.env = EK_ENV_TEST;
+  if (std::memcmp(rest.data(), "live", 4) == 0) p.env = EK_ENV_LIVE;
+  else if (std::memcmp(rest.data(), "test", 4) == 0) p.env = EK_ENV_TEST;
   else return p;
   rest.remove_prefix(5);
   if (!body_is_base62(rest.data())) return p;
@@ -127,12 +127,9 @@ ParsedToken parse_authorization(std::string_view auth, std::string_view prefix,
   } else if (iequals_bearer(auth)) {
     return p;  // "Bearer" and nothing else: Missing
   }
-  // One word is left; anything with inner whitespace (another scheme, or
-  // extra words) is malformed.
-  if (std::memchr(token.data(), ' ', token.size()) || std::memchr(token.data(), '\t', token.size())) {
-    p.kind = TokenKind::Malformed;
-    return p;
-  }
+  // One word must be left. Inner whitespace (another scheme such as
+  // "Basic x", or extra words) fails below: our format admits only base62
+  // after its fixed parts, a legacy token only visible characters.
   p.kind = TokenKind::Malformed;
   if (token.size() > prefix.size() && token[prefix.size()] == '_' &&
       token.compare(0, prefix.size(), prefix) == 0)
