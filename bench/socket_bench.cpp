@@ -192,8 +192,8 @@ void round_trips(benchmark::State &state, const std::string &path) {
 void BM_EchoFloor(benchmark::State &state) { round_trips(state, g_echo_sock); }
 void BM_SocketValidate(benchmark::State &state) { round_trips(state, g_daemon_sock); }
 
-BENCHMARK(BM_EchoFloor)->Threads(1)->Threads(2)->Threads(4)->UseRealTime()->Repetitions(3)->ReportAggregatesOnly();
-BENCHMARK(BM_SocketValidate)->Threads(1)->Threads(2)->Threads(4)->UseRealTime()->Repetitions(3)->ReportAggregatesOnly();
+BENCHMARK(BM_EchoFloor)->Threads(1)->Threads(2)->Threads(4)->Threads(16)->UseRealTime()->Repetitions(3)->ReportAggregatesOnly();
+BENCHMARK(BM_SocketValidate)->Threads(1)->Threads(2)->Threads(4)->Threads(16)->UseRealTime()->Repetitions(3)->ReportAggregatesOnly();
 
 }  // namespace
 
