@@ -100,10 +100,9 @@ void Daemon::metrics_text(http::Response &res) const {
   std::string out;
   out.append("# HELP edgekey_validations_total Validation answers over the socket, by status and code.\n"
              "# TYPE edgekey_validations_total counter\n");
-  static constexpr int kStatus[EK_CODE_COUNT_] = {200, 401, 401, 401, 401, 401, 403, 403, 403, 403, 403, 503, 503};
   for (int c = 0; c < EK_CODE_COUNT_; ++c)
     out.append("edgekey_validations_total{status=\"")
-        .append(std::to_string(kStatus[c]))
+        .append(std::to_string(ek_code_status(c)))
         .append("\",code=\"")
         .append(ek_code_name(c))
         .append("\"} ")

@@ -145,6 +145,11 @@ int ek_validate(ek_validator *v, const ek_request *req, ek_result *out) {
   return answer(out, EK_CODE_OK);
 }
 
+int ek_code_status(int code) {
+  if (code < 0 || code >= EK_CODE_COUNT_) return 0;
+  return kCodeStatus[code];
+}
+
 const char *ek_code_name(int code) {
   if (code < 0 || code >= EK_CODE_COUNT_) return "unknown_code";
   return kCodeNames[code];

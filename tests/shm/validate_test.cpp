@@ -297,6 +297,9 @@ TEST(ValidateApi, ErrorsAndNames) {
   EXPECT_EQ(ek_validate(nullptr, nullptr, nullptr), EK_ERR_INVALID_ARG);
   EXPECT_STREQ(ek_code_name(EK_CODE_REVOKED_KEY), "revoked_key");
   EXPECT_STREQ(ek_code_name(999), "unknown_code");
+  EXPECT_EQ(ek_code_status(EK_CODE_ORIGIN_NOT_ALLOWED), 403);
+  EXPECT_EQ(ek_code_status(EK_CODE_KEYSET_STALE), 503);
+  EXPECT_EQ(ek_code_status(-1), 0);
   EXPECT_NE(std::string(ek_strerror(EK_ERR_ACCESS)).find("readers group"), std::string::npos);
   EXPECT_STREQ(ek_type_name(EK_TYPE_PUBLISHABLE), "publishable");
   EXPECT_STREQ(ek_env_name(EK_ENV_TEST), "test");

@@ -110,6 +110,8 @@ EK_API int ek_validate(ek_validator *v, const ek_request *req, ek_result *out);
 
 /* "ok", "revoked_key", ...; "unknown_code" outside the enum. */
 EK_API const char *ek_code_name(int code);
+/* The HTTP status of a code (200, 401, 403, 503); 0 outside the enum. */
+EK_API int ek_code_status(int code);
 /* One line naming the error and what to do about it. */
 EK_API const char *ek_strerror(int err);
 /* "secret"/"publishable", "live"/"test"; "" for NONE. */
