@@ -13,7 +13,6 @@
 //   validate_bench --sizes=10000   # one size (CI smoke run)
 #include "shm/src/hasher.hpp"
 #include "shm/src/table_view.hpp"
-#include "shm/src/validator_state.hpp"
 #include "shm/src/table_writer.hpp"
 #include "shm/src/token.hpp"
 
@@ -244,20 +243,6 @@ void BM_PartFindSlot(benchmark::State &state) {
   }
 }
 
-void BM_PartFindSlotReaderMapping(benchmark::State &state) {
-  Table &t = table(state.range(0));
-  Reader &rd = reader_for(t.name, 0);
-  rd.validate(t.hits[0]);  // maps the current generation
-  const shm::DataView view = rd.v->view();
-  size_t i = 0;
-  for (auto _ : state) {
-    shm::SlotImage s;
-    auto r = shm::find_slot(view, t.hit_hashes[i++ % t.hit_hashes.size()].data(), s);
-    benchmark::DoNotOptimize(r);
-    benchmark::DoNotOptimize(s);
-  }
-}
-
 void BM_PartParseHashFind(benchmark::State &state) {
   Table &t = table(state.range(0));
   const shm::DataView view = t.writer->current()->view();
@@ -411,7 +396,6 @@ void register_all() {
     benchmark::RegisterBenchmark("BM_PartParse", BM_PartParse)->Arg(n);
     benchmark::RegisterBenchmark("BM_PartFindSlot", BM_PartFindSlot)->Arg(n);
     benchmark::RegisterBenchmark("BM_PartParseHashFind", BM_PartParseHashFind)->Arg(n);
-    benchmark::RegisterBenchmark("BM_PartFindSlotReaderMapping", BM_PartFindSlotReaderMapping)->Arg(n);
   }
 }
 
