@@ -64,24 +64,29 @@ int check_data(const void *base, size_t size, DataView &out) {
 
 // The first 8 bytes of the hash pick the home slot, so comparing them first
 // reveals nothing the probe position does not; the full 32 bytes are then
-// compared in constant time.
+// compared in constant time. Words go straight into `out` as 8-byte stores
+// (no staging copy), so `out` is scratch unless the answer is Hit.
 Lookup find_slot(const DataView &d, const uint8_t hash[32], SlotImage &out) {
   const uint64_t h0 = hash_word0(hash);
   uint64_t idx = home_slot(h0, d.capacity);
+  auto *img = reinterpret_cast<unsigned char *>(&out);
+  auto put = [img](size_t i, uint64_t w) { std::memcpy(img + 8 * i, &w, 8); };
   int budget = kSeqlockRetries;
+  if (d.capacity == 0) return Lookup::Miss;
+  // Most hits are in the home slot, and a hit also reads the slot's second
+  // line (ids, arena offset): fetch it along with the first.
+  __builtin_prefetch(&d.slots[idx].w[kSlotWords / 2]);
   for (uint64_t probes = 0; probes < d.capacity; ++probes) {
     const Slot &s = d.slots[idx];
     for (;;) {
-      uint64_t seq = s.w[0].load(std::memory_order_acquire);
+      const uint64_t seq = s.w[0].load(std::memory_order_acquire);
       if (seq & 1) {
         if (--budget <= 0) return Lookup::Busy;
         EK_PAUSE();
         continue;
       }
-      uint64_t words[kSlotWords];
-      words[0] = seq;
-      for (size_t i = 1; i <= 5; ++i) words[i] = s.w[i].load(kSlotDataLoad);
-      const uint8_t state = uint8_t(words[1]);
+      const uint64_t w1 = s.w[1].load(kSlotDataLoad);
+      const uint8_t state = uint8_t(w1);
       if (state == uint8_t(SlotState::Empty)) {
         slot_fence_acquire();
         if (s.w[0].load(std::memory_order_relaxed) == seq) return Lookup::Miss;
@@ -90,14 +95,18 @@ Lookup find_slot(const DataView &d, const uint8_t hash[32], SlotImage &out) {
       }
       // A mismatch needs no re-check: a key present before and after a write
       // never changes its slot's hash words, and no slot becomes Empty again.
-      if (state != uint8_t(SlotState::Live) || words[2] != h0) break;
-      for (size_t i = 6; i < kSlotWords; ++i) words[i] = s.w[i].load(kSlotDataLoad);
+      const uint64_t w2 = s.w[2].load(kSlotDataLoad);
+      if (state != uint8_t(SlotState::Live) || w2 != h0) break;
+      put(0, seq);
+      put(1, w1);
+      put(2, w2);
+#pragma GCC unroll 16
+      for (size_t i = 3; i < kSlotWords; ++i) put(i, s.w[i].load(kSlotDataLoad));
       slot_fence_acquire();
       if (s.w[0].load(std::memory_order_relaxed) != seq) {
         if (--budget <= 0) return Lookup::Busy;
         continue;
       }
-      words_to_slot_image(words, out);
       if (!hash_equal(out.hash, hash)) break;
       return Lookup::Hit;
     }
@@ -152,14 +161,8 @@ bool iequal(std::string_view a, const uint8_t *b, size_t n) {
 
 }  // namespace
 
-bool slot_ids(const DataView &d, const SlotImage &s, std::string_view &key_id,
-              std::string_view &workspace) {
-  if (!(s.flags & kFlagIdsInArena)) {
-    if (size_t(s.id_len) + s.ws_len > kInlineIdBytes) return false;
-    key_id = std::string_view(s.ids, s.id_len);
-    workspace = std::string_view(s.ids + s.id_len, s.ws_len);
-    return true;
-  }
+bool slot_ids_arena(const DataView &d, const SlotImage &s, std::string_view &key_id,
+                    std::string_view &workspace) {
   ArenaRecordHead head;
   ArenaCursor cur;
   const uint8_t *at;

@@ -33,14 +33,25 @@ int check_data(const void *base, size_t size, DataView &out);
 enum class Lookup : uint8_t { Hit, Miss, Busy };
 
 // Finds the live or revoked record of `hash`. Hit: `out` is one whole record
-// (a consistent seqlock copy). Busy: the slot stayed mid-write for
-// kSeqlockRetries attempts. Never writes, never blocks, bounded work.
+// (a consistent seqlock copy); otherwise `out` is unspecified. Busy: the slot
+// stayed mid-write for kSeqlockRetries attempts. Never writes to the table,
+// never blocks, bounded work.
 Lookup find_slot(const DataView &d, const uint8_t hash[32], SlotImage &out);
 
 // The parts of a slot's arena record. All return false when the record does
 // not fit the arena or is inconsistent (a corrupt segment).
-bool slot_ids(const DataView &d, const SlotImage &s, std::string_view &key_id,
-              std::string_view &workspace);
+// key_id and workspace: inline in the slot (checked against its 56 bytes) or
+// in the arena record (slot_ids_arena).
+bool slot_ids_arena(const DataView &d, const SlotImage &s, std::string_view &key_id,
+                    std::string_view &workspace);
+inline bool slot_ids(const DataView &d, const SlotImage &s, std::string_view &key_id,
+                     std::string_view &workspace) {
+  if (s.flags & kFlagIdsInArena) return slot_ids_arena(d, s, key_id, workspace);
+  if (size_t(s.id_len) + s.ws_len > kInlineIdBytes) return false;
+  key_id = std::string_view(s.ids, s.id_len);
+  workspace = std::string_view(s.ids + s.id_len, s.ws_len);
+  return true;
+}
 // 1 allowed, 0 not allowed, -1 corrupt.
 int origin_allowed(const DataView &d, const SlotImage &s, std::string_view origin);
 int ip_allowed(const DataView &d, const SlotImage &s, const IpAddr &ip);

@@ -29,6 +29,14 @@ constexpr std::array<uint8_t, 256> make_digits() {
 }
 constexpr std::array<uint8_t, 256> kDigit = make_digits();
 
+// token.size() >= prefix.size(). A plain loop: prefixes are a few bytes, and
+// a memcmp() call or a vectorized loop costs more than the compare.
+bool has_prefix(std::string_view token, std::string_view prefix) {
+  for (size_t i = 0; i < prefix.size(); ++i)
+    if (token[i] != prefix[i]) return false;
+  return true;
+}
+
 constexpr bool is_ows(char c) { return c == ' ' || c == '\t'; }
 constexpr bool is_visible(char c) { return c > 0x20 && c < 0x7f; }
 
@@ -38,60 +46,70 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// True when all 32 body bytes are base62 (SSE2: three range checks on two
-// 16-byte lanes; elsewhere a table walk).
-bool body_is_base62(const char *p) {
+// True when all `n` bytes at p are base62, n >= 16. SSE2: per 16-byte lane
+// (the last one overlapping) a digit range check on x and a letter range
+// check on x | 0x20 (which maps exactly A-Z and a-z into a-z), each as one
+// biased signed compare; elsewhere a table walk.
+bool all_base62(const char *p, size_t n) {
 #if defined(__SSE2__)
-  auto in_range = [](__m128i x, char lo, char span) {
-    __m128i y = _mm_sub_epi8(x, _mm_set1_epi8(lo));
-    return _mm_cmpeq_epi8(_mm_min_epu8(y, _mm_set1_epi8(span)), y);
+  auto ok_lanes = [](const char *q) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i *>(q));
+    const __m128i digit = _mm_cmplt_epi8(_mm_add_epi8(x, _mm_set1_epi8(char(0x80 - '0'))),
+                                         _mm_set1_epi8(char(0x80 + 10)));
+    const __m128i lower = _mm_or_si128(x, _mm_set1_epi8(0x20));
+    const __m128i letter = _mm_cmplt_epi8(_mm_add_epi8(lower, _mm_set1_epi8(char(0x80 - 'a'))),
+                                          _mm_set1_epi8(char(0x80 + 26)));
+    return _mm_movemask_epi8(_mm_or_si128(digit, letter));
   };
-  int ok = 0xffff;
-  for (int half = 0; half < 2; ++half) {
-    __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p + 16 * half));
-    __m128i m = _mm_or_si128(_mm_or_si128(in_range(x, '0', 9), in_range(x, 'A', 25)), in_range(x, 'a', 25));
-    ok &= _mm_movemask_epi8(m);
-  }
+  int ok = ok_lanes(p + n - 16);
+  for (size_t i = 0; i + 16 < n; i += 16) ok &= ok_lanes(p + i);
   return ok == 0xffff;
 #else
   uint8_t bad = 0;
-  for (size_t i = 0; i < kBodyLen; ++i) bad |= kDigit[uint8_t(p[i])];
+  for (size_t i = 0; i < n; ++i) bad |= kDigit[uint8_t(p[i])];
   return !(bad & kNotBase62);
 #endif
 }
 
+// "bearer" in any case: (c | 0x20) per byte, as the six bytes of two loads.
 bool iequals_bearer(std::string_view s) {
-  static constexpr char kB[] = "bearer";
   if (s.size() != 6) return false;
-  for (size_t i = 0; i < 6; ++i)
-    if ((s[i] | 0x20) != kB[i]) return false;
-  return true;
+  uint32_t a;
+  uint16_t b;
+  std::memcpy(&a, s.data(), 4);
+  std::memcpy(&b, s.data() + 4, 2);
+  return (a | 0x20202020u) == 0x72616562u && (b | 0x2020u) == 0x7265u;  // "bear", "er"
+}
+
+constexpr uint64_t word8(const char (&s)[9]) {
+  uint64_t w = 0;
+  for (int i = 7; i >= 0; --i) w = w << 8 | uint8_t(s[i]);
+  return w;  // little-endian load of the 8 characters
 }
 
 // Our format after "{prefix}_": "sk_live_" + body + check, strictly.
 ParsedToken classify_prefixed(std::string_view token, size_t prefix_len) {
   ParsedToken p;
   p.kind = TokenKind::Malformed;
-  std::string_view rest = token.substr(prefix_len + 1);
-  if (rest.size() < 3 || rest[2] != '_') return p;
-  if (rest[0] == 's' && rest[1] == 'k') p.type = EK_TYPE_SECRET;
-  else if (rest[0] == 'p' && rest[1] == 'k') p.type = EK_TYPE_PUBLISHABLE;
-  else return p;
-  rest.remove_prefix(3);
-  if (rest.size() != 4 + 1 + kBodyLen + kCheckLen || rest[4] != '_') return p;
-  if (std::memcmp(rest.data(), "live", 4) == 0) p.env = EK_ENV_LIVE;
-  else if (std::memcmp(rest.data(), "test", 4) == 0) p.env = EK_ENV_TEST;
-  else return p;
-  rest.remove_prefix(5);
-  if (!body_is_base62(rest.data())) return p;
-  uint8_t bad = 0;
-  uint64_t check = 0;
-  for (size_t i = kBodyLen; i < kBodyLen + kCheckLen; ++i) {
-    const uint8_t d = kDigit[uint8_t(rest[i])];
-    bad |= d;
-    check = check * 62 + d;
+  constexpr size_t kRest = 8 + kBodyLen + kCheckLen;  // "sk_live_" body check
+  if (token.size() != prefix_len + 1 + kRest) return p;
+  const char *rest = token.data() + prefix_len + 1;
+  uint64_t w;
+  std::memcpy(&w, rest, 8);
+  switch (w) {
+    case word8("sk_live_"): p.type = EK_TYPE_SECRET, p.env = EK_ENV_LIVE; break;
+    case word8("sk_test_"): p.type = EK_TYPE_SECRET, p.env = EK_ENV_TEST; break;
+    case word8("pk_live_"): p.type = EK_TYPE_PUBLISHABLE, p.env = EK_ENV_LIVE; break;
+    case word8("pk_test_"): p.type = EK_TYPE_PUBLISHABLE, p.env = EK_ENV_TEST; break;
+    default: return p;
   }
-  if (bad & kNotBase62) return p;
+  if (!all_base62(rest + 8, kBodyLen)) return p;
+  const char *c = rest + 8 + kBodyLen;  // six base62 digits, most significant first
+  uint64_t d[kCheckLen];
+  for (size_t i = 0; i < kCheckLen; ++i) d[i] = kDigit[uint8_t(c[i])];
+  if ((d[0] | d[1] | d[2] | d[3] | d[4] | d[5]) & kNotBase62) return p;
+  const uint64_t check = d[0] * 916132832 + d[1] * 14776336 + d[2] * 238328 + d[3] * 3844 +
+                         d[4] * 62 + d[5];
   if (check != crc32_ieee(token.data(), token.size() - kCheckLen)) return p;
   p.kind = TokenKind::Prefixed;
   p.token = token;
@@ -131,8 +149,7 @@ ParsedToken parse_authorization(std::string_view auth, std::string_view prefix,
   // "Basic x", or extra words) fails below: our format admits only base62
   // after its fixed parts, a legacy token only visible characters.
   p.kind = TokenKind::Malformed;
-  if (token.size() > prefix.size() && token[prefix.size()] == '_' &&
-      token.compare(0, prefix.size(), prefix) == 0)
+  if (token.size() > prefix.size() && token[prefix.size()] == '_' && has_prefix(token, prefix))
     return classify_prefixed(token, prefix.size());
   if (!legacy_allowed || token.size() > kMaxTokenLen) return p;
   for (char c : token)

@@ -8,6 +8,10 @@
 #include <cstring>
 #include <new>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 using namespace edgekey::shm;
 
 namespace {
@@ -43,10 +47,38 @@ inline int64_t coarse_now() {
   return ts.tv_sec;
 }
 
+// dst = s (truncated to cap - 1) then NULs to the end.
 inline void copy_field(char *dst, size_t cap, std::string_view s) {
   size_t n = s.size() < cap ? s.size() : cap - 1;
+  std::memset(dst, 0, cap);
   if (n) std::memcpy(dst, s.data(), n);  // an empty view may have a null data()
-  dst[n] = '\0';
+}
+
+// A slot image with room behind it: copy_padded() may read 48 bytes from
+// any inline id's start (ids end by the image's end; bytes past an id are
+// masked off).
+struct PaddedSlotImage {
+  SlotImage s;
+  char tail[48] = {};
+};
+static_assert(sizeof(PaddedSlotImage) == sizeof(SlotImage) + 48);
+
+// dst = src[0..n) then NULs to the end, n < N, without a branch on n (id
+// lengths vary from key to key). Reads src[0..N).
+template <size_t N>
+inline void copy_padded(char (&dst)[N], const char *src, size_t n) {
+  static_assert(N % 16 == 0 && N < 128);
+#if defined(__SSE2__)
+  const __m128i lim = _mm_set1_epi8(char(n));
+  const __m128i at = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (size_t i = 0; i < N; i += 16) {
+    const __m128i keep = _mm_cmplt_epi8(_mm_add_epi8(at, _mm_set1_epi8(char(i))), lim);
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i *>(src + i));
+    _mm_storeu_si128(reinterpret_cast<__m128i *>(dst + i), _mm_and_si128(v, keep));
+  }
+#else
+  for (size_t i = 0; i < N; ++i) dst[i] = i < n ? src[i] : '\0';
+#endif
 }
 
 inline int parse_env(const char *e) {
@@ -100,7 +132,8 @@ int ek_validate(ek_validator *v, const ek_request *req, ek_result *out) {
 
   uint8_t hash[32];
   v->hasher().hash(tok.token, hash);
-  SlotImage s;
+  PaddedSlotImage img;
+  SlotImage &s = img.s;
   const DataView &d = v->view();
   switch (find_slot(d, hash, s)) {
     case Lookup::Miss: return answer(out, EK_CODE_UNKNOWN_KEY);
@@ -110,9 +143,15 @@ int ek_validate(ek_validator *v, const ek_request *req, ek_result *out) {
 
   std::string_view key_id, workspace;
   if (!slot_ids(d, s, key_id, workspace)) return answer(out, EK_CODE_KEYSET_UNAVAILABLE);
-  copy_field(out->key_id, sizeof out->key_id, key_id);
-  copy_field(out->workspace, sizeof out->workspace, workspace);
-  copy_field(out->role, sizeof out->role, v->role_name(s.role));
+  if (!(s.flags & kFlagIdsInArena)) {  // views into img: room behind them for whole lanes
+    copy_padded(out->key_id, key_id.data(), key_id.size() < 48 ? key_id.size() : 47);
+    copy_padded(out->workspace, workspace.data(), workspace.size() < 48 ? workspace.size() : 47);
+  } else {
+    copy_field(out->key_id, sizeof out->key_id, key_id);
+    copy_field(out->workspace, sizeof out->workspace, workspace);
+  }
+  static_assert(sizeof out->role == kMaxNameLen + 1);
+  std::memcpy(out->role, v->role_field(s.role), sizeof out->role);
   out->type = s.type;
   out->env = s.env;
   out->expires_at = s.expires_at;

@@ -58,11 +58,6 @@ int ek_validator::open(const char *table_name) {
   return rc == EK_ERR_NO_TABLE ? 0 : rc;
 }
 
-std::string_view ek_validator::role_name(uint8_t role) const {
-  if (role >= view_.hdr->n_roles) return {};
-  return view_.hdr->roles[role];
-}
-
 // A generation can be unlinked between reading its number and opening it
 // (the writer published another): re-read the number and try again, a few
 // times, then give up for this call.
@@ -100,6 +95,9 @@ int ek_validator::load_caches() {
   legacy_ = h.legacy_tokens != 0;
   perms_.clear();
   for (int i = 0; i < h.n_permissions; ++i) perms_.add(h.permissions[i], i);
+  std::memset(roles_, 0, sizeof roles_);
+  for (int i = 0; i < h.n_roles; ++i)  // check_data: each name has a NUL within kMaxNameLen + 1
+    std::memcpy(roles_[i], h.roles[i], strnlen(h.roles[i], kMaxNameLen));
   if (h.hash_mode == uint8_t(HashMode::Sha256)) {
     hasher_ = TokenHasher();
     pepper_path_.clear();

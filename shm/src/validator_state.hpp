@@ -54,7 +54,11 @@ struct ek_validator {
   std::string_view prefix() const { return prefix_; }
   bool legacy_tokens() const { return legacy_; }
   int permission_bit(const char *name) const { return perms_.find(name); }
-  std::string_view role_name(uint8_t role) const;
+  // The role's name, NUL-padded to kMaxNameLen + 1 bytes ("" when unknown),
+  // so a result copies it with one fixed-size memcpy.
+  const char *role_field(uint8_t role) const {
+    return roles_[role < edgekey::shm::kMaxRoles ? role : edgekey::shm::kMaxRoles];
+  }
   uint64_t generation() const { return gen_; }
 
  private:
@@ -72,4 +76,7 @@ struct ek_validator {
   std::string pepper_path_;  // of the hasher_ now loaded
   uint8_t pepper_fp_[32] = {};
   edgekey::shm::PermissionIndex perms_;
+  // Zero-padded copies of the header's role names; rows from n_roles on
+  // (and the extra last row, for out-of-range roles) are all zero.
+  char roles_[edgekey::shm::kMaxRoles + 1][edgekey::shm::kMaxNameLen + 1] = {};
 };

@@ -6,9 +6,12 @@
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
 
-#include <cstring>
+#include <openssl/sha.h>
 
+#include <cstring>
 #include <fstream>
+#include <random>
+#include <vector>
 
 using namespace edgekey::shm;
 
@@ -31,6 +34,33 @@ TEST(Hasher, HmacMatchesOpenSslHmac) {
            reinterpret_cast<const unsigned char *>(token.data()), token.size(), ref, &len);
       ASSERT_EQ(len, 32u);
       EXPECT_TRUE(hash_equal(ours, ref)) << token;
+    }
+  }
+}
+
+// Every length across the one-block path (16..55 bytes) and the general one,
+// at every alignment of a 16-byte lane, keyed and not, against OpenSSL.
+TEST(Hasher, EveryLengthMatchesOpenSsl) {
+  std::mt19937 rng(7);
+  const std::string peppers[] = {std::string(16, 'p'), std::string(64, 'q'), std::string(100, 'r')};
+  std::vector<TokenHasher> keyed;
+  for (const auto &p : peppers) keyed.emplace_back(p);
+  std::string buf(200, '\0');
+  for (size_t len = 0; len <= 130; ++len) {
+    for (size_t offset = 0; offset < 16; offset += 5) {
+      for (size_t i = 0; i < len; ++i) buf[offset + i] = char(rng());
+      const std::string_view token(buf.data() + offset, len);
+      const auto *bytes = reinterpret_cast<const unsigned char *>(token.data());
+      uint8_t ours[32], ref[32];
+      TokenHasher().hash(token, ours);
+      SHA256(bytes, len, ref);
+      EXPECT_TRUE(hash_equal(ours, ref)) << "sha256, length " << len;
+      for (size_t k = 0; k < keyed.size(); ++k) {
+        unsigned n = 0;
+        keyed[k].hash(token, ours);
+        HMAC(EVP_sha256(), peppers[k].data(), int(peppers[k].size()), bytes, len, ref, &n);
+        EXPECT_TRUE(hash_equal(ours, ref)) << "hmac, length " << len << ", pepper " << k;
+      }
     }
   }
 }

@@ -6,6 +6,7 @@
 #include <edgekey/edgekey.h>
 #include <gtest/gtest.h>
 
+#include <random>
 #include <set>
 
 using namespace edgekey::shm;
@@ -77,6 +78,51 @@ TEST(Token, BadChecksumIsMalformed) {
   }
 }
 
+TEST(Token, EveryTypeAndEnvParsesAndNearMissesAreMalformed) {
+  for (const char *type : {"sk", "pk"})
+    for (const char *env : {"live", "test"}) {
+      std::string t = generate_token("ek", type, env);
+      ParsedToken p = parse_authorization(t, "ek", false);
+      ASSERT_EQ(p.kind, TokenKind::Prefixed) << t;
+      EXPECT_EQ(p.type, type[0] == 's' ? EK_TYPE_SECRET : EK_TYPE_PUBLISHABLE);
+      EXPECT_EQ(p.env, env[0] == 'l' ? EK_ENV_LIVE : EK_ENV_TEST);
+    }
+  // The fixed part with one byte changed, the checksum recomputed.
+  std::string t = generate_token("ek", "sk", "live");
+  for (size_t i = 3; i < 11; ++i) {
+    for (char c : {'K', 'S', 'x', '-', '_', 'L', 'T', '\0'}) {
+      std::string bad = t;
+      if (bad[i] == c) continue;
+      bad[i] = c;
+      token_check(std::string_view(bad).substr(0, bad.size() - kCheckLen), &bad[bad.size() - kCheckLen]);
+      const bool still_valid = bad.compare(3, 8, "pk_live_") == 0 || bad.compare(3, 8, "sk_test_") == 0;
+      EXPECT_EQ(parse_authorization(bad, "ek", true).kind,
+                still_valid ? TokenKind::Prefixed : TokenKind::Malformed) << bad;
+    }
+  }
+}
+
+// Every byte value at every position of the body and the check: base62
+// passes the shape check (the body's checksum recomputed), anything else is
+// malformed.
+TEST(Token, EveryByteAtEveryPositionOfBodyAndCheck) {
+  const std::string t = generate_token("ek", "sk", "live");
+  const std::string digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  for (size_t i = 11; i < t.size(); ++i) {
+    for (int b = 0; b < 256; ++b) {
+      std::string bad = t;
+      bad[i] = char(b);
+      const bool base62 = digits.find(char(b)) != std::string::npos;
+      const bool in_body = i < t.size() - kCheckLen;
+      if (in_body)
+        token_check(std::string_view(bad).substr(0, bad.size() - kCheckLen), &bad[bad.size() - kCheckLen]);
+      TokenKind want = TokenKind::Malformed;
+      if (base62 && (in_body || bad == t)) want = TokenKind::Prefixed;
+      ASSERT_EQ(parse_authorization(bad, "ek", false).kind, want) << "position " << i << " byte " << b;
+    }
+  }
+}
+
 TEST(Token, BadShapeWithOurPrefixIsMalformedEvenWithLegacyOn) {
   std::string t = generate_token("ek", "sk", "live");
   const std::string body = t.substr(11);
@@ -123,6 +169,26 @@ TEST(Token, CheckIsCrc32InBase62) {
   char out[kCheckLen];
   token_check("123456789", out);
   EXPECT_EQ(std::string(out, kCheckLen), "3jZRME");
+}
+
+// The carry-less multiply path (taken for 16 bytes and more where the CPU
+// has it) against the table path and zlib: every length to 300, at several
+// alignments, random and all-0x00 and all-0xFF contents.
+TEST(Token, Crc32FastPathMatchesTheTableAndZlib) {
+  std::mt19937 rng(11);
+  std::vector<unsigned char> buf(300 + 16);
+  for (size_t len = 0; len <= 300; ++len) {
+    for (size_t offset : {0, 1, 7, 13}) {
+      for (int fill = 0; fill < 3; ++fill) {
+        for (size_t i = 0; i < len; ++i) buf[offset + i] = fill == 0 ? uint8_t(rng()) : fill == 1 ? 0x00 : 0xff;
+        const unsigned char *p = buf.data() + offset;
+        const uint32_t ref = uint32_t(crc32(0L, p, uInt(len)));
+        ASSERT_EQ(crc32_ieee_table(p, len), ref) << len;
+        ASSERT_EQ(crc32_ieee(p, len), ref) << "length " << len << " offset " << offset << " fill " << fill;
+      }
+    }
+  }
+  printf("crc32_ieee: carry-less multiply path %s\n", crc32_has_clmul() ? "taken" : "not available");
 }
 
 TEST(Token, Crc32MatchesZlib) {

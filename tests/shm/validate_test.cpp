@@ -219,6 +219,37 @@ TEST_F(Validate, LongIdsLiveInTheArena) {
   EXPECT_EQ(t.writer->put(too_long.rec), shm::WriteError::IdTooLong);
 }
 
+// Inline ids at every split of the slot's 56 bytes (and one past, in the
+// arena): each result field holds exactly the id, NUL-padded to its end.
+TEST_F(Validate, InlineIdsAtEveryLengthAreCopiedExactly) {
+  std::vector<Minted> keys;
+  for (size_t id_len = 1; id_len <= 47; id_len += 2) {
+    for (size_t ws_len : {size_t(1), 56 - id_len, 57 - id_len}) {
+      if (ws_len > 47 || ws_len == 0) continue;
+      Minted m = mint(std::string(id_len, char('a' + id_len % 26)));
+      m.rec.workspace = std::string(ws_len, char('A' + ws_len % 26));
+      m.rec.role = uint8_t(keys.size() % 3);
+      keys.push_back(add(m));
+    }
+  }
+  open();
+  const char *roles[] = {"developer", "owner", "viewer"};
+  for (size_t k = 0; k < keys.size(); ++k) {
+    const Minted &m = keys[k];
+    ek_result r;
+    std::memset(&r, 0x5a, sizeof r);  // what a caller's stack may hold
+    ek_request req{m.token.c_str(), nullptr, nullptr, nullptr, nullptr};
+    ASSERT_EQ(ek_validate(v, &req, &r), 0);
+    EXPECT_ANSWER(r, 200, "ok");
+    EXPECT_EQ(std::string(r.key_id), m.rec.key_id);
+    EXPECT_EQ(std::string(r.workspace), m.rec.workspace);
+    EXPECT_STREQ(r.role, roles[k % 3]);
+    for (size_t i = m.rec.key_id.size(); i < sizeof r.key_id; ++i) EXPECT_EQ(r.key_id[i], 0) << k;
+    for (size_t i = m.rec.workspace.size(); i < sizeof r.workspace; ++i) EXPECT_EQ(r.workspace[i], 0) << k;
+    for (size_t i = strlen(roles[k % 3]); i < sizeof r.role; ++i) EXPECT_EQ(r.role[i], 0) << k;
+  }
+}
+
 TEST_F(Validate, GrowthKeepsEveryKeyAndSwitchesGeneration) {
   std::vector<Minted> keys;
   for (int i = 0; i < 50; ++i) keys.push_back(add(mint("key_" + std::to_string(i))));
