@@ -15,7 +15,8 @@ void save_snapshot(const std::string &path, const Snapshot &s) {
   nlohmann::json head = {{"edgekey_snapshot", 1},
                          {"revision", s.revision},
                          {"written_at", format_time(s.written_at)},
-                         {"region", s.region}};
+                         {"region", s.region},
+                         {"source", s.source}};
   std::string text = head.dump() + "\n";
   for (const auto &r : s.records) text.append(encode_record_json(r)).push_back('\n');
   replace_file_atomically(path, text, 0640);
@@ -43,6 +44,7 @@ SnapshotLoad load_snapshot(const std::string &path) {
   if (head.contains("written_at") && head["written_at"].is_string())
     parse_time(head["written_at"].get<std::string>(), out.snapshot.written_at);
   if (head.contains("region") && head["region"].is_string()) out.snapshot.region = head["region"];
+  if (head.contains("source") && head["source"].is_string()) out.snapshot.source = head["source"];
   for (int n = 2; std::getline(f, line); ++n) {
     if (line.empty()) continue;
     Result<KeyRecord> r = decode_record_json(line);

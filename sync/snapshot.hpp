@@ -2,7 +2,7 @@
 // serve (per the staleness policy) while its upstream is unreachable.
 //
 // Format: JSON lines. The first line is the header
-//   {"edgekey_snapshot":1,"revision":N,"written_at":"2026-11-23T05:00:00Z","region":"in-mum"}
+//   {"edgekey_snapshot":1,"revision":N,"written_at":"2026-11-23T05:00:00Z","region":"in-mum","source":"nats:in/KV_keys"}
 // then one key record per line (encode_record_json). Written atomically
 // (replace_file_atomically); it never holds a token, only hashes.
 #pragma once
@@ -19,6 +19,7 @@ struct Snapshot {
   uint64_t revision = 0;
   int64_t written_at = 0;  // unix s
   std::string region;
+  std::string source;  // the upstream the revision counts in: "file:<path>", NatsSource::identity()
   std::vector<KeyRecord> records;
 };
 

@@ -18,6 +18,7 @@
 #include "daemon/config/duration.hpp"
 #include "shm/src/layout.hpp"
 #include "shm/src/table_options.hpp"
+#include "sync/nats/nats_options.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -49,32 +50,8 @@ struct SocketConfig {
   unsigned mode = 0660;
 };
 
-// Any non-empty field turns TLS on; cert and key are given together or not at all.
-struct NatsTlsConfig {
-  std::string ca;
-  std::string cert;
-  std::string key;
-  bool enabled() const { return !ca.empty() || !cert.empty() || !key.empty(); }
-};
-
-// Authentication is one of: nothing, `credentials` (a .creds file), or
-// `user` with exactly one of `password` / `password_file`.
-struct NatsConfig {
-  std::vector<std::string> servers;  // nats://host[:port] or tls://host[:port], at least one
-  std::string origin_domain;         // JetStream domain of the origin bucket; "" = none
-  std::string domain;                // this region's JetStream domain; "" = none
-  std::string bucket = "keys";
-  std::string stream;                // default "KV_<bucket>"
-  std::string credentials;
-  std::string user;
-  std::string password;
-  std::string password_file;
-  NatsTlsConfig tls;
-  std::chrono::milliseconds reconnect_wait{1000};
-  int max_reconnect = -1;            // -1 = reconnect forever
-  std::chrono::milliseconds heartbeat{1000};
-  std::chrono::milliseconds request_timeout{2000};
-};
+using NatsTlsConfig = sync::NatsTlsOptions;
+using NatsConfig = sync::NatsOptions;  // see sync/nats/nats_options.hpp
 
 struct UpstreamConfig {
   UpstreamKind kind = UpstreamKind::File;

@@ -72,19 +72,42 @@ void Daemon::status_json(http::Response &res) const {
                  {"tombstones", st.tombstones},
                  {"segment_bytes", st.segment_bytes}}},
       {"upstream", {{"kind", cfg_.upstream.kind == UpstreamKind::File ? "file" : "nats"},
-                    {"source", cfg_.upstream.kind == UpstreamKind::File ? cfg_.upstream.file : ""},
-                    {"healthy", file_ && file_->healthy()},
+                    {"source", upstream_identity()},
+                    {"healthy", (file_ && file_->healthy()) || (nats_ && nats_->status().connected)},
                     {"from_snapshot", from_snapshot_},
                     {"revision", applier_->revision()},
                     {"last_contact", contact ? nlohmann::json(sync::format_time(contact)) : nlohmann::json()},
                     {"last_contact_age_seconds", contact ? nlohmann::json(now - contact) : nlohmann::json()},
                     {"records_rejected", applier_->rejected()}}},
+      {"nats", nats_status_json()},
       {"staleness", {{"max_seconds", cfg_.staleness.max.count()},
                      {"policy", cfg_.staleness.policy == shm::StalenessPolicy::FailClosed ? "fail_closed"
                                                                                           : "serve_stale"}}},
       {"uptime_seconds", now - started_at_},
   };
   json(res, 200, j);
+}
+
+nlohmann::json Daemon::nats_status_json() const {
+  if (!nats_) return nullptr;
+  const auto &n = nats_->status();
+  const uint64_t applied = applier_->revision();
+  return {{"connected", n.connected},
+          {"synced", n.synced},
+          {"snapshotting", n.snapshotting},
+          {"stream_last_sequence", n.stream_last_seq},
+          {"pending_messages", n.stream_last_seq > applied ? n.stream_last_seq - applied : 0},
+          {"origin_lag_messages", n.origin_lag},
+          {"origin_last_active_ms", n.origin_active_ms},
+          {"snapshots_loaded", n.snapshots},
+          {"messages_applied", n.messages},
+          {"records_rejected", n.rejected},
+          {"reconnects", n.reconnects},
+          {"last_error", n.last_error},
+          {"propagation_ms",
+           {{"count", propagation_.count()},
+            {"mean", propagation_.count() ? double(propagation_.sum().count()) / 1e6 / double(propagation_.count())
+                                          : 0.0}}}};
 }
 
 void Daemon::key_json(const std::string &id, http::Response &res) const {
@@ -124,6 +147,7 @@ void Daemon::metrics_text(http::Response &res) const {
          contact ? double(int64_t(time(nullptr)) - contact) : -1.0);
   metric(out, "edgekey_records_rejected_total", "counter", "Upstream records rejected (logged with their key id).",
          double(applier_->rejected()));
+  if (nats_) nats_metrics(out);
   metric(out, "edgekey_ready", "gauge", "1 after the first complete load.", ready_ ? 1 : 0);
   metric(out, "edgekey_snapshots_written_total", "counter", "Last-known-good snapshots written.",
          double(snapshots_written_));
@@ -133,6 +157,25 @@ void Daemon::metrics_text(http::Response &res) const {
   res.status = 200;
   res.add_header("Content-Type", "text/plain; version=0.0.4");
   res.body = std::move(out);
+}
+
+void Daemon::nats_metrics(std::string &out) const {
+  const auto &n = nats_->status();
+  const uint64_t applied = applier_->revision();
+  metric(out, "edgekey_upstream_connected", "gauge", "1 while connected to the region's NATS server.",
+         n.connected ? 1 : 0);
+  metric(out, "edgekey_upstream_stream_last_sequence", "gauge", "Last sequence of the region's stream (polled).",
+         double(n.stream_last_seq));
+  metric(out, "edgekey_upstream_pending_messages", "gauge", "Stream messages not applied here yet.",
+         double(n.stream_last_seq > applied ? n.stream_last_seq - applied : 0));
+  metric(out, "edgekey_upstream_origin_lag_messages", "gauge",
+         "Messages the region's mirror is behind the origin bucket.", double(n.origin_lag));
+  metric(out, "edgekey_upstream_snapshots_total", "counter", "Full snapshots loaded (cold starts, resyncs).",
+         double(n.snapshots));
+  metric(out, "edgekey_upstream_reconnects_total", "counter", "Reconnections to NATS.", double(n.reconnects));
+  out.append("# HELP edgekey_upstream_propagation_seconds Origin write to applied in this table, per region.\n"
+             "# TYPE edgekey_upstream_propagation_seconds histogram\n");
+  propagation_.append_series(out, "edgekey_upstream_propagation_seconds", "region=\"" + cfg_.region + "\"");
 }
 
 }  // namespace edgekey::daemon

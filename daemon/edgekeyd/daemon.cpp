@@ -34,11 +34,9 @@ http::ServerConfig server_config(const Config &c) {
   return s;
 }
 
-void sync_log(sync::FileSource::Level l, const std::string &msg) {
-  log(l == sync::FileSource::Level::Error  ? Severity::Error
-      : l == sync::FileSource::Level::Warn ? Severity::Warn
-                                           : Severity::Info,
-      "%s", msg.c_str());
+template <class Level>
+void sync_log(Level l, const std::string &msg) {
+  log(l == Level::Error ? Severity::Error : l == Level::Warn ? Severity::Warn : Severity::Info, "%s", msg.c_str());
 }
 
 }  // namespace
@@ -64,6 +62,7 @@ Daemon::~Daemon() {
   // Handles were closed by stop(); run their close callbacks, then free.
   server_.reset();
   file_.reset();
+  nats_.reset();
   uv_run(&loop_, UV_RUN_NOWAIT);
   uv_loop_close(&loop_);
 }
@@ -102,9 +101,14 @@ void Daemon::start() {
     log(Severity::Warn, "rejected %s", m.c_str());
   });
 
-  const char *loaded = load_upstream() ? "upstream" : load_snapshot() ? "snapshot" : nullptr;
-  if (!loaded)
-    log(Severity::Error, "no keys loaded yet: validations answer 503 keyset_unavailable until the upstream is readable");
+  const char *loaded = nullptr;
+  if (cfg_.upstream.kind == UpstreamKind::Nats) {
+    start_nats();  // readiness comes from the source, once the loop runs
+  } else {
+    loaded = load_upstream() ? "upstream" : load_snapshot() ? "snapshot" : nullptr;
+    if (!loaded)
+      log(Severity::Error, "no keys loaded yet: validations answer 503 keyset_unavailable until the upstream is readable");
+  }
 
   server_ = std::make_unique<http::HttpServer>(
       &loop_, server_config(cfg_), [this](const http::Request &q, http::Response &r) { handle(q, r); });
@@ -124,18 +128,66 @@ void Daemon::start() {
   uv_timer_start(&tick_, [](uv_timer_t *t) { static_cast<Daemon *>(t->data)->tick(); }, period_ms, period_ms);
 }
 
+std::string Daemon::upstream_identity() const {
+  if (nats_) return nats_->identity();
+  return "file:" + cfg_.upstream.file;
+}
+
 bool Daemon::load_upstream() {
-  if (cfg_.upstream.kind != UpstreamKind::File) {
-    log(Severity::Error, "upstream nats is not built into this edgekeyd yet: use upstream.file");
+  if (cfg_.upstream.kind == UpstreamKind::Nats) {
+    start_nats();
     return false;
   }
-  file_ = std::make_unique<sync::FileSource>(&loop_, cfg_.upstream.file, *applier_, sync_log);
+  file_ = std::make_unique<sync::FileSource>(&loop_, cfg_.upstream.file, *applier_,
+                                             sync_log<sync::FileSource::Level>);
   file_->on_change = [this] {
     if (!ready_ && server_) mark_ready("upstream");  // a late first load
     from_snapshot_ = false;
     schedule_snapshot();
   };
   return file_->start();
+}
+
+// NATS: a snapshot on disk taken from the same stream makes this a warm
+// start (the source resumes after its revision, and it is served if the
+// upstream is unreachable); READY=1 follows the first complete load or
+// catch-up, or the first failure when a snapshot is there to serve.
+void Daemon::start_nats() {
+  nats_ = std::make_unique<sync::NatsSource>(&loop_, cfg_.upstream.nats, *applier_,
+                                             sync_log<sync::NatsSource::Level>);
+  uint64_t resume = 0;
+  sync::SnapshotLoad s = sync::load_snapshot(cfg_.snapshot);
+  if (s.ok() && s.snapshot.source == nats_->identity()) {
+    for (const auto &line : s.skipped_lines) log(Severity::Warn, "snapshot record skipped: %s", line.c_str());
+    // Skipped lines mean records may be missing: take a full snapshot instead of resuming.
+    if (s.skipped_lines.empty()) resume = s.snapshot.revision;
+    applier_->load(std::move(s.snapshot.records), s.snapshot.revision);
+    applier_->contact(s.snapshot.written_at);
+    from_snapshot_ = true;
+    log(Severity::Info, "loaded %zu keys from the snapshot %s (revision %llu); resuming %s", applier_->size(),
+        cfg_.snapshot.c_str(), (unsigned long long)s.snapshot.revision, nats_->identity().c_str());
+  } else if (s.ok()) {
+    log(Severity::Info, "snapshot %s is of %s, not %s: taking a full snapshot from NATS", cfg_.snapshot.c_str(),
+        s.snapshot.source.empty() ? "an unnamed upstream" : s.snapshot.source.c_str(), nats_->identity().c_str());
+  }
+  nats_->on_synced = [this](bool ok) {
+    if (ok) {
+      from_snapshot_ = false;
+      if (!ready_) mark_ready("upstream");
+      schedule_snapshot();
+    } else if (from_snapshot_ && !ready_) {
+      log(Severity::Warn, "NATS unreachable: serving %zu keys from the snapshot %s (staleness policy applies)",
+          applier_->size(), cfg_.snapshot.c_str());
+      mark_ready("snapshot");
+    } else if (!ready_) {
+      log(Severity::Error, "no keys loaded yet: validations answer 503 keyset_unavailable until NATS is reachable");
+    }
+  };
+  nats_->on_change = [this] {
+    if (nats_->status().synced) schedule_snapshot();
+  };
+  nats_->on_latency = [this](int64_t ms) { propagation_.observe(std::chrono::milliseconds(ms)); };
+  nats_->start(resume);
 }
 
 bool Daemon::load_snapshot() {
@@ -155,7 +207,8 @@ bool Daemon::load_snapshot() {
 
 void Daemon::mark_ready(const std::string &how) {
   ready_ = true;
-  notify_.ready(status_line());
+  status_sent_ = status_line();
+  notify_.ready(status_sent_);
   log(Severity::Info, "ready: %zu keys from the %s", applier_->size(), how.c_str());
 }
 
@@ -169,13 +222,18 @@ void Daemon::tick() {
   writer_->heartbeat(now);
   if (file_ && file_->healthy()) applier_->contact(now);
   notify_.watchdog();
+  // STATUS= at most once a tick: sd_notify blocks when the manager is slow
+  // to read, and a burst of changes must not stall the loop on it.
+  if (std::string st = status_line(); ready_ && st != status_sent_) {
+    notify_.status(st);
+    status_sent_ = std::move(st);
+  }
 }
 
 void Daemon::schedule_snapshot() {
   // After a burst of changes, once things are quiet for a second.
   uv_timer_start(&snapshot_timer_, [](uv_timer_t *t) { static_cast<Daemon *>(t->data)->write_snapshot(); },
                  1000, 0);
-  notify_.status(status_line());
 }
 
 void Daemon::write_snapshot() {
@@ -185,6 +243,7 @@ void Daemon::write_snapshot() {
     s.revision = applier_->revision();
     s.written_at = now_s();
     s.region = cfg_.region;
+    s.source = upstream_identity();
     s.records = applier_->records();
     sync::save_snapshot(cfg_.snapshot, s);
     ++snapshots_written_;
@@ -203,11 +262,18 @@ void Daemon::reload_config() {
     next.socket = cfg_.socket;
     set_log_severity(severity_of(next.log_level));
     writer_->set_options(to_table_options(next));
-    const bool upstream_changed = next.upstream.file != cfg_.upstream.file || next.upstream.kind != cfg_.upstream.kind;
+    const bool upstream_changed = next.upstream.file != cfg_.upstream.file ||
+                                  next.upstream.kind != cfg_.upstream.kind ||
+                                  next.upstream.nats.servers != cfg_.upstream.nats.servers ||
+                                  next.upstream.nats.domain != cfg_.upstream.nats.domain ||
+                                  next.upstream.nats.stream != cfg_.upstream.nats.stream;
     cfg_ = std::move(next);
     applier_->set_policy(resolve_policy(cfg_));  // rebuilds the table with the new settings
     if (upstream_changed) {
       if (file_) file_->close();
+      if (nats_) nats_->close();
+      file_.reset();
+      nats_.reset();
       if (load_upstream() && !ready_) mark_ready("upstream");
     } else if (file_) {
       file_->reload();
@@ -226,6 +292,7 @@ void Daemon::stop() {
   log(Severity::Info, "stopping");
   if (server_) server_->close();
   if (file_) file_->close();
+  if (nats_) nats_->close();
   uv_timer_stop(&snapshot_timer_);
   if (applier_ && ready_ && !from_snapshot_) write_snapshot();
   for (uv_handle_t *h : {(uv_handle_t *)&tick_, (uv_handle_t *)&snapshot_timer_, (uv_handle_t *)&sighup_,

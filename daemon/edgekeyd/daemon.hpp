@@ -17,7 +17,9 @@
 #include "shm/src/table_writer.hpp"
 #include "sync/applier.hpp"
 #include "sync/file_source.hpp"
+#include "sync/nats/nats_source.hpp"
 
+#include <nlohmann/json.hpp>
 #include <uv.h>
 
 #include <memory>
@@ -42,7 +44,9 @@ class Daemon {
  private:
   void start();
   bool load_upstream();
+  void start_nats();
   bool load_snapshot();
+  std::string upstream_identity() const;
   void mark_ready(const std::string &how);
   void reload_config();
   void stop();
@@ -55,6 +59,8 @@ class Daemon {
   void status_json(http::Response &res) const;
   void key_json(const std::string &id, http::Response &res) const;
   void metrics_text(http::Response &res) const;
+  nlohmann::json nats_status_json() const;
+  void nats_metrics(std::string &out) const;
 
   std::string config_path_;
   Config cfg_;
@@ -62,15 +68,20 @@ class Daemon {
   std::unique_ptr<shm::TableWriter> writer_;
   std::unique_ptr<sync::Applier> applier_;
   std::unique_ptr<sync::FileSource> file_;
+  std::unique_ptr<sync::NatsSource> nats_;
   std::unique_ptr<http::HttpServer> server_;
   ValidateRoute validate_;
   http::LatencyHistogram latency_;
+  // Origin write -> applied here (NATS), in ms buckets from 1 ms to 60 s.
+  http::LatencyHistogram propagation_{{1000, 2000, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+                                       1000000, 2500000, 5000000, 10000000, 60000000}};
   Notifier notify_;
   uv_signal_t sighup_{}, sigterm_{}, sigint_{};
   uv_timer_t tick_{}, snapshot_timer_{};
   bool ready_ = false, from_snapshot_ = false, stopping_ = false;
   int64_t started_at_ = 0;
   uint64_t snapshots_written_ = 0;
+  std::string status_sent_;  // the last STATUS= sent
 };
 
 }  // namespace edgekey::daemon

@@ -22,7 +22,7 @@ std::string seconds_from_us(std::uint64_t us) {
 void LatencyHistogram::observe(std::chrono::nanoseconds d) noexcept {
   const std::uint64_t ns = d.count() > 0 ? static_cast<std::uint64_t>(d.count()) : 0;
   std::size_t i = 0;
-  while (i < kBoundsUs.size() && ns > kBoundsUs[i] * 1000) ++i;
+  while (i < bounds_us_.size() && ns > bounds_us_[i] * 1000) ++i;
   ++counts_[i];
   ++count_;
   sum_ns_ += ns;
@@ -41,9 +41,9 @@ void LatencyHistogram::append_series(std::string& out, std::string_view name,
                                      std::string_view labels) const {
   const std::string sep = labels.empty() ? std::string() : std::string(labels) + ",";
   std::uint64_t cumulative = 0;
-  for (std::size_t i = 0; i < kBuckets; ++i) {
+  for (std::size_t i = 0; i < counts_.size(); ++i) {
     cumulative += counts_[i];
-    const std::string le = i < kBoundsUs.size() ? seconds_from_us(kBoundsUs[i]) : "+Inf";
+    const std::string le = i < bounds_us_.size() ? seconds_from_us(bounds_us_[i]) : "+Inf";
     out.append(name).append("_bucket{").append(sep).append("le=\"").append(le).append("\"} ");
     out.append(std::to_string(cumulative)).push_back('\n');
   }

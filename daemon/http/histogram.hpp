@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace edgekey::daemon::http {
 
@@ -18,12 +19,19 @@ class LatencyHistogram {
                                                            500,  1000, 2500, 5000, 10000};
   static constexpr std::size_t kBuckets = kBoundsUs.size() + 1;
 
+  // Default bounds: kBoundsUs (request latencies). Other bounds (ascending,
+  // in microseconds) suit other spans, e.g. sync propagation in milliseconds.
+  LatencyHistogram() : LatencyHistogram(std::vector<std::uint64_t>(kBoundsUs.begin(), kBoundsUs.end())) {}
+  explicit LatencyHistogram(std::vector<std::uint64_t> bounds_us)
+      : bounds_us_(std::move(bounds_us)), counts_(bounds_us_.size() + 1) {}
+
   void observe(std::chrono::nanoseconds d) noexcept;
 
   std::uint64_t count() const noexcept { return count_; }
   std::chrono::nanoseconds sum() const noexcept { return std::chrono::nanoseconds(sum_ns_); }
-  // Observations in bucket i alone (not cumulative); i == kBoundsUs.size() is +Inf.
+  // Observations in bucket i alone (not cumulative); i == bounds().size() is +Inf.
   std::uint64_t bucket(std::size_t i) const noexcept { return counts_[i]; }
+  const std::vector<std::uint64_t>& bounds_us() const noexcept { return bounds_us_; }
 
   // A whole metric family: HELP, TYPE, then the series without labels.
   // Bounds and sum are rendered in seconds (Prometheus' base unit), so
@@ -36,7 +44,8 @@ class LatencyHistogram {
   void append_series(std::string& out, std::string_view name, std::string_view labels) const;
 
  private:
-  std::array<std::uint64_t, kBuckets> counts_{};
+  std::vector<std::uint64_t> bounds_us_;
+  std::vector<std::uint64_t> counts_;
   std::uint64_t count_ = 0;
   std::uint64_t sum_ns_ = 0;
 };

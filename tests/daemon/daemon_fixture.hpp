@@ -65,10 +65,12 @@ class DaemonProcess {
  public:
   TempDir dir;
   std::string table, socket, keyset, config, snapshot, log_path, notify_path;
+  std::string region = "in-mum";  // change, then write_config() again
   pid_t pid = -1;
   std::vector<std::string> notifications;  // every sd_notify datagram received
 
-  explicit DaemonProcess(std::string extra_config = "") {
+  // `upstream` replaces the default `upstream: file` block (e.g. a NATS one).
+  explicit DaemonProcess(std::string extra_config = "", std::string upstream = "") {
     table = "ektest-d-" + std::to_string(getpid()) + "-" + std::to_string(counter()++);
     socket = dir.file("edgekeyd.sock");
     keyset = dir.file("keys.yaml");
@@ -76,6 +78,7 @@ class DaemonProcess {
     snapshot = dir.file("snapshot");
     log_path = dir.file("edgekeyd.log");
     notify_path = dir.file("notify.sock");
+    upstream_ = std::move(upstream);
     write_config(extra_config);
     open_notify_socket();
   }
@@ -86,9 +89,10 @@ class DaemonProcess {
   }
 
   void write_config(const std::string &extra) {
-    write_file(config, "region: in-mum\nkey_prefix: ek\ntable:\n  name: " + table +
-                           "\n  capacity: 1024\n  readers_group: \"\"\nsocket:\n  path: " + socket +
-                           "\nupstream:\n  file: " + keyset + "\nsnapshot: " + snapshot + "\n" + extra);
+    const std::string upstream = upstream_.empty() ? "upstream:\n  file: " + keyset + "\n" : upstream_;
+    write_file(config, "region: " + region + "\nkey_prefix: ek\ntable:\n  name: " + table +
+                           "\n  capacity: 1024\n  readers_group: \"\"\nsocket:\n  path: " + socket + "\n" +
+                           upstream + "snapshot: " + snapshot + "\n" + extra);
   }
   void write_keys(const std::vector<sync::KeyRecord> &records) { sync::save_keyset_file(keyset, records); }
 
@@ -193,6 +197,7 @@ class DaemonProcess {
     ASSERT_EQ(bind(notify_fd_, reinterpret_cast<sockaddr *>(&a), sizeof a), 0);
   }
   static int socket_fd() { return ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0); }
+  std::string upstream_;
   int notify_fd_ = -1;
   int status_ = 0;
 };

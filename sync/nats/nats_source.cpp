@@ -1,0 +1,403 @@
+// nats_source.cpp -- see nats_source.hpp.
+#include "sync/nats/nats_source.hpp"
+
+#include "sync/nats/nats_client.hpp"
+#include "sync/nats/nats_streams.hpp"
+#include "sync/record_json.hpp"
+
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <vector>
+
+namespace edgekey::sync {
+
+namespace {
+
+int64_t now_ms() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+}  // namespace
+
+NatsSource::NatsSource(uv_loop_t *loop, NatsOptions opts, Applier &applier, LogFn log)
+    : loop_(loop), opts_(std::move(opts)), applier_(applier), log_(std::move(log)) {
+  async_ = new uv_async_t;
+  uv_async_init(loop_, async_, &NatsSource::on_async);
+  async_->data = this;
+}
+
+NatsSource::~NatsSource() { close(); }
+
+std::string NatsSource::identity() const {
+  return "nats:" + (opts_.domain.empty() ? std::string("-") : opts_.domain) + "/" + opts_.stream;
+}
+
+void NatsSource::start(uint64_t resume_after) {
+  applied_seq_ = resume_after;
+  thread_ = std::thread([this] { worker(); });
+}
+
+void NatsSource::close() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (async_) {
+    async_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t *>(async_),
+             [](uv_handle_t *h) { delete reinterpret_cast<uv_async_t *>(h); });
+    async_ = nullptr;
+  }
+}
+
+// ---- worker thread --------------------------------------------------------
+
+void NatsSource::wait_for(std::chrono::milliseconds d) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, d, [this] { return stop_; });
+}
+
+void NatsSource::post(Event e) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return;
+    queue_.push_back(std::move(e));
+  }
+  uv_async_send(async_);
+}
+
+void NatsSource::note(const std::string &text) {
+  Event e(Event::Note);
+  e.data = text;
+  post(std::move(e));
+}
+
+void NatsSource::fail(const std::string &text) {
+  Event e(Event::Failed);
+  e.data = text;
+  post(std::move(e));
+}
+
+void NatsSource::worker() {
+  std::unique_ptr<NatsClient> client;
+  unsigned polls = 0;
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) break;
+    }
+    if (!client) {
+      try {
+        NatsClient::Callbacks cb;
+        cb.on_state = [this](bool up) {
+          Event e(Event::State);
+          e.connected = up;
+          post(std::move(e));
+        };
+        cb.on_error = [this](const std::string &what) { fail("NATS: " + what); };
+        client = std::make_unique<NatsClient>(opts_, "edgekeyd", std::move(cb));
+        Event e(Event::State);
+        e.connected = true;
+        post(std::move(e));
+      } catch (const std::exception &e) {
+        fail(e.what());
+        wait_for(opts_.reconnect_wait);
+        continue;
+      }
+    }
+    if (!sub_ && !subscribe(*client)) {
+      wait_for(opts_.reconnect_wait);
+      continue;
+    }
+    if (client->ping(opts_.heartbeat.count())) {
+      Event e(Event::Contact);
+      e.at = int64_t(time(nullptr));
+      post(std::move(e));
+    }
+    if (polls++ % 5 == 0) poll_stream(*client);
+    wait_for(opts_.heartbeat);
+  }
+  unsubscribe();
+  client.reset();
+}
+
+bool NatsSource::subscribe(NatsClient &c) {
+  StreamState st;
+  try {
+    st = region_stream_state(c, opts_);
+  } catch (const std::exception &e) {
+    fail(e.what());
+    return false;
+  }
+  uint64_t resume = force_cold_ ? 0 : applied_seq_.load();
+  if (resume > 0 && st.last_seq < resume) {
+    if (st.is_mirror && st.mirror_lag > 0) {
+      // A mirror refilling from the origin: a snapshot now would drop keys.
+      if (!waiting_for_mirror_)
+        note("stream " + opts_.stream + " is at sequence " + std::to_string(st.last_seq) + ", below ours (" +
+             std::to_string(resume) + ") and still catching up with the origin; waiting for it");
+      waiting_for_mirror_ = true;
+      return false;
+    }
+    note("stream " + opts_.stream + " ends at sequence " + std::to_string(st.last_seq) + ", below ours (" +
+         std::to_string(resume) + "): it was recreated; taking a full snapshot");
+    resume = 0;
+  }
+  waiting_for_mirror_ = false;
+
+  const std::string subject = "$KV." + opts_.bucket + ".>";
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = opts_.stream.c_str();
+  so.Ordered = true;
+  so.Config.Heartbeat = int64_t(opts_.heartbeat.count()) * 1'000'000;
+  auto ctx = std::make_unique<SubContext>();
+  ctx->source = this;
+  ctx->epoch = ++epoch_;  // the loop drops what older subscriptions queued
+  if (resume > 0) {
+    so.Config.DeliverPolicy = js_DeliverByStartSequence;
+    so.Config.OptStartSeq = resume + 1;
+    if (st.last_seq <= resume) post(Event(Event::CaughtUp, ctx->epoch, resume));
+  } else {
+    so.Config.DeliverPolicy = js_DeliverLastPerSubject;
+    post(Event(Event::SnapshotBegin, ctx->epoch));
+    if (st.messages == 0) post(Event(Event::SnapshotEnd, ctx->epoch, st.last_seq));
+  }
+  jsErrCode err = jsErrCode(0);
+  natsStatus s = js_Subscribe(&sub_, c.region(), subject.c_str(), &NatsSource::on_message, ctx.get(), nullptr, &so, &err);
+  if (s == NATS_OK) s = natsSubscription_SetOnCompleteCB(sub_, &NatsSource::on_complete, ctx.get());
+  if (s != NATS_OK) {
+    fail("subscribing to stream " + opts_.stream + " in domain \"" + opts_.domain + "\": " + nats_error_text(s));
+    if (sub_) natsSubscription_Destroy(sub_);
+    sub_ = nullptr;
+    return false;
+  }
+  sub_ctx_ = std::move(ctx);
+  force_cold_ = false;
+  stream_created_ = st.created_ns;
+  note(std::string(resume > 0 ? "resuming" : "taking a full snapshot of") + " stream " + opts_.stream +
+       (resume > 0 ? " after sequence " + std::to_string(resume) : std::string()) + " (" +
+       std::to_string(st.messages) + " messages, last sequence " + std::to_string(st.last_seq) + ")");
+  return true;
+}
+
+void NatsSource::unsubscribe() {
+  if (!sub_) return;
+  if (natsSubscription_Unsubscribe(sub_) == NATS_OK) {
+    std::unique_lock<std::mutex> lock(sub_ctx_->mu);
+    sub_ctx_->cv.wait_for(lock, std::chrono::seconds(5), [&] { return sub_ctx_->complete; });
+  }
+  natsSubscription_Destroy(sub_);
+  sub_ = nullptr;
+  std::unique_lock<std::mutex> lock(sub_ctx_->mu);
+  const bool complete = sub_ctx_->complete;
+  lock.unlock();
+  if (complete) sub_ctx_.reset();
+  else (void)sub_ctx_.release();  // libnats may still call back with it: never free it
+}
+
+void NatsSource::poll_stream(NatsClient &c) {
+  // Read ours first: the stream held at least this much before the request,
+  // so a smaller last sequence in the answer means a new stream.
+  const uint64_t ours = applied_seq_.load();
+  StreamState st;
+  try {
+    st = region_stream_state(c, opts_);
+  } catch (const std::exception &e) {
+    fail(e.what());
+    return;
+  }
+  Event e(Event::StreamInfo);
+  e.seq = st.last_seq;
+  e.lag = st.mirror_lag;
+  e.active_ms = st.mirror_active_ms;
+  post(std::move(e));
+  const bool recreated = (stream_created_ != 0 && st.created_ns != stream_created_) || st.last_seq < ours;
+  if (recreated && !(st.is_mirror && st.mirror_lag > 0)) {
+    note("stream " + opts_.stream + " was recreated (last sequence " + std::to_string(st.last_seq) +
+         ", ours " + std::to_string(ours) + "): resynchronising from a full snapshot");
+    unsubscribe();
+    force_cold_ = true;
+  }
+}
+
+// ---- libnats delivery thread ------------------------------------------------
+
+void NatsSource::on_message(natsConnection *, natsSubscription *, natsMsg *msg, void *closure) {
+  auto *ctx = static_cast<SubContext *>(closure);
+  Event e(Event::Message, ctx->epoch);
+  const char *subject = natsMsg_GetSubject(msg);
+  const std::string prefix = "$KV." + ctx->source->opts_.bucket + ".";
+  if (subject && std::strncmp(subject, prefix.c_str(), prefix.size()) == 0) e.key = subject + prefix.size();
+  const char *op = nullptr;
+  if (natsMsgHeader_Get(msg, "KV-Operation", &op) == NATS_OK && op)
+    e.removal = std::strcmp(op, "DEL") == 0 || std::strcmp(op, "PURGE") == 0;
+  if (const char *d = natsMsg_GetData(msg)) e.data.assign(d, size_t(natsMsg_GetDataLength(msg)));
+  jsMsgMetaData *meta = nullptr;
+  if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
+    e.seq = meta->Sequence.Stream;
+    e.pending = meta->NumPending;
+    jsMsgMetaData_Destroy(meta);
+  }
+  natsMsg_Destroy(msg);
+  if (e.seq == 0) return;  // not a JetStream message: nothing to apply
+  ctx->source->post(std::move(e));
+}
+
+void NatsSource::on_complete(void *closure) {
+  auto *ctx = static_cast<SubContext *>(closure);
+  std::lock_guard<std::mutex> lock(ctx->mu);
+  ctx->complete = true;
+  ctx->cv.notify_all();
+}
+
+// ---- loop thread --------------------------------------------------------------
+
+void NatsSource::on_async(uv_async_t *a) {
+  if (auto *self = static_cast<NatsSource *>(a->data)) self->drain();
+}
+
+void NatsSource::drain() {
+  std::deque<Event> batch;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    batch.swap(queue_);
+  }
+  changed_ = false;
+  bool heard = false;  // any stream traffic is contact with the upstream too
+  for (const auto &e : batch) {
+    apply(e);
+    heard |= e.kind == Event::Message || e.kind == Event::CaughtUp || e.kind == Event::SnapshotEnd;
+  }
+  if (heard) {
+    status_.last_contact = int64_t(time(nullptr));
+    applier_.contact(status_.last_contact);
+  }
+  if (changed_ && on_change) on_change();
+}
+
+void NatsSource::apply(const Event &e) {
+  switch (e.kind) {
+    case Event::Contact:
+      status_.last_contact = e.at;
+      applier_.contact(e.at);
+      return;
+    case Event::State:
+      if (e.connected == status_.connected) return;
+      status_.connected = e.connected;
+      if (e.connected && status_.last_contact) ++status_.reconnects;
+      log_(e.connected ? Level::Info : Level::Warn,
+           e.connected ? "connected to NATS (" + identity() + ")" : "disconnected from NATS; reconnecting");
+      return;
+    case Event::StreamInfo:
+      status_.stream_last_seq = e.seq;
+      status_.origin_lag = e.lag;
+      status_.origin_active_ms = e.active_ms;
+      return;
+    case Event::Note:
+      log_(Level::Info, e.data);
+      return;
+    case Event::Failed: {
+      // The same failure repeats every retry: log each text once a minute.
+      const int64_t now = int64_t(time(nullptr));
+      auto [it, fresh] = error_logged_.try_emplace(e.data, now);
+      if (fresh || now - it->second >= 60) {
+        it->second = now;
+        log_(Level::Error, e.data);
+      }
+      if (error_logged_.size() > 64) error_logged_.clear();
+      status_.last_error = e.data;
+      if (!status_.synced && !failure_reported_) {
+        failure_reported_ = true;
+        if (on_synced) on_synced(false);
+      }
+      return;
+    }
+    default:
+      break;
+  }
+  if (e.epoch != epoch_.load()) return;  // queued by a subscription since replaced
+  switch (e.kind) {
+    case Event::SnapshotBegin:
+      snapshot_mode_ = true;
+      status_.snapshotting = true;
+      snapshot_.clear();
+      return;
+    case Event::SnapshotEnd:
+      if (snapshot_mode_) finish_snapshot(e.seq);
+      return;
+    case Event::CaughtUp:
+      synced();
+      return;
+    default:
+      break;
+  }
+
+  // A message: a record put, or a removal of the KV key.
+  ++status_.messages;
+  std::optional<KeyRecord> record;
+  if (!e.removal) {
+    Result<KeyRecord> r = decode_record_json(e.data);
+    if (!r.ok()) {
+      ++status_.rejected;
+      log_(Level::Warn, "upstream record " + quote_for_error(e.key) + " (stream sequence " + std::to_string(e.seq) +
+                            ") rejected: " + r.error + "; its previous version, if any, stays");
+    } else if (r.value->id != e.key) {
+      ++status_.rejected;
+      log_(Level::Warn, "upstream record under key " + quote_for_error(e.key) + " (stream sequence " +
+                            std::to_string(e.seq) + ") rejected: it carries id " + quote_for_error(r.value->id));
+    } else {
+      record = std::move(*r.value);
+    }
+  }
+  if (snapshot_mode_) {
+    if (e.removal) {
+      snapshot_.erase(e.key);
+      if (applier_.remove_id(e.key, applier_.revision())) changed_ = true;  // at once, not after the bulk load
+    } else if (record) {
+      if (record->status == KeyStatus::Revoked && applier_.upsert(*record, applier_.revision())) changed_ = true;
+      snapshot_[e.key] = std::move(*record);
+    }
+    if (e.pending == 0) finish_snapshot(e.seq);
+    return;
+  }
+  if (e.removal) {
+    applier_.remove_id(e.key, e.seq);
+  } else if (record) {
+    if (applier_.upsert(*record, e.seq) && record->origin_written_at && on_latency)
+      on_latency(now_ms() - *record->origin_written_at);
+  }
+  applied_seq_ = std::max(applied_seq_.load(), e.seq);
+  changed_ = true;
+  if (e.pending == 0) synced();
+}
+
+void NatsSource::finish_snapshot(uint64_t seq) {
+  std::vector<KeyRecord> records;
+  records.reserve(snapshot_.size());
+  for (auto &[key, r] : snapshot_) records.push_back(std::move(r));
+  snapshot_.clear();
+  const size_t n = records.size();
+  applier_.load(std::move(records), seq);
+  applied_seq_ = seq;
+  snapshot_mode_ = false;
+  status_.snapshotting = false;
+  ++status_.snapshots;
+  changed_ = true;
+  log_(Level::Info, "loaded a full snapshot of " + std::to_string(n) + " records from " + identity() +
+                        " at sequence " + std::to_string(seq));
+  synced();
+}
+
+void NatsSource::synced() {
+  if (status_.synced) return;
+  status_.synced = true;
+  if (on_synced) on_synced(true);
+}
+
+}  // namespace edgekey::sync

@@ -1,0 +1,169 @@
+// nats_source.hpp -- the NATS JetStream upstream: follows this region's
+// stream (the mirror of the origin's key-value bucket, NATS.md) with an
+// ordered push consumer and applies it to the table through the Applier.
+//
+// Threads: a worker thread makes every blocking libnats call (connect,
+// stream info, subscribe, the contact probe); libnats delivers messages on
+// its own thread. Both only queue events; the loop thread (uv_async) drains
+// the queue and is the only one touching the Applier and the table.
+//
+// Sync model (DESIGN.md "Sync"):
+// - cold start (no stored revision, or the stream was recreated: its last
+//   sequence is below ours): deliver the last message per subject; the
+//   snapshot is complete at the message with NumPending 0 (or at once for an
+//   empty stream) and is loaded as one new table generation, dropping what
+//   it lacks. While it streams in, revocations and removals are also applied
+//   to the live table at once: they never wait behind the bulk load.
+// - warm start (records and revision from the on-disk snapshot): deliver
+//   from the stored sequence + 1, so a restart does not resnapshot. libnats
+//   reconnects by itself and the ordered consumer resumes at its next
+//   sequence.
+// - contact: every `heartbeat` a PING/PONG round trip with the region's
+//   server advances the table's last-contact time (staleness).
+// The revision stored in the table is the stream sequence last applied.
+#pragma once
+
+#include "sync/applier.hpp"
+#include "sync/nats/nats_options.hpp"
+
+#include <nats/nats.h>
+#include <uv.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+namespace edgekey::sync {
+
+class NatsClient;
+
+class NatsSource {
+ public:
+  enum class Level { Info, Warn, Error };
+  using LogFn = std::function<void(Level, const std::string &)>;
+
+  // What /v1/status and /metrics show. Loop thread.
+  struct Status {
+    bool connected = false;
+    bool synced = false;          // a first full load or catch-up completed
+    bool snapshotting = false;    // a full snapshot is streaming in
+    uint64_t stream_last_seq = 0; // at the last stream-info poll
+    uint64_t origin_lag = 0;      // messages the region's mirror is behind the origin
+    int64_t origin_active_ms = -1;
+    int64_t last_contact = 0;     // unix s; 0 = never
+    uint64_t snapshots = 0;       // full snapshots loaded (cold starts and resyncs)
+    uint64_t messages = 0;        // upstream messages applied
+    uint64_t rejected = 0;        // upstream records that did not decode
+    uint64_t reconnects = 0;
+    std::string last_error;
+  };
+
+  NatsSource(uv_loop_t *loop, NatsOptions opts, Applier &applier, LogFn log);
+  ~NatsSource();  // close()s
+  NatsSource(const NatsSource &) = delete;
+  NatsSource &operator=(const NatsSource &) = delete;
+
+  // Starts following. `resume_after` > 0: the Applier already holds the
+  // records up to that stream sequence (warm start).
+  void start(uint64_t resume_after);
+  // Stops the worker (joins it) and closes the loop handle.
+  void close();
+
+  // "nats:<domain>/<stream>": a snapshot's revision means something only
+  // against the same stream.
+  std::string identity() const;
+  const Status &status() const { return status_; }
+
+  // The first complete load (true), or a failure before it (false: cannot
+  // connect, no stream; called once, the source keeps trying).
+  std::function<void(bool ok)> on_synced;
+  // After each applied batch of changes (the daemon writes its snapshot).
+  std::function<void()> on_change;
+  // Origin write -> applied here, for records that carry origin_written_at.
+  std::function<void(int64_t ms)> on_latency;
+
+ private:
+  // One item handed from the worker or libnats's thread to the loop.
+  struct Event {
+    enum Kind { Message, SnapshotBegin, SnapshotEnd, CaughtUp, Contact, StreamInfo, State, Note, Failed };
+    explicit Event(Kind k, uint64_t ep = 0, uint64_t s = 0) : kind(k), epoch(ep), seq(s) {}
+    Kind kind;
+    uint64_t epoch = 0;    // subscription the event belongs to; stale ones are dropped
+    uint64_t seq = 0;      // stream sequence (Message, SnapshotEnd, CaughtUp, StreamInfo: last seq)
+    uint64_t pending = 0;  // Message: NumPending after it
+    bool removal = false;  // Message: KV-Operation DEL or PURGE
+    std::string key;       // Message: the KV key
+    std::string data;      // Message: the value; Note, Failed: the text
+    uint64_t lag = 0;      // StreamInfo: mirror lag
+    int64_t active_ms = -1;
+    bool connected = false;  // State
+    int64_t at = 0;          // Contact: unix s
+  };
+
+  // A subscription's closure: which source and epoch its messages belong
+  // to, and whether libnats has finished calling back for it.
+  struct SubContext {
+    NatsSource *source;
+    uint64_t epoch;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool complete = false;
+  };
+
+  void worker();
+  bool subscribe(NatsClient &c);
+  void unsubscribe();
+  void poll_stream(NatsClient &c);
+  void post(Event e);
+  void note(const std::string &text);
+  void fail(const std::string &text);
+  static void on_message(natsConnection *, natsSubscription *, natsMsg *msg, void *ctx);
+  static void on_complete(void *ctx);
+  static void on_async(uv_async_t *a);
+  void drain();
+  void apply(const Event &e);
+  void finish_snapshot(uint64_t seq);
+  void synced();
+  void wait_for(std::chrono::milliseconds d);
+
+  uv_loop_t *loop_;
+  NatsOptions opts_;
+  Applier &applier_;
+  LogFn log_;
+  uv_async_t *async_ = nullptr;  // heap: freed in its close callback
+
+  std::mutex mu_;  // guards queue_, stop_
+  std::condition_variable cv_;
+  std::deque<Event> queue_;
+  bool stop_ = false;
+  std::thread thread_;
+
+  // Worker thread only.
+  natsSubscription *sub_ = nullptr;
+  std::unique_ptr<SubContext> sub_ctx_;
+  bool force_cold_ = false;     // the stream was recreated: next subscription resnapshots
+  int64_t stream_created_ = 0;  // creation time of the stream subscribed to
+  bool waiting_for_mirror_ = false;
+  // Written by the loop thread, read by the worker when it (re)subscribes
+  // and polls: the stream sequence the table holds. epoch_ is the worker's.
+  std::atomic<uint64_t> applied_seq_{0};
+  std::atomic<uint64_t> epoch_{0};
+
+  // Loop thread only.
+  Status status_;
+  bool snapshot_mode_ = false;
+  std::map<std::string, KeyRecord> snapshot_;  // by KV key, while snapshot_mode_
+  bool changed_ = false;
+  bool failure_reported_ = false;
+  std::map<std::string, int64_t> error_logged_;  // failure text -> when last logged
+};
+
+}  // namespace edgekey::sync

@@ -1,0 +1,175 @@
+// nats_servers.cpp -- see nats_servers.hpp.
+#include "nats_servers.hpp"
+
+#include "sync/nats/nats_streams.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace edgekey::test {
+
+namespace {
+
+// A port the kernel just handed out on 127.0.0.1 (closed again for the server to take).
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+bool accepts(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(uint16_t(port));
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+NatsServer::NatsServer(const std::string &dir, std::string name, std::string domain, int hub_leaf_port)
+    : dir_(dir), name_(std::move(name)), domain_(std::move(domain)), hub_leaf_port_(hub_leaf_port) {
+  port_ = free_port();
+  if (hub_leaf_port_ == 0) leaf_port_ = free_port();
+  std::ofstream conf(dir_ + "/" + name_ + ".conf");
+  conf << "server_name: " << name_ << "\n"
+       << "listen: 127.0.0.1:" << port_ << "\n"
+       << "jetstream { domain: " << domain_ << ", store_dir: \"" << dir_ << "/" << name_ << "-js\" }\n";
+  if (hub_leaf_port_ == 0)
+    conf << "leafnodes { listen: 127.0.0.1:" << leaf_port_ << " }\n";
+  else
+    conf << "leafnodes { remotes: [ { url: \"nats-leaf://127.0.0.1:" << hub_leaf_port_ << "\" } ] }\n";
+}
+
+NatsServer::~NatsServer() { kill_hard(); }
+
+bool NatsServer::start(std::string *why) {
+  if (pid_ > 0) return true;
+  const std::string conf = dir_ + "/" + name_ + ".conf", logf = dir_ + "/" + name_ + ".log";
+  pid_ = fork();
+  if (pid_ == 0) {
+    FILE *out = freopen(logf.c_str(), "a", stderr);
+    (void)out;
+    execlp("nats-server", "nats-server", "-c", conf.c_str(), (char *)nullptr);
+    _exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      if (why) *why = "nats-server " + name_ + " exited; log:\n" + log();
+      return false;
+    }
+    if (accepts(port_)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling the condition
+  }
+  if (why) *why = "nats-server " + name_ + " did not listen on " + url() + " in 10 s; log:\n" + log();
+  return false;
+}
+
+void NatsServer::kill_hard() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+void NatsServer::stop() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+std::string NatsServer::log() const {
+  std::ifstream in(dir_ + "/" + name_ + ".log");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+NatsTopology::NatsTopology(std::vector<std::string> regions) {
+  hub_ = std::make_unique<NatsServer>(dir_.path(), "eu-hub", "eu", 0);
+  for (const auto &r : regions)
+    regions_.push_back(std::make_unique<NatsServer>(dir_.path(), r + "-leaf", r, hub_->leaf_port()));
+}
+
+sync::NatsOptions NatsTopology::options(const NatsServer &server) const {
+  sync::NatsOptions o;
+  o.servers = {server.url()};
+  o.origin_domain = "eu";
+  o.domain = server.domain();
+  o.bucket = "keys";
+  o.stream = "KV_keys";
+  o.reconnect_wait = std::chrono::milliseconds(100);
+  o.heartbeat = std::chrono::milliseconds(500);
+  o.request_timeout = std::chrono::milliseconds(2000);
+  return o;
+}
+
+std::string NatsTopology::upstream_yaml(const NatsServer &server) const {
+  return "upstream:\n  nats:\n    servers: [" + server.url() +
+         "]\n    origin_domain: eu\n    domain: " + server.domain() +
+         "\n    bucket: keys\n    reconnect_wait: 100ms\n    heartbeat: 500ms\n    request_timeout: 2s\n";
+}
+
+bool NatsTopology::start(std::string *why) {
+  if (!hub_->start(why)) return false;
+  for (auto &r : regions_)
+    if (!r->start(why)) return false;
+  // JetStream and the leafnode links come up after the client port: retry
+  // the set-up until it goes through (bounded).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  std::string last;
+  auto retry = [&](auto fn) {
+    while (std::chrono::steady_clock::now() < deadline) {
+      try {
+        fn();
+        return true;
+      } catch (const std::exception &e) {
+        last = e.what();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling the condition
+    }
+    return false;
+  };
+  if (!retry([&] {
+        sync::NatsClient c(origin_options(), "edgekey-test-setup");
+        sync::init_origin(c, origin_options());
+      })) {
+    if (why) *why = "origin bucket: " + last + "\nhub log:\n" + hub_->log();
+    return false;
+  }
+  for (auto &r : regions_) {
+    if (!retry([&] {
+          sync::NatsClient c(options(*r), "edgekey-test-setup");
+          sync::init_region(c, options(*r));
+        })) {
+      if (why) *why = "mirror in " + r->domain() + ": " + last + "\nlog:\n" + r->log();
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace edgekey::test

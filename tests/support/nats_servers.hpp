@@ -1,0 +1,75 @@
+// nats_servers.hpp -- real nats-server processes for tests (NATS.md's
+// topology): an origin hub with JetStream domain "eu" and leaf regions with
+// their own domains, all on 127.0.0.1, each with its own store directory,
+// started by the fixture and stopped by pid. Ports are chosen free at start
+// and kept across restarts, so clients reconnect to a restarted server.
+#pragma once
+
+#include "sync/nats/nats_client.hpp"
+#include "sync/nats/nats_options.hpp"
+#include "test_support.hpp"
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace edgekey::test {
+
+class NatsServer {
+ public:
+  // A hub: `leaf_port` = 0 gives it a leafnode listener on a free port.
+  // A leaf: `hub_leaf_port` is the hub's leafnode port to connect to.
+  NatsServer(const std::string &dir, std::string name, std::string domain, int hub_leaf_port);
+  ~NatsServer();  // SIGKILL if still running
+  NatsServer(const NatsServer &) = delete;
+  NatsServer &operator=(const NatsServer &) = delete;
+
+  // Starts the process and waits until it accepts clients. False (with the
+  // log in *why) if it exited or did not listen within 10 s.
+  bool start(std::string *why = nullptr);
+  void kill_hard();  // SIGKILL and reap
+  void stop();       // SIGTERM and reap
+  bool running() const { return pid_ > 0; }
+
+  std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
+  int leaf_port() const { return leaf_port_; }
+  const std::string &domain() const { return domain_; }
+  std::string log() const;
+
+ private:
+  std::string dir_, name_, domain_;
+  int port_ = 0, leaf_port_ = 0, hub_leaf_port_ = 0;
+  pid_t pid_ = -1;
+};
+
+// The origin hub ("eu") and leaf regions ("in", "us", ...), their buckets
+// and mirrors created with sync::init_origin / init_region.
+class NatsTopology {
+ public:
+  explicit NatsTopology(std::vector<std::string> regions = {"in"});
+  // Starts every server and creates the bucket and each region's mirror;
+  // false (with a reason) when something did not come up.
+  bool start(std::string *why);
+
+  NatsServer &hub() { return *hub_; }
+  NatsServer &region(size_t i) { return *regions_[i]; }
+  size_t regions() const { return regions_.size(); }
+
+  // Options for a client of `server` reading region `domain` ("eu" = the hub).
+  sync::NatsOptions options(const NatsServer &server) const;
+  // The origin's options (connect to the hub, domain eu).
+  sync::NatsOptions origin_options() const { return options(*hub_); }
+  // An `upstream:` YAML block for edgekeyd following `server`'s region.
+  std::string upstream_yaml(const NatsServer &server) const;
+
+  const daemon::http::test::TempDir &dir() const { return dir_; }
+
+ private:
+  daemon::http::test::TempDir dir_;
+  std::unique_ptr<NatsServer> hub_;
+  std::vector<std::unique_ptr<NatsServer>> regions_;
+};
+
+}  // namespace edgekey::test
