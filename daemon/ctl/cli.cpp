@@ -4,6 +4,7 @@
 #include "daemon/ctl/daemon_commands.hpp"
 #include "daemon/ctl/errors.hpp"
 #include "daemon/ctl/key_commands.hpp"
+#include "daemon/ctl/nats_commands.hpp"
 #include "daemon/ctl/new_key.hpp"
 
 #include <CLI/CLI.hpp>
@@ -103,6 +104,20 @@ int run_cli(int argc, const char *const *argv, std::ostream &out, std::ostream &
       ->required();
   rotate->add_option("--expires", rotate_args.expires, "expiry of the new key (as for keys create); default never");
 
+  // nats …
+  CLI::App *nats = app.add_subcommand(
+      "nats", "set up the NATS JetStream upstream (upstream.nats): the origin bucket and a region's mirror");
+  nats->require_subcommand(1);
+  CLI::App *init_origin = nats->add_subcommand(
+      "init-origin", "create the origin key-value bucket (upstream.nats.bucket in upstream.nats.origin_domain); "
+                     "a second run changes nothing");
+  std::string region_domain;
+  CLI::App *init_region = nats->add_subcommand(
+      "init-region", "create a region's mirror of the origin bucket (upstream.nats.stream in the region's "
+                     "domain); a second run changes nothing");
+  init_region->add_option("domain", region_domain,
+                          "the region's JetStream domain (default: upstream.nats.domain, this host's region)");
+
   // validate / status
   ValidateArgs validate_args;
   std::string token_arg, timeout_text = "5s";
@@ -142,6 +157,10 @@ int run_cli(int argc, const char *const *argv, std::ostream &out, std::ostream &
       rc = validate_key(ctx, validate_args);
     } else if (status->parsed()) {
       rc = daemon_status(ctx, timeout_of(timeout_text));
+    } else if (init_origin->parsed()) {
+      rc = nats_init_origin(ctx);
+    } else if (init_region->parsed()) {
+      rc = nats_init_region(ctx, region_domain);
     } else {
       const auto store = open_key_store(cfg);
       if (create->parsed())

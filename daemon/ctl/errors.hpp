@@ -13,8 +13,9 @@ enum ExitCode : int {
   kExitRefused = 1,      // validate: the daemon answered 401 or 403
   kExitUsage = 2,        // bad command line, bad config, or a request the config forbids
   kExitNotFound = 3,     // no key with that id
-  kExitUnavailable = 4,  // the daemon is unreachable, timed out, or answered 503 (or nonsense)
-  kExitKeysetIo = 5,     // the keyset file cannot be read, parsed, locked or written
+  kExitUnavailable = 4,  // the daemon is unreachable, timed out, or answered 503 (or nonsense);
+                         // or the NATS upstream's servers or JetStream domain do not answer
+  kExitKeysetIo = 5,     // the keyset file (or NATS bucket) cannot be read, parsed, locked or written
 };
 
 // The --help footer text describing the exit codes.
@@ -24,8 +25,8 @@ inline constexpr const char *kExitCodesHelp =
     "  1  validate: the key is refused (HTTP 401 or 403)\n"
     "  2  usage or config error (also: a request the config forbids)\n"
     "  3  not found: no key with that id\n"
-    "  4  edgekeyd is unreachable, timed out, or answered 503\n"
-    "  5  keyset file I/O error (unreadable, unparsable, lock or write failure)\n";
+    "  4  edgekeyd is unreachable, timed out, or answered 503; or the NATS upstream does not answer\n"
+    "  5  keyset file or NATS bucket error (unreadable, unparsable, missing, lock or write failure)\n";
 
 // A failure that ends the command: what() is one line without the
 // "edgekeyctl: " prefix, naming the thing and what to do about it.

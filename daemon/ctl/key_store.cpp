@@ -1,6 +1,7 @@
 #include "daemon/ctl/key_store.hpp"
 
 #include "daemon/ctl/errors.hpp"
+#include "daemon/ctl/nats_key_store.hpp"
 #include "sync/keyset_file.hpp"
 
 #include <algorithm>
@@ -65,10 +66,7 @@ void merge_records(std::vector<sync::KeyRecord> &records, const std::vector<sync
 
 std::unique_ptr<KeyStore> open_key_store(const daemon::Config &cfg) {
   if (cfg.upstream.kind == daemon::UpstreamKind::Nats)
-    throw CtlError(kExitUsage,
-                   cfg.source + " sets `upstream: nats`, which this edgekeyctl cannot manage yet: NATS "
-                   "support comes with the multi-region work. Until then, manage keys in a keyset file "
-                   "(`upstream: file: PATH`) and pass that config with --config");
+    return std::make_unique<NatsKeyStore>(cfg.upstream.nats, cfg.source);
   return std::make_unique<FileKeyStore>(cfg.upstream.file);
 }
 

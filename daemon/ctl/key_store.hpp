@@ -1,10 +1,10 @@
 // key_store.hpp -- where edgekeyctl reads and writes key records.
 //
 // KeyStore is the small surface the key commands need; FileKeyStore is the
-// keyset file (`upstream: file`). A NATS JetStream store (`upstream: nats`)
-// fits behind the same interface: list/get read the bucket, update() reads,
-// calls the change and writes each returned record with a compare-and-set on
-// its revision, retrying on conflict.
+// keyset file (`upstream: file`), NatsKeyStore (nats_key_store.hpp) the
+// origin's JetStream key-value bucket (`upstream: nats`): list/get read the
+// bucket, update() reads, calls the change and writes each returned record
+// with a compare-and-set on its revision, retrying on conflict.
 #pragma once
 
 #include "daemon/config/config.hpp"
@@ -26,8 +26,9 @@ class KeyStore {
   // Names the store for messages, e.g. "keyset file /etc/edgekey/keys.yaml".
   virtual std::string where() const = 0;
 
-  // Every readable record, in store order. A store that does not exist yet
-  // holds no records. Throws CtlError(kExitKeysetIo).
+  // Every readable record, in store order. A keyset file that does not exist
+  // yet holds no records. Throws CtlError(kExitKeysetIo); a store on a server
+  // that does not answer throws CtlError(kExitUnavailable).
   virtual std::vector<sync::KeyRecord> list() = 0;
 
   // The record with this id; nullopt if none. Throws like list().
@@ -70,8 +71,8 @@ class FileKeyStore final : public KeyStore {
   std::vector<std::string> unreadable_;
 };
 
-// The store `cfg` configures. Throws CtlError(kExitUsage) for `upstream: nats`
-// (not supported by this edgekeyctl yet).
+// The store `cfg` configures: the keyset file, or the NATS bucket (which is
+// connected to on first use).
 std::unique_ptr<KeyStore> open_key_store(const daemon::Config &cfg);
 
 // Applies `puts` to `records` by id (replace, else append). Throws

@@ -158,7 +158,7 @@ size_t count_of(const std::string &hay, const std::string &needle) {
   return n;
 }
 
-Scratch::Scratch(const std::string &extra) {
+Scratch::Scratch(const std::string &extra, std::string upstream) : upstream_(std::move(upstream)) {
   std::string tmpl = (std::filesystem::temp_directory_path() / "edgekeyctl-XXXXXX").string();
   check(::mkdtemp(tmpl.data()) != nullptr, "mkdtemp");
   dir_ = tmpl;
@@ -172,8 +172,8 @@ Scratch::~Scratch() {
 
 void Scratch::write_config(const std::string &extra) const {
   write_file(config(), "region: in-mum\n"
-                       "socket:\n  path: " + socket() + "\n"
-                       "upstream:\n  file: " + keyset() + "\n" + extra);
+                       "socket:\n  path: " + socket() + "\n" +
+                       (upstream_.empty() ? "upstream:\n  file: " + keyset() + "\n" : upstream_) + extra);
 }
 
 RunResult Scratch::ctl(std::vector<std::string> args, const std::string &stdin_text) const {

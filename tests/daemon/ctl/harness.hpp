@@ -52,7 +52,9 @@ size_t count_of(const std::string &hay, const std::string &needle);
 class Scratch {
  public:
   // `extra` is appended to the default config (region in-mum, file upstream).
-  explicit Scratch(const std::string &extra = "");
+  // A non-empty `upstream` (a whole `upstream:` YAML block, e.g.
+  // NatsTopology::upstream_yaml) replaces the file upstream.
+  explicit Scratch(const std::string &extra = "", std::string upstream = "");
   ~Scratch();
   Scratch(const Scratch &) = delete;
   Scratch &operator=(const Scratch &) = delete;
@@ -74,6 +76,7 @@ class Scratch {
 
  private:
   std::string dir_;
+  std::string upstream_;
 };
 
 }  // namespace edgekey::ctl::test

@@ -74,18 +74,5 @@ TEST(Cli, GlobalOptionsAfterTheSubcommand) {
   EXPECT_EQ(r.out, "{\"keys\":[]}\n");
 }
 
-TEST(Cli, NatsUpstreamIsAClearConfigError) {
-  Scratch s;
-  write_file(s.config(), "region: in-mum\nupstream:\n  nats:\n    servers: [nats://127.0.0.1:4222]\n");
-  for (const std::vector<std::string> &args :
-       {std::vector<std::string>{"keys", "list"}, {"keys", "show", "key_x"}, {"keys", "revoke", "key_x"},
-        {"keys", "create", "--workspace", "w", "--type", "secret", "--env", "live", "--role", "viewer"}}) {
-    const RunResult r = s.ctl(args);
-    EXPECT_EQ(r.exit_code, 2);
-    EXPECT_NE(r.err.find("upstream: nats"), std::string::npos) << r.err;
-    EXPECT_NE(r.err.find("NATS support comes with the multi-region work"), std::string::npos) << r.err;
-  }
-}
-
 }  // namespace
 }  // namespace edgekey::ctl::test
