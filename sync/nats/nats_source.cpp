@@ -237,7 +237,13 @@ void NatsSource::on_message(natsConnection *, natsSubscription *, natsMsg *msg, 
   const char *op = nullptr;
   if (natsMsgHeader_Get(msg, "KV-Operation", &op) == NATS_OK && op)
     e.removal = std::strcmp(op, "DEL") == 0 || std::strcmp(op, "PURGE") == 0;
-  if (const char *d = natsMsg_GetData(msg)) e.data.assign(d, size_t(natsMsg_GetDataLength(msg)));
+  if (!e.removal) {
+    const char *d = natsMsg_GetData(msg);
+    Result<KeyRecord> r = decode_record_json(std::string_view(d ? d : "", d ? size_t(natsMsg_GetDataLength(msg)) : 0));
+    if (!r.ok()) e.data = std::move(r.error);
+    else if (r.value->id != e.key) e.data = "it carries id " + quote_for_error(r.value->id);
+    else e.record = std::move(r.value);
+  }
   jsMsgMetaData *meta = nullptr;
   if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
     e.seq = meta->Sequence.Stream;
@@ -270,7 +276,7 @@ void NatsSource::drain() {
   }
   changed_ = false;
   bool heard = false;  // any stream traffic is contact with the upstream too
-  for (const auto &e : batch) {
+  for (auto &e : batch) {
     apply(e);
     heard |= e.kind == Event::Message || e.kind == Event::CaughtUp || e.kind == Event::SnapshotEnd;
   }
@@ -281,7 +287,7 @@ void NatsSource::drain() {
   if (changed_ && on_change) on_change();
 }
 
-void NatsSource::apply(const Event &e) {
+void NatsSource::apply(Event &e) {
   switch (e.kind) {
     case Event::Contact:
       status_.last_contact = e.at;
@@ -340,20 +346,11 @@ void NatsSource::apply(const Event &e) {
 
   // A message: a record put, or a removal of the KV key.
   ++status_.messages;
-  std::optional<KeyRecord> record;
-  if (!e.removal) {
-    Result<KeyRecord> r = decode_record_json(e.data);
-    if (!r.ok()) {
-      ++status_.rejected;
-      log_(Level::Warn, "upstream record " + quote_for_error(e.key) + " (stream sequence " + std::to_string(e.seq) +
-                            ") rejected: " + r.error + "; its previous version, if any, stays");
-    } else if (r.value->id != e.key) {
-      ++status_.rejected;
-      log_(Level::Warn, "upstream record under key " + quote_for_error(e.key) + " (stream sequence " +
-                            std::to_string(e.seq) + ") rejected: it carries id " + quote_for_error(r.value->id));
-    } else {
-      record = std::move(*r.value);
-    }
+  std::optional<KeyRecord> record = std::move(e.record);
+  if (!e.removal && !record) {
+    ++status_.rejected;
+    log_(Level::Warn, "upstream record " + quote_for_error(e.key) + " (stream sequence " + std::to_string(e.seq) +
+                          ") rejected: " + e.data + "; its previous version, if any, stays");
   }
   if (snapshot_mode_) {
     if (e.removal) {

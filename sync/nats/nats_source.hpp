@@ -4,8 +4,9 @@
 //
 // Threads: a worker thread makes every blocking libnats call (connect,
 // stream info, subscribe, the contact probe); libnats delivers messages on
-// its own thread. Both only queue events; the loop thread (uv_async) drains
-// the queue and is the only one touching the Applier and the table.
+// its own thread, which also decodes them (JSON is the costly part of a
+// snapshot). Both only queue events; the loop thread (uv_async) drains the
+// queue and is the only one touching the Applier and the table.
 //
 // Sync model (DESIGN.md "Sync"):
 // - cold start (no stored revision, or the stream was recreated: its last
@@ -101,7 +102,8 @@ class NatsSource {
     uint64_t pending = 0;  // Message: NumPending after it
     bool removal = false;  // Message: KV-Operation DEL or PURGE
     std::string key;       // Message: the KV key
-    std::string data;      // Message: the value; Note, Failed: the text
+    std::string data;      // Note, Failed: the text; Message: why the record was rejected
+    std::optional<KeyRecord> record;  // Message: the decoded record (decoded off the loop)
     uint64_t lag = 0;      // StreamInfo: mirror lag
     int64_t active_ms = -1;
     bool connected = false;  // State
@@ -129,7 +131,7 @@ class NatsSource {
   static void on_complete(void *ctx);
   static void on_async(uv_async_t *a);
   void drain();
-  void apply(const Event &e);
+  void apply(Event &e);
   void finish_snapshot(uint64_t seq);
   void synced();
   void wait_for(std::chrono::milliseconds d);

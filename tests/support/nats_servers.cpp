@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
+#include <stdexcept>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -45,6 +47,17 @@ bool accepts(int port) {
 }
 
 }  // namespace
+
+ScratchDir::ScratchDir() {
+  char tmpl[] = "/tmp/eknats.XXXXXX";
+  if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp /tmp/eknats.XXXXXX failed");
+  path_ = tmpl;
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
 
 NatsServer::NatsServer(const std::string &dir, std::string name, std::string domain, int hub_leaf_port)
     : dir_(dir), name_(std::move(name)), domain_(std::move(domain)), hub_leaf_port_(hub_leaf_port) {

@@ -3,11 +3,11 @@
 // their own domains, all on 127.0.0.1, each with its own store directory,
 // started by the fixture and stopped by pid. Ports are chosen free at start
 // and kept across restarts, so clients reconnect to a restarted server.
+// No test framework needed: the benchmarks (bench/) use it too.
 #pragma once
 
 #include "sync/nats/nats_client.hpp"
 #include "sync/nats/nats_options.hpp"
-#include "test_support.hpp"
 
 #include <sys/types.h>
 
@@ -16,6 +16,19 @@
 #include <vector>
 
 namespace edgekey::test {
+
+// A fresh directory under /tmp, removed with everything in it.
+class ScratchDir {
+ public:
+  ScratchDir();
+  ~ScratchDir();
+  ScratchDir(const ScratchDir &) = delete;
+  ScratchDir &operator=(const ScratchDir &) = delete;
+  const std::string &path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 class NatsServer {
  public:
@@ -64,10 +77,10 @@ class NatsTopology {
   // An `upstream:` YAML block for edgekeyd following `server`'s region.
   std::string upstream_yaml(const NatsServer &server) const;
 
-  const daemon::http::test::TempDir &dir() const { return dir_; }
+  const ScratchDir &dir() const { return dir_; }
 
  private:
-  daemon::http::test::TempDir dir_;
+  ScratchDir dir_;
   std::unique_ptr<NatsServer> hub_;
   std::vector<std::unique_ptr<NatsServer>> regions_;
 };
