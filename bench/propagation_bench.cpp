@@ -78,7 +78,7 @@ class EdgeDaemon {
                           << "\n  capacity: " << capacity << "\n  readers_group: \"\"\nsocket:\n  path: " << dir
                           << "/" << region << ".sock\n"
                           << topo.upstream_yaml(server) << "snapshot: " << dir << "/" << region
-                          << ".snapshot\nlog_level: warn\n";
+                          << ".snapshot\nlog_level: info\n";
     started_ = Clock::now();
     pid_ = fork();
     if (pid_ == 0) {

@@ -99,7 +99,11 @@ void NatsSource::worker() {
           e.connected = up;
           post(std::move(e));
         };
-        cb.on_error = [this](const std::string &what) { fail("NATS: " + what); };
+        cb.on_error = [this](const std::string &what) {
+          Event e(Event::Warning);
+          e.data = "NATS: " + what;
+          post(std::move(e));
+        };
         client = std::make_unique<NatsClient>(opts_, "edgekeyd", std::move(cb));
         Event e(Event::State);
         e.connected = true;
@@ -171,6 +175,10 @@ bool NatsSource::subscribe(NatsClient &c) {
   jsErrCode err = jsErrCode(0);
   natsStatus s = js_Subscribe(&sub_, c.region(), subject.c_str(), &NatsSource::on_message, ctx.get(), nullptr, &so, &err);
   if (s == NATS_OK) s = natsSubscription_SetOnCompleteCB(sub_, &NatsSource::on_complete, ctx.get());
+  // A snapshot arrives faster than it is decoded: let libnats buffer it
+  // rather than drop messages as a slow consumer (which resets the ordered
+  // consumer and starts the delivery over). Flow control bounds it too.
+  if (s == NATS_OK) s = natsSubscription_SetPendingLimits(sub_, 10'000'000, 1 << 30);
   if (s != NATS_OK) {
     fail("subscribing to stream " + opts_.stream + " in domain \"" + opts_.domain + "\": " + nats_error_text(s));
     if (sub_) natsSubscription_Destroy(sub_);
@@ -308,6 +316,7 @@ void NatsSource::apply(Event &e) {
     case Event::Note:
       log_(Level::Info, e.data);
       return;
+    case Event::Warning:
     case Event::Failed: {
       // The same failure repeats every retry: log each text once a minute.
       const int64_t now = int64_t(time(nullptr));
@@ -317,6 +326,7 @@ void NatsSource::apply(Event &e) {
         log_(Level::Error, e.data);
       }
       if (error_logged_.size() > 64) error_logged_.clear();
+      if (e.kind == Event::Warning) return;
       status_.last_error = e.data;
       if (!status_.synced && !failure_reported_) {
         failure_reported_ = true;
@@ -330,6 +340,7 @@ void NatsSource::apply(Event &e) {
   if (e.epoch != epoch_.load()) return;  // queued by a subscription since replaced
   switch (e.kind) {
     case Event::SnapshotBegin:
+      snapshot_started_ = std::chrono::steady_clock::now();
       snapshot_mode_ = true;
       status_.snapshotting = true;
       snapshot_.clear();
@@ -380,14 +391,18 @@ void NatsSource::finish_snapshot(uint64_t seq) {
   for (auto &[key, r] : snapshot_) records.push_back(std::move(r));
   snapshot_.clear();
   const size_t n = records.size();
+  const auto streamed = std::chrono::steady_clock::now();
   applier_.load(std::move(records), seq);
+  const auto loaded = std::chrono::steady_clock::now();
+  auto ms = [](auto d) { return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()); };
   applied_seq_ = seq;
   snapshot_mode_ = false;
   status_.snapshotting = false;
   ++status_.snapshots;
   changed_ = true;
   log_(Level::Info, "loaded a full snapshot of " + std::to_string(n) + " records from " + identity() +
-                        " at sequence " + std::to_string(seq));
+                        " at sequence " + std::to_string(seq) + " (streamed in " + ms(streamed - snapshot_started_) +
+                        " ms, table built in " + ms(loaded - streamed) + " ms)");
   synced();
 }
 

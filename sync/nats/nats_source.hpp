@@ -94,7 +94,9 @@ class NatsSource {
  private:
   // One item handed from the worker or libnats's thread to the loop.
   struct Event {
-    enum Kind { Message, SnapshotBegin, SnapshotEnd, CaughtUp, Contact, StreamInfo, State, Note, Failed };
+    // Failed: cannot connect or subscribe (before the first load, the daemon
+    // may serve its snapshot); Warning: an asynchronous libnats error.
+    enum Kind { Message, SnapshotBegin, SnapshotEnd, CaughtUp, Contact, StreamInfo, State, Note, Warning, Failed };
     explicit Event(Kind k, uint64_t ep = 0, uint64_t s = 0) : kind(k), epoch(ep), seq(s) {}
     Kind kind;
     uint64_t epoch = 0;    // subscription the event belongs to; stale ones are dropped
@@ -162,6 +164,7 @@ class NatsSource {
   // Loop thread only.
   Status status_;
   bool snapshot_mode_ = false;
+  std::chrono::steady_clock::time_point snapshot_started_;
   std::map<std::string, KeyRecord> snapshot_;  // by KV key, while snapshot_mode_
   bool changed_ = false;
   bool failure_reported_ = false;
