@@ -5,12 +5,14 @@
 
 #include <dirent.h>
 #include <grp.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -95,6 +97,12 @@ bool same_settings(const DataHeader &h, const TableOptions &o) {
 
 TableWriter::TableWriter(TableOptions opts) : opts_(std::move(opts)) {
   check_options(opts_);
+  if (const char *fp = getenv("EDGEKEY_FAILPOINT"); fp && std::strncmp(fp, "slot_write:", 11) == 0) {
+    char *end = nullptr;
+    failpoint_ = std::strtoull(fp + 11, &end, 10);
+    if (end && *end == ':')
+      failpoint_words_ = unsigned(std::min<unsigned long>(std::strtoul(end + 1, nullptr, 10), kSlotWords - 1));
+  }
   access_.mode = opts_.mode;
   access_.gid = group_id(opts_.readers_group);
   open_control();
@@ -254,6 +262,20 @@ WriteError TableWriter::encode(const TableRecord &r, SlotImage &img,
   return WriteError::None;
 }
 
+// The failpoint: the first half of Generation::write, then death.
+void TableWriter::die_mid_write(Generation &g, uint64_t slot, const SlotImage &img) {
+  uint64_t words[kSlotWords];
+  slot_image_to_words(img, words);
+  // The writer maps the segment read-write; view() only hands it out as const.
+  Slot &s = const_cast<Slot &>(g.view().slots[slot]);
+  const uint64_t seq = s.w[0].load(std::memory_order_relaxed) | 1;
+  s.w[0].store(seq, std::memory_order_relaxed);
+  slot_fence_release();
+  for (size_t i = 1; i <= failpoint_words_; ++i) s.w[i].store(words[i], kSlotDataStore);
+  raise(SIGKILL);
+  _exit(137);  // not reached
+}
+
 void TableWriter::store(Generation &g, const SlotImage &src,
                         const std::vector<uint8_t> &arena, Generation::Probe at) {
   SlotImage img = src;
@@ -268,7 +290,7 @@ void TableWriter::store(Generation &g, const SlotImage &src,
     g.tombstones -= 1;
   }
   (img.status == uint8_t(KeyStatus::Revoked) ? g.revoked : g.live) += 1;
-  g.write(at.slot, img);
+  write_slot(g, at.slot, img);
 }
 
 // Makes room in the current generation for one more record: grows when the
@@ -312,7 +334,7 @@ bool TableWriter::revoke(const std::array<uint8_t, 32> &hash) {
   SlotImage img = cur_->read(p.slot);
   if (img.status != uint8_t(KeyStatus::Revoked)) {
     img.status = uint8_t(KeyStatus::Revoked);
-    cur_->write(p.slot, img);
+    write_slot(*cur_, p.slot, img);
     cur_->live -= 1;
     cur_->revoked += 1;
     sync_counts();
@@ -327,7 +349,7 @@ bool TableWriter::remove(const std::array<uint8_t, 32> &hash) {
   SlotImage img = cur_->read(p.slot);
   (img.status == uint8_t(KeyStatus::Revoked) ? cur_->revoked : cur_->live) -= 1;
   img.state = uint8_t(SlotState::Tombstone);
-  cur_->write(p.slot, img);
+  write_slot(*cur_, p.slot, img);
   cur_->tombstones += 1;
   sync_counts();
   return true;

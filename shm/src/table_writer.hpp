@@ -12,6 +12,12 @@
 //
 // Errors: TableError (exceptions) at start-up and when a rebuild cannot get
 // memory; return values on the per-key path.
+//
+// Failpoint (crash tests only): EDGEKEY_FAILPOINT=slot_write:N[:W], read once
+// at construction, makes the N-th slot write of this writer (counted from 1,
+// load/rebuild copies included) store the odd sequence and W data words
+// (default 7 of 15: the slot's first line) and then raise SIGKILL, leaving a
+// half-written record. Unset: one predictable branch per slot write.
 #pragma once
 
 #include "shm/src/generation.hpp"
@@ -90,6 +96,12 @@ class TableWriter {
   void ensure_room(size_t arena_bytes, bool new_slot);
   void copy_live(const Generation &from, Generation &to);
   void sync_counts();
+  // Every slot write goes through here (the failpoint's only cost).
+  void write_slot(Generation &g, uint64_t slot, const SlotImage &img) {
+    if (failpoint_ != 0 && ++slot_writes_ == failpoint_) [[unlikely]] die_mid_write(g, slot, img);
+    g.write(slot, img);
+  }
+  [[noreturn]] void die_mid_write(Generation &g, uint64_t slot, const SlotImage &img);
 
   TableOptions opts_;
   SegmentAccess access_;
@@ -98,6 +110,8 @@ class TableWriter {
   std::unique_ptr<Generation> cur_;
   bool attached_ = false, settings_match_ = true;
   uint64_t torn_ = 0;
+  uint64_t failpoint_ = 0, slot_writes_ = 0;  // EDGEKEY_FAILPOINT slot_write:N, 0 = off
+  unsigned failpoint_words_ = kSlotWords / 2 - 1;
   std::vector<uint8_t> scratch_;
 };
 

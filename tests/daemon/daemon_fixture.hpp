@@ -156,6 +156,36 @@ class DaemonProcess {
   }
   int exit_status() const { return status_; }
 
+  // Waits for the daemon to exit by itself (e.g. at a failpoint); false if it
+  // still runs at the deadline. Its status is then exit_status(). Reads its
+  // notifications meanwhile, so it never blocks in sd_notify on a full socket.
+  bool wait_exit(std::chrono::milliseconds limit = 10000ms) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (pid > 0) {
+      if (waitpid(pid, &status_, WNOHANG) == pid) {
+        pid = -1;
+        break;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      struct pollfd p = {notify_fd_, POLLIN, 0};
+      if (poll(&p, 1, 1) == 1) {  // also the poll interval of the condition
+        char buf[4096];
+        ssize_t n = recv(notify_fd_, buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0) notifications.emplace_back(buf, size_t(n));
+      }
+    }
+    return true;
+  }
+
+  // Drops notifications a dead daemon sent before it died (call after it
+  // exited, before the next start(), so a stale READY=1 is not taken for one).
+  void drain_notify() {
+    char buf[4096];
+    while (recv(notify_fd_, buf, sizeof buf, MSG_DONTWAIT) > 0) {
+    }
+    notifications.clear();
+  }
+
   std::string log() const {
     std::string s;
     if (FILE *f = fopen(log_path.c_str(), "r")) {
