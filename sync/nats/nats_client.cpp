@@ -1,6 +1,7 @@
 // nats_client.cpp -- see nats_client.hpp.
 #include "sync/nats/nats_client.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -56,9 +57,12 @@ NatsClient::NatsClient(const NatsOptions &o, const std::string &client_name, Cal
   check(natsOptions_SetReconnectWait(raw, o.reconnect_wait.count()), "upstream.nats.reconnect_wait");
   check(natsOptions_SetMaxReconnect(raw, o.max_reconnect), "upstream.nats.max_reconnect");
   check(natsOptions_SetAllowReconnect(raw, true), "NATS options");
-  // A dead server is noticed within ~3 heartbeats, not the default 2 minutes.
-  check(natsOptions_SetPingInterval(raw, o.heartbeat.count()), "upstream.nats.heartbeat");
-  check(natsOptions_SetMaxPingsOut(raw, 3), "NATS options");
+  // A dead server is noticed within ~10 s (5 pings), not the default 2
+  // minutes; not faster, since a PONG queues behind whatever the server is
+  // streaming (a 1M-key snapshot), and a stale verdict drops the connection.
+  check(natsOptions_SetPingInterval(raw, std::max<int64_t>(2000, 2 * o.heartbeat.count())),
+        "upstream.nats.heartbeat");
+  check(natsOptions_SetMaxPingsOut(raw, 5), "NATS options");
 
   if (!o.credentials.empty())
     check(natsOptions_SetUserCredentialsFromFiles(raw, o.credentials.c_str(), nullptr),

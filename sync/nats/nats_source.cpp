@@ -5,6 +5,7 @@
 #include "sync/nats/nats_streams.hpp"
 #include "sync/record_json.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -168,12 +169,21 @@ bool NatsSource::subscribe(NatsClient &c) {
     so.Config.OptStartSeq = resume + 1;
     if (st.last_seq <= resume) post(Event(Event::CaughtUp, ctx->epoch, resume));
   } else {
-    so.Config.DeliverPolicy = js_DeliverLastPerSubject;
+    so.Config.DeliverPolicy = js_DeliverAll;  // see the header
     post(Event(Event::SnapshotBegin, ctx->epoch));
     if (st.messages == 0) post(Event(Event::SnapshotEnd, ctx->epoch, st.last_seq));
   }
+  // Creating a last-per-subject consumer over a large stream takes the
+  // server a while: its request gets a longer wait than the others.
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = std::max<int64_t>(30'000, 10 * int64_t(opts_.request_timeout.count()));
+  if (!opts_.domain.empty()) jo.Domain = opts_.domain.c_str();
+  jsCtx *js = nullptr;
+  natsStatus s = natsConnection_JetStream(&js, c.connection(), &jo);
   jsErrCode err = jsErrCode(0);
-  natsStatus s = js_Subscribe(&sub_, c.region(), subject.c_str(), &NatsSource::on_message, ctx.get(), nullptr, &so, &err);
+  if (s == NATS_OK) s = js_Subscribe(&sub_, js, subject.c_str(), &NatsSource::on_message, ctx.get(), nullptr, &so, &err);
+  if (js) jsCtx_Destroy(js);  // the subscription holds its own reference
   if (s == NATS_OK) s = natsSubscription_SetOnCompleteCB(sub_, &NatsSource::on_complete, ctx.get());
   // A snapshot arrives faster than it is decoded: let libnats buffer it
   // rather than drop messages as a slow consumer (which resets the ordered

@@ -10,7 +10,11 @@
 //
 // Sync model (DESIGN.md "Sync"):
 // - cold start (no stored revision, or the stream was recreated: its last
-//   sequence is below ours): deliver the last message per subject; the
+//   sequence is below ours): deliver everything from the start -- each
+//   subject keeps one message (history 1, MaxMsgsPerSubject 1), so that is
+//   the last message per subject without the server computing it (which
+//   took seconds over 1M subjects), and applied in order it is right for
+//   any history; the
 //   snapshot is complete at the message with NumPending 0 (or at once for an
 //   empty stream) and is loaded as one new table generation, dropping what
 //   it lacks. While it streams in, revocations and removals are also applied
