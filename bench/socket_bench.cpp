@@ -12,6 +12,7 @@
 #include "shm/src/table_writer.hpp"
 #include "shm/src/token.hpp"
 #include "sync/keyset_file.hpp"
+#include "unix_http.hpp"
 
 #include <benchmark/benchmark.h>
 #include <poll.h>
@@ -27,6 +28,8 @@
 #include <vector>
 
 using namespace edgekey;
+using edgekey::bench::connect_unix;
+using edgekey::bench::read_response;
 
 namespace {
 
@@ -35,17 +38,6 @@ std::string g_dir, g_table, g_daemon_sock, g_echo_sock, g_token, g_request;
 size_t g_response_size = 0;
 pid_t g_daemon = -1, g_echo = -1;
 
-int connect_unix(const std::string &path) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
-  if (connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 bool wait_for_socket(const std::string &path) {
   for (int i = 0; i < 1000; ++i) {  // up to ~10 s: the daemon loads its keyset first
@@ -59,25 +51,6 @@ bool wait_for_socket(const std::string &path) {
   return false;
 }
 
-// Reads one HTTP response (headers + Content-Length body) from fd.
-bool read_response(int fd, std::string &buf) {
-  buf.clear();
-  char tmp[4096];
-  size_t need = std::string::npos;
-  for (;;) {
-    ssize_t n = read(fd, tmp, sizeof tmp);
-    if (n <= 0) return false;
-    buf.append(tmp, size_t(n));
-    if (need == std::string::npos) {
-      size_t end = buf.find("\r\n\r\n");
-      if (end == std::string::npos) continue;
-      size_t cl = buf.find("Content-Length: ");
-      size_t len = cl == std::string::npos ? 0 : std::strtoul(buf.c_str() + cl + 16, nullptr, 10);
-      need = end + 4 + len;
-    }
-    if (buf.size() >= need) return true;
-  }
-}
 
 // The floor: a process that answers each request (read until \r\n\r\n) with
 // g_response_size bytes, one thread per connection.

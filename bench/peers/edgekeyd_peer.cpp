@@ -1,6 +1,6 @@
 // edgekeyd_peer.cpp -- edgekeyd's Unix-socket API as a peer: see peers.hpp.
-// The client side follows socket_bench.cpp (keep-alive HTTP/1.1 requests).
 #include "peers.hpp"
+#include "unix_http.hpp"
 #include "shm/src/table_writer.hpp"
 
 #include <poll.h>
@@ -17,37 +17,7 @@
 namespace edgekey::bench {
 
 namespace {
-int connect_unix(const std::string &path) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
-  if (connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
 
-// Reads one HTTP response (headers + Content-Length body) from fd.
-bool read_response(int fd, std::string &buf) {
-  buf.clear();
-  char tmp[4096];
-  size_t need = std::string::npos;
-  for (;;) {
-    ssize_t n = read(fd, tmp, sizeof tmp);
-    if (n <= 0) return false;
-    buf.append(tmp, size_t(n));
-    if (need == std::string::npos) {
-      size_t end = buf.find("\r\n\r\n");
-      if (end == std::string::npos) continue;
-      size_t cl = buf.find("Content-Length: ");
-      size_t len = cl == std::string::npos ? 0 : std::strtoul(buf.c_str() + cl + 16, nullptr, 10);
-      need = end + 4 + len;
-    }
-    if (buf.size() >= need) return true;
-  }
-}
 
 void stop(pid_t pid, const std::string &dir, const std::string &table) {
   if (pid > 0) {

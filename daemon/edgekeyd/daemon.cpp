@@ -158,12 +158,9 @@ void Daemon::start_nats() {
   uint64_t resume = 0;
   sync::SnapshotLoad s = sync::load_snapshot(cfg_.snapshot);
   if (s.ok() && s.snapshot.source == nats_->identity()) {
-    for (const auto &line : s.skipped_lines) log(Severity::Warn, "snapshot record skipped: %s", line.c_str());
     // Skipped lines mean records may be missing: take a full snapshot instead of resuming.
     if (s.skipped_lines.empty()) resume = s.snapshot.revision;
-    applier_->load(std::move(s.snapshot.records), s.snapshot.revision);
-    applier_->contact(s.snapshot.written_at);
-    from_snapshot_ = true;
+    apply_snapshot(s);
     log(Severity::Info, "loaded %zu keys from the snapshot %s (revision %llu); resuming %s", applier_->size(),
         cfg_.snapshot.c_str(), (unsigned long long)s.snapshot.revision, nats_->identity().c_str());
   } else if (s.ok()) {
@@ -196,13 +193,17 @@ bool Daemon::load_snapshot() {
     log(Severity::Warn, "%s", s.error.c_str());
     return false;
   }
+  apply_snapshot(s);
+  log(Severity::Warn, "serving %zu keys from the snapshot %s written %s (staleness policy applies)",
+      applier_->size(), cfg_.snapshot.c_str(), sync::format_time(s.snapshot.written_at).c_str());
+  return true;
+}
+
+void Daemon::apply_snapshot(sync::SnapshotLoad &s) {
   for (const auto &line : s.skipped_lines) log(Severity::Warn, "snapshot record skipped: %s", line.c_str());
   applier_->load(std::move(s.snapshot.records), s.snapshot.revision);
   applier_->contact(s.snapshot.written_at);  // as fresh as the snapshot, no fresher
   from_snapshot_ = true;
-  log(Severity::Warn, "serving %zu keys from the snapshot %s written %s (staleness policy applies)",
-      applier_->size(), cfg_.snapshot.c_str(), sync::format_time(s.snapshot.written_at).c_str());
-  return true;
 }
 
 void Daemon::mark_ready(const std::string &how) {

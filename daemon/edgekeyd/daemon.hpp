@@ -18,6 +18,7 @@
 #include "sync/applier.hpp"
 #include "sync/file_source.hpp"
 #include "sync/nats/nats_source.hpp"
+#include "sync/snapshot.hpp"
 
 #include <nlohmann/json.hpp>
 #include <uv.h>
@@ -46,6 +47,8 @@ class Daemon {
   bool load_upstream();
   void start_nats();
   bool load_snapshot();
+  // A loaded on-disk snapshot into the table, as fresh as it was written.
+  void apply_snapshot(sync::SnapshotLoad &s);
   std::string upstream_identity() const;
   void mark_ready(const std::string &how);
   void reload_config();

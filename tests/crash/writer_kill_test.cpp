@@ -20,6 +20,7 @@
 #include "shm/src/hasher.hpp"
 #include "shm/src/table_writer.hpp"
 #include "shm/src/token.hpp"
+#include "table_fixture.hpp"
 
 #include <charconv>
 #include <cstring>
@@ -57,12 +58,10 @@ struct AttachReport {
   char error[200];
 };
 
+// The shm tests' role/permission model, with room for kKeys.
 shm::TableOptions options(const std::string &name) {
-  shm::TableOptions o;
-  o.name = name;
+  shm::TableOptions o = edgekey::test::test_options(name);
   o.capacity = 128;
-  o.permissions = {"chat:write", "agents:read", "agents:write", "logs:read"};
-  o.roles = {"developer", "owner", "viewer"};
   return o;
 }
 
