@@ -66,7 +66,7 @@ bool valid_group(std::string_view s) {
 }
 
 void read_table(const Reader &r, const YAML::Node &n, Config &c) {
-  const MapView m = r.map(n, "table", {"name", "capacity", "readers_group", "mode"});
+  const MapView m = r.map(n, "table", {"name", "capacity", "readers_group", "mode", "huge_pages"});
   if (const auto *e = m.find("name")) {
     c.table.name = r.scalar(e->value, m.child("name"), "a shared-memory name");
     if (!valid_table_name(c.table.name))
@@ -83,6 +83,12 @@ void read_table(const Reader &r, const YAML::Node &n, Config &c) {
     c.table.mode = r.mode(e->value, m.child("mode"));
     if (c.table.mode & 0002)
       r.fail(e->value, m.child("mode"), "must not be world-writable (readers map the table read-only)");
+  }
+  if (const auto *e = m.find("huge_pages")) {
+    const std::string h = r.one_of(e->value, m.child("huge_pages"), {"off", "try", "require"});
+    c.table.huge_pages = h == "require" ? shm::HugePages::Require
+                         : h == "try"   ? shm::HugePages::Try
+                                        : shm::HugePages::Off;
   }
 }
 

@@ -43,6 +43,7 @@ struct TableConfig {
   uint64_t capacity = 1'000'000;               // initial slots, 1..2^28
   std::string readers_group = "edgekey-readers";  // "" = the daemon's own group
   unsigned mode = 0640;                        // never world-writable
+  shm::HugePages huge_pages = shm::HugePages::Off;  // off | try | require (2 MiB pages)
 };
 
 struct SocketConfig {

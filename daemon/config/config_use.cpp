@@ -71,6 +71,7 @@ shm::TableOptions to_table_options(const Config &c) {
   o.capacity = c.table.capacity;
   o.mode = c.table.mode;
   o.readers_group = c.table.readers_group;
+  o.huge_pages = c.table.huge_pages;
   o.key_prefix = c.key_prefix;
   o.legacy_tokens = c.legacy_tokens;
   if (c.hash == shm::HashMode::HmacSha256) o.pepper_path = c.pepper_file;
@@ -91,7 +92,7 @@ std::string describe(const Config &c) {
        (c.hash == shm::HashMode::HmacSha256 ? "hmac-sha256 (pepper " + c.pepper_file + ")" : "sha256"));
   line("table " + c.table.name + ": capacity " + std::to_string(c.table.capacity) + ", group " +
        (c.table.readers_group.empty() ? "(daemon's)" : c.table.readers_group) + ", mode " +
-       octal(c.table.mode));
+       octal(c.table.mode) + ", huge pages " + shm::huge_pages_name(c.table.huge_pages));
   line("socket " + c.socket.path + ", mode " + octal(c.socket.mode));
   if (c.upstream.kind == UpstreamKind::File) {
     line("upstream file " + c.upstream.file);

@@ -211,6 +211,7 @@ void Daemon::mark_ready(const std::string &how) {
   status_sent_ = status_line();
   notify_.ready(status_sent_);
   log(Severity::Info, "ready: %zu keys from the %s", applier_->size(), how.c_str());
+  if (cfg_.table.huge_pages != shm::HugePages::Off) log(Severity::Info, "%s", writer_->huge_page_report().c_str());
 }
 
 std::string Daemon::status_line() const {

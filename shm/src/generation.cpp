@@ -1,5 +1,6 @@
 #include "shm/src/generation.hpp"
 
+#include "shm/src/huge_pages.hpp"
 #include "shm/src/pepper.hpp"
 #include "shm/src/table_view.hpp"
 
@@ -74,13 +75,17 @@ void Generation::map_parts() {
 std::unique_ptr<Generation> Generation::create(const std::string &table, uint64_t gen,
                                                uint64_t capacity, uint64_t arena_size,
                                                const SegmentAccess &access,
-                                               const TableOptions &opts) {
+                                               const TableOptions &opts, bool huge) {
+  constexpr uint64_t kMaxArena = uint64_t(UINT32_MAX) / kCacheLine * kCacheLine;
   if (capacity < 8) capacity = 8;
-  arena_size = round_up(std::max<uint64_t>(arena_size, 4096), kCacheLine);
-  if (arena_size > UINT32_MAX) arena_size = uint64_t(UINT32_MAX) / kCacheLine * kCacheLine;
+  arena_size = std::min(round_up(std::max<uint64_t>(arena_size, 4096), kCacheLine), kMaxArena);
   const uint64_t slots_off = data_slots_offset();
   const uint64_t arena_off = slots_off + capacity * kSlotSize;
-  const uint64_t total = arena_off + arena_size;
+  uint64_t total = arena_off + arena_size;
+  if (huge) {
+    total = round_up(total, kHugePageSize);
+    arena_size = std::min(total - arena_off, kMaxArena);  // arena_off is a multiple of 64
+  }
 
   std::unique_ptr<Generation> g(new Generation);
   g->table_ = table;
@@ -89,7 +94,16 @@ std::unique_ptr<Generation> Generation::create(const std::string &table, uint64_
   bip::shared_memory_object::remove(name.c_str());  // an unpublished leftover of a killed writer
   g->seg_ = RwSegment::create(name, total, access);
 
-  auto *h = static_cast<DataHeader *>(g->seg_.region.get_address());
+  void *base = g->seg_.region.get_address();
+  if (huge) {
+    // Before the header's first store: a page gets its size when first faulted.
+    advise_huge_pages(base, total);
+    const int err = populate_write(base, round_up(arena_off, kHugePageSize));
+    if (err != 0 && err != EINVAL)
+      fail(name, std::string("cannot allocate its ") + std::to_string(arena_off >> 20) +
+                     " MiB of slots (" + std::strerror(err) + "): make room in /dev/shm or memory");
+  }
+  auto *h = static_cast<DataHeader *>(base);
   h->layout_version = kLayoutVersion;
   h->header_size = sizeof(DataHeader);
   h->slot_size = kSlotSize;
@@ -123,12 +137,13 @@ std::unique_ptr<Generation> Generation::create(const std::string &table, uint64_
   return g;
 }
 
-std::unique_ptr<Generation> Generation::attach(const std::string &table, uint64_t gen) {
+std::unique_ptr<Generation> Generation::attach(const std::string &table, uint64_t gen, bool huge) {
   std::unique_ptr<Generation> g(new Generation);
   g->table_ = table;
   g->gen_ = gen;
   const std::string name = segment_name(table, gen);
   g->seg_ = RwSegment::open(name);
+  if (huge) advise_huge_pages(g->seg_.region.get_address(), g->seg_.region.get_size());
   DataView dv;
   int rc = check_data(g->seg_.region.get_address(), g->seg_.region.get_size(), dv);
   if (rc != 0) fail(name, std::string("unusable: ") + ek_strerror(rc));
@@ -199,6 +214,10 @@ void Generation::seal() { hdr_->magic.store(kDataMagic, std::memory_order_releas
 
 void Generation::unlink() {
   bip::shared_memory_object::remove(segment_name(table_, gen_).c_str());
+}
+
+uint64_t Generation::huge_mapped() const {
+  return huge_mapped_bytes(seg_.region.get_address(), seg_.region.get_size());
 }
 
 uint64_t Generation::recount() {

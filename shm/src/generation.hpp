@@ -43,13 +43,17 @@ class Generation {
   static constexpr uint64_t npos = ~uint64_t(0);
 
   // A new, unpublished generation holding no keys; its magic is stored by
-  // seal() once it is filled.
+  // seal() once it is filled. `huge`: the segment is a whole number of 2 MiB
+  // pages (the arena takes the rounding), madvised before its first byte is
+  // touched, and its header and slots are allocated here (huge_pages.hpp).
   static std::unique_ptr<Generation> create(const std::string &table, uint64_t gen,
                                             uint64_t capacity, uint64_t arena_size,
-                                            const SegmentAccess &access, const TableOptions &opts);
+                                            const SegmentAccess &access, const TableOptions &opts,
+                                            bool huge = false);
   // The published generation a previous writer left. Throws TableError when
-  // it is unusable.
-  static std::unique_ptr<Generation> attach(const std::string &table, uint64_t gen);
+  // it is unusable. `huge`: the mapping is madvised (pages it faults later
+  // may be huge; those already allocated stay as they are).
+  static std::unique_ptr<Generation> attach(const std::string &table, uint64_t gen, bool huge = false);
   static std::string segment_name(const std::string &table, uint64_t gen);
 
   // Where `hash` lives (found) or would be inserted (first tombstone on its
@@ -83,6 +87,9 @@ class Generation {
   // that let ThreadSanitizer watch readers and the writer on one address).
   DataView view() const { return DataView{hdr_, slots_, capacity_, arena_, arena_size_}; }
   size_t segment_bytes() const { return seg_.region.get_size(); }
+  // Bytes of this segment the writer's mapping holds in 2 MiB pages (reads
+  // /proc/self/smaps: not for a hot path).
+  uint64_t huge_mapped() const;
 
   // Occupancy, kept by the TableWriter: live + revoked + tombstones slots.
   uint64_t live = 0, revoked = 0, tombstones = 0;

@@ -1,5 +1,7 @@
 #include "shm/src/ro_mapping.hpp"
 
+#include "shm/src/huge_pages.hpp"
+
 #include <edgekey/edgekey.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -53,6 +55,11 @@ int RoMapping::open(const std::string &shm_name) {
   void *p = mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_SHARED, fd, 0);
   close(fd);
   if (p == MAP_FAILED) return errno == ENOMEM ? EK_ERR_NOMEM : EK_ERR_SYSTEM;
+  // A page of the segment not yet allocated (an empty slot the writer never
+  // touched) is allocated by the first mapping to fault it: this one's advice
+  // lets it be a huge page when the host allows (huge_pages.hpp). One system
+  // call per (re)map, none per validate; failure (no THP) changes nothing.
+  if (size_t(st.st_size) >= kHugePageSize) madvise(p, size_t(st.st_size), MADV_HUGEPAGE);
   base_ = p;
   size_ = size_t(st.st_size);
   return 0;

@@ -2,7 +2,8 @@
 //
 // The reader side maps with shm_open/fstat/mmap rather than Boost.Interprocess
 // because it must not throw inside ek_validate and needs fstat's size to
-// bounds-check the segment against its own header.
+// bounds-check the segment against its own header. Mappings of 2 MiB or more
+// are madvise(MADV_HUGEPAGE)d, unconditionally (huge_pages.hpp).
 #pragma once
 
 #include <cstddef>

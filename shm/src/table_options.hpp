@@ -17,6 +17,16 @@ struct TableError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Transparent huge pages for the data segments (huge_pages.hpp says when
+// the host gives them). Off: 4 KiB pages. Try: 2 MiB-sized segments, madvised
+// and prefaulted, when the host allows it, else as Off. Require: as Try, but
+// a host that does not allow it is a TableError at construction and in
+// set_options().
+enum class HugePages : uint8_t { Off, Try, Require };
+inline const char *huge_pages_name(HugePages h) {
+  return h == HugePages::Require ? "require" : h == HugePages::Try ? "try" : "off";
+}
+
 struct TableOptions {
   std::string name;                 // POSIX shm name, no '/'; data segments add ".g<G>"
   uint64_t capacity = 1024;         // initial slots; the table grows on demand
@@ -30,6 +40,7 @@ struct TableOptions {
   std::vector<std::string> roles;        // at most 64; TableRecord::role indexes this
   uint32_t staleness_max_s = 60;
   StalenessPolicy staleness_policy = StalenessPolicy::ServeStale;
+  HugePages huge_pages = HugePages::Off;
 };
 
 }  // namespace edgekey::shm

@@ -105,6 +105,7 @@ TableWriter::TableWriter(TableOptions opts) : opts_(std::move(opts)) {
   }
   access_.mode = opts_.mode;
   access_.gid = group_id(opts_.readers_group);
+  check_huge_pages(opts_);
   open_control();
   attach_current();
 }
@@ -159,8 +160,9 @@ void TableWriter::attach_current() {
   const uint64_t gen = ctl_->generation.load(std::memory_order_acquire);
   if (gen != 0) {
     try {
-      cur_ = Generation::attach(opts_.name, gen);
-      torn_ = cur_->recount();
+      cur_ = Generation::attach(opts_.name, gen, use_huge());
+      torn_ = cur_->recount();  // touches every slot: measure_huge() then sees them all
+      measure_huge();
       attached_ = true;
       settings_match_ = same_settings(cur_->header(), opts_);
     } catch (const TableError &) {
@@ -183,7 +185,8 @@ void TableWriter::attach_current() {
 std::unique_ptr<Generation> TableWriter::new_generation(uint64_t capacity, uint64_t arena_size) {
   uint64_t next = ctl_->generation.load(std::memory_order_relaxed) + 1;
   if (cur_ && cur_->generation() >= next) next = cur_->generation() + 1;
-  return Generation::create(opts_.name, next, capacity, arena_size, access_, opts_);
+  if (opts_.huge_pages != HugePages::Off) host_ = huge_page_host();  // the host may have changed
+  return Generation::create(opts_.name, next, capacity, arena_size, access_, opts_, use_huge());
 }
 
 void TableWriter::publish(std::unique_ptr<Generation> next) {
@@ -195,6 +198,28 @@ void TableWriter::publish(std::unique_ptr<Generation> next) {
   ctl_->generation.store(cur_->generation(), std::memory_order_release);
   sync_counts();
   if (old) old->unlink();
+  measure_huge();
+}
+
+void TableWriter::check_huge_pages(const TableOptions &o) {
+  if (o.huge_pages == HugePages::Off) return;
+  host_ = edgekey::shm::huge_page_host();
+  if (o.huge_pages == HugePages::Require && !host_.allows)
+    throw TableError("table.huge_pages is require, but this host gives /dev/shm segments no huge "
+                     "pages (" + host_.describe() + "): " + host_.how_to_enable() +
+                     "; or set table.huge_pages: try");
+}
+
+std::string TableWriter::huge_page_report() const {
+  const std::string head = std::string("table.huge_pages ") + huge_pages_name(opts_.huge_pages);
+  if (opts_.huge_pages == HugePages::Off) return head + ": 4 KiB pages";
+  if (!host_.allows)
+    return head + ": 4 KiB pages, the host allows no huge pages for /dev/shm (" + host_.describe() +
+           "); to enable: " + host_.how_to_enable();
+  if (!cur_) return head + ": allowed (" + host_.describe() + "), no generation built yet";
+  return head + ": " + std::to_string(huge_bytes_ >> 20) + " of " +
+         std::to_string(cur_->segment_bytes() >> 20) + " MiB of generation " +
+         std::to_string(cur_->generation()) + " in 2 MiB pages (" + host_.describe() + ")";
 }
 
 void TableWriter::sync_counts() {
@@ -446,6 +471,7 @@ void TableWriter::rebuild(uint64_t capacity) {
 void TableWriter::set_options(const TableOptions &opts) {
   check_options(opts);
   if (opts.name != opts_.name) throw TableError("table.name cannot change without a restart");
+  check_huge_pages(opts);
   const long gid = group_id(opts.readers_group);
   opts_ = opts;
   access_.mode = opts.mode;
@@ -476,6 +502,7 @@ TableWriter::Stats TableWriter::stats() const {
   s.arena_used = cur_->arena_used();
   s.arena_size = cur_->arena_size();
   s.segment_bytes = cur_->segment_bytes();
+  s.huge_page_bytes = huge_bytes_;
   return s;
 }
 

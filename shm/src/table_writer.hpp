@@ -10,6 +10,11 @@
 //   of ControlHeader::generation, then unlink the old segment.
 // - On destruction the segments stay: readers keep the last published table.
 //
+// - Huge pages (TableOptions::huge_pages): each new generation is built with
+//   them when the option is not Off and the host allows it at that moment;
+//   Require on a host that does not is a TableError at construction and in
+//   set_options(), never later.
+//
 // Errors: TableError (exceptions) at start-up and when a rebuild cannot get
 // memory; return values on the per-key path.
 //
@@ -21,6 +26,7 @@
 #pragma once
 
 #include "shm/src/generation.hpp"
+#include "shm/src/huge_pages.hpp"
 #include "shm/src/table_options.hpp"
 #include "shm/src/table_record.hpp"
 
@@ -75,8 +81,13 @@ class TableWriter {
 
   struct Stats {
     uint64_t generation, capacity, live, revoked, tombstones, arena_used, arena_size, segment_bytes;
+    uint64_t huge_page_bytes;  // of segment_bytes, in 2 MiB pages when published or attached
   };
   Stats stats() const;
+  // One line on what huge_pages obtained, for the daemon's log: the bytes in
+  // 2 MiB pages, or why there are none and what to set on the host.
+  std::string huge_page_report() const;
+  const HugePageHost &huge_page_host_state() const { return host_; }
   const TableOptions &options() const { return opts_; }
   const Generation *current() const { return cur_.get(); }
 
@@ -96,6 +107,10 @@ class TableWriter {
   void ensure_room(size_t arena_bytes, bool new_slot);
   void copy_live(const Generation &from, Generation &to);
   void sync_counts();
+  // Probes the host; throws TableError when `o` requires what it lacks.
+  void check_huge_pages(const TableOptions &o);
+  bool use_huge() const { return opts_.huge_pages != HugePages::Off && host_.allows; }
+  void measure_huge() { huge_bytes_ = cur_ && use_huge() ? cur_->huge_mapped() : 0; }
   // Every slot write goes through here (the failpoint's only cost).
   void write_slot(Generation &g, uint64_t slot, const SlotImage &img) {
     if (failpoint_ != 0 && ++slot_writes_ == failpoint_) [[unlikely]] die_mid_write(g, slot, img);
@@ -110,6 +125,8 @@ class TableWriter {
   std::unique_ptr<Generation> cur_;
   bool attached_ = false, settings_match_ = true;
   uint64_t torn_ = 0;
+  HugePageHost host_;        // as of the last check_huge_pages()
+  uint64_t huge_bytes_ = 0;  // measure_huge() of the current generation
   uint64_t failpoint_ = 0, slot_writes_ = 0;  // EDGEKEY_FAILPOINT slot_write:N, 0 = off
   unsigned failpoint_words_ = kSlotWords / 2 - 1;
   std::vector<uint8_t> scratch_;

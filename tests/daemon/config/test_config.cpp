@@ -198,6 +198,20 @@ TEST_F(ConfigLoad, TableOptionsMirrorTheConfig) {
   EXPECT_EQ(to_table_options(load("region: eu\n")).pepper_path, "");
 }
 
+TEST_F(ConfigLoad, TableHugePages) {
+  EXPECT_EQ(load(kDesignExample).table.huge_pages, shm::HugePages::Off);
+  for (auto [text, want] : {std::pair{"off", shm::HugePages::Off}, std::pair{"try", shm::HugePages::Try},
+                            std::pair{"require", shm::HugePages::Require}}) {
+    const Config c = load(replaced(kDesignExample, "mode: \"0640\"",
+                                   "mode: \"0640\"\n  huge_pages: " + std::string(text)));
+    EXPECT_EQ(c.table.huge_pages, want) << text;
+    EXPECT_EQ(to_table_options(c).huge_pages, want) << text;
+    EXPECT_NE(describe(c).find(std::string("huge pages ") + text), std::string::npos) << describe(c);
+  }
+  const std::string err = error(replaced(kDesignExample, "mode: \"0640\"", "mode: \"0640\"\n  huge_pages: yes"));
+  EXPECT_NE(err.find("table.huge_pages: expected off, try or require, got \"yes\""), std::string::npos) << err;
+}
+
 TEST_F(ConfigLoad, DescribeSummarisesWithoutSecrets) {
   const std::string text = describe(load(kDesignExample));
   EXPECT_NE(text.find("region in-mum"), std::string::npos) << text;
