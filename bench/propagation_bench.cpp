@@ -103,12 +103,15 @@ class EdgeDaemon {
     if (ek_validate(v_, &q, &r) != 0) return "";
     return ek_code_name(r.code);
   }
-  // Polls until `token` answers `want`; false after `limit`.
-  bool wait_for(const std::string &token, const char *want, std::chrono::seconds limit) {
+  // Polls until `token` answers `want`, every `every` (a busy poll would take
+  // a core from the daemon on a 2-core host); false after `limit`.
+  bool wait_for(const std::string &token, const char *want, std::chrono::seconds limit,
+                std::chrono::microseconds every = std::chrono::microseconds(0)) {
     const auto deadline = Clock::now() + limit;
     while (Clock::now() < deadline) {
       if (code(token) == want) return true;
-      std::this_thread::yield();
+      if (every.count() > 0) std::this_thread::sleep_for(every);
+      else std::this_thread::yield();
     }
     return false;
   }
@@ -242,7 +245,8 @@ void BM_ColdSnapshot(benchmark::State &state) {
   }
   for (auto _ : state) {
     EdgeDaemon d(topo, topo.region(0), "in-mum", topo.dir().path(), g_keys + g_keys / 4);
-    if (!d.wait_for(probe.token, "ok", std::chrono::minutes(5))) return state.SkipWithError("not loaded in 5 min");
+    if (!d.wait_for(probe.token, "ok", std::chrono::minutes(5), std::chrono::milliseconds(1)))
+      return state.SkipWithError("not loaded in 5 min");
     const double s = std::chrono::duration<double>(Clock::now() - d.started()).count();
     state.SetIterationTime(s);
     state.counters["keys"] = double(g_keys);

@@ -1,5 +1,7 @@
 #include "sync/applier.hpp"
 
+#include <algorithm>
+
 namespace edgekey::sync {
 
 Applier::Applier(shm::TableWriter &writer, const ResolvePolicy &policy, RejectFn on_reject)
@@ -22,9 +24,10 @@ void Applier::set_revision(uint64_t revision) {
   writer_.set_revision(revision_);
 }
 
-void Applier::index(const KeyRecord &r, const std::array<uint8_t, 32> &hash) {
-  by_id_[r.id] = r;
+void Applier::index(KeyRecord r, const std::array<uint8_t, 32> &hash) {
   id_by_hash_[hash] = r.id;
+  std::string id = r.id;
+  by_id_.insert_or_assign(std::move(id), std::move(r));
 }
 
 void Applier::unindex(const std::string &id) {
@@ -55,8 +58,10 @@ void Applier::load(std::vector<KeyRecord> records, uint64_t revision) {
   }
   by_id_.clear();
   id_by_hash_.clear();
+  by_id_.reserve(table.size());
+  id_by_hash_.reserve(table.size());
   for (size_t i = 0; i < table.size(); ++i)
-    if (!skip[i]) index(records[source[i]], table[i].hash);
+    if (!skip[i]) index(std::move(records[source[i]]), table[i].hash);
   changes_ += table.size();
   revision_ = revision;  // a snapshot may restart the count (a recreated stream)
   writer_.set_revision(revision_);
@@ -125,6 +130,7 @@ std::vector<KeyRecord> Applier::records() const {
   std::vector<KeyRecord> out;
   out.reserve(by_id_.size());
   for (const auto &[id, r] : by_id_) out.push_back(r);
+  std::sort(out.begin(), out.end(), [](const KeyRecord &a, const KeyRecord &b) { return a.id < b.id; });
   return out;
 }
 

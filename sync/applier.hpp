@@ -19,9 +19,10 @@
 #include "sync/resolve.hpp"
 
 #include <functional>
-#include <map>
+#include <cstring>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace edgekey::sync {
@@ -46,7 +47,7 @@ class Applier {
   void set_policy(const ResolvePolicy &policy);
 
   const KeyRecord *find_id(const std::string &id) const;
-  std::vector<KeyRecord> records() const;
+  std::vector<KeyRecord> records() const;  // sorted by id
   size_t size() const { return by_id_.size(); }
   uint64_t revision() const { return revision_; }
   uint64_t rejected() const { return rejected_; }
@@ -55,14 +56,22 @@ class Applier {
  private:
   std::optional<shm::TableRecord> resolve(const KeyRecord &r);
   void set_revision(uint64_t revision);
-  void index(const KeyRecord &r, const std::array<uint8_t, 32> &hash);
+  void index(KeyRecord r, const std::array<uint8_t, 32> &hash);
   void unindex(const std::string &id);
 
   shm::TableWriter &writer_;
   Resolver resolver_;
   RejectFn on_reject_;
-  std::map<std::string, KeyRecord> by_id_;  // what the table holds, by key id
-  std::map<std::array<uint8_t, 32>, std::string> id_by_hash_;  // the same keys by hash
+  // A token hash is uniformly distributed: its first 8 bytes are a good hash.
+  struct HashOfHash {
+    size_t operator()(const std::array<uint8_t, 32> &h) const {
+      uint64_t v;
+      std::memcpy(&v, h.data(), sizeof v);
+      return size_t(v);
+    }
+  };
+  std::unordered_map<std::string, KeyRecord> by_id_;  // what the table holds, by key id
+  std::unordered_map<std::array<uint8_t, 32>, std::string, HashOfHash> id_by_hash_;  // the same keys by hash
   uint64_t revision_ = 0, rejected_ = 0, changes_ = 0;
 };
 

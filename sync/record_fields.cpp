@@ -143,7 +143,9 @@ FieldsOutcome record_from_fields(const std::vector<RawField> &fields, int record
     while (k < kFields.size() && kFields[k] != x.name) ++k;
     if (k == kFields.size()) continue;
     if (seen[k]) {
-      out.error = FieldError{x.name, "given twice (also at line " + std::to_string(seen[k]->line) + ")",
+      const int first = seen[k]->line;  // 0: a JSON record, which has no lines
+      out.error = FieldError{x.name,
+                             first > 0 ? "given twice (also at line " + std::to_string(first) + ")" : "given twice",
                              x.line > 0 ? x.line : record_line};
       return out;
     }

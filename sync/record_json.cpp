@@ -4,43 +4,57 @@
 #include "sync/record_fields.hpp"
 
 #include <nlohmann/json.hpp>
+#include <simdjson.h>
+
+#include <charconv>
 
 namespace edgekey::sync {
 namespace {
 
-// Scalars keep their spelling; a list keeps one level of items.
-RawValue to_raw(const nlohmann::json &v, bool with_items) {
+// Scalars keep their spelling (numbers: their shortest round-trip form); a
+// list keeps one level of items.
+RawValue to_raw(simdjson::dom::element v, bool with_items) {
   RawValue r;
   using K = RawValue::Kind;
+  using T = simdjson::dom::element_type;
+  char buf[32];
   switch (v.type()) {
-    case nlohmann::json::value_t::null: r.kind = K::Null; break;
-    case nlohmann::json::value_t::string:
+    case T::NULL_VALUE: r.kind = K::Null; break;
+    case T::STRING: {
       r.kind = K::String;
-      r.text = v.get_ref<const std::string &>();
+      r.text = v.get_string().value_unsafe();  // the type was checked
       break;
-    case nlohmann::json::value_t::boolean:
+    }
+    case T::BOOL: {
       r.kind = K::Bool;
-      r.text = v.get<bool>() ? "true" : "false";
+      r.text = v.get_bool().value_unsafe() ? "true" : "false";
       break;
-    case nlohmann::json::value_t::number_integer:
+    }
+    case T::INT64: {
       r.kind = K::Number;
-      r.text = std::to_string(v.get<int64_t>());
+      r.text = std::to_string(v.get_int64().value_unsafe());
       break;
-    case nlohmann::json::value_t::number_unsigned:
+    }
+    case T::UINT64: {
       r.kind = K::Number;
-      r.text = std::to_string(v.get<uint64_t>());
+      r.text = std::to_string(v.get_uint64().value_unsafe());
       break;
-    case nlohmann::json::value_t::number_float:
+    }
+    case T::DOUBLE: {
       r.kind = K::Number;
-      r.text = v.dump();
+      auto res = std::to_chars(buf, buf + sizeof buf, v.get_double().value_unsafe());
+      r.text.assign(buf, res.ptr);
       break;
-    case nlohmann::json::value_t::array:
+    }
+    case T::ARRAY: {
       r.kind = K::List;
       if (with_items) {
-        r.items.reserve(v.size());
-        for (const auto &item : v) r.items.push_back(to_raw(item, false));
+        simdjson::dom::array a = v.get_array().value_unsafe();
+        r.items.reserve(a.size());
+        for (simdjson::dom::element item : a) r.items.push_back(to_raw(item, false));
       }
       break;
+    }
     default: r.kind = K::Map; break;
   }
   return r;
@@ -61,19 +75,23 @@ nlohmann::ordered_json time_or_null(const std::optional<int64_t> &t) {
 Result<KeyRecord> decode_record_json(std::string_view text) {
   using R = Result<KeyRecord>;
   try {
-    nlohmann::json doc;
-    try {
-      doc = nlohmann::json::parse(text.begin(), text.end());
-    } catch (const nlohmann::json::parse_error &e) {
-      return R::failure("key record: not JSON: " + without_controls(e.what()));
-    }
-    if (!doc.is_object()) {
+    // One parser per thread, reused: its buffers are sized to the largest
+    // record seen, so a snapshot decodes without a parser allocation per
+    // record. The DOM parse validates the whole text (UTF-8 included) and
+    // bounds nesting depth.
+    thread_local simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    if (auto err = parser.parse(text.data(), text.size(), true).get(doc))
+      return R::failure(std::string("key record: not JSON: ") + simdjson::error_message(err));
+    simdjson::dom::object obj;
+    if (doc.get(obj)) {
       RawValue v = to_raw(doc, false);
       return R::failure("key record: expected a JSON object, got " + describe_raw(v));
     }
     std::vector<RawField> fields;
-    for (const auto &[name, value] : doc.items())
-      if (is_known_field(name)) fields.push_back(RawField{name, to_raw(value, true), 0});
+    fields.reserve(17);
+    for (simdjson::dom::key_value_pair kv : obj)
+      if (is_known_field(kv.key)) fields.push_back(RawField{std::string(kv.key), to_raw(kv.value, true), 0});
     FieldsOutcome o = record_from_fields(fields, 0);
     if (!o.record) return R::failure(format_record_error(o.id, o.error));
     return R::success(std::move(*o.record));

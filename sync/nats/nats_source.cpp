@@ -9,11 +9,14 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <unordered_map>
 #include <vector>
 
 namespace edgekey::sync {
 
 namespace {
+
+constexpr size_t kSpentBatch = 256;  // see SubContext::spent
 
 int64_t now_ms() {
   struct timespec ts;
@@ -164,6 +167,7 @@ bool NatsSource::subscribe(NatsClient &c) {
   auto ctx = std::make_unique<SubContext>();
   ctx->source = this;
   ctx->epoch = ++epoch_;  // the loop drops what older subscriptions queued
+  ctx->prefix = "$KV." + opts_.bucket + ".";
   if (resume > 0) {
     so.Config.DeliverPolicy = js_DeliverByStartSequence;
     so.Config.OptStartSeq = resume + 1;
@@ -171,7 +175,15 @@ bool NatsSource::subscribe(NatsClient &c) {
   } else {
     so.Config.DeliverPolicy = js_DeliverAll;  // see the header
     post(Event(Event::SnapshotBegin, ctx->epoch));
-    if (st.messages == 0) post(Event(Event::SnapshotEnd, ctx->epoch, st.last_seq));
+    if (st.messages == 0) {
+      post(Event(Event::SnapshotEnd, ctx->epoch, st.last_seq));
+    } else {
+      ctx->snapshotting = true;
+      ctx->start_seq = st.last_seq;
+      ctx->one_per_key = st.max_msgs_per_subject == 1;
+      ctx->records.reserve(size_t(st.messages));
+      ctx->spent.reserve(kSpentBatch);
+    }
   }
   // Creating a last-per-subject consumer over a large stream takes the
   // server a while: its request gets a longer wait than the others.
@@ -250,7 +262,7 @@ void NatsSource::on_message(natsConnection *, natsSubscription *, natsMsg *msg, 
   auto *ctx = static_cast<SubContext *>(closure);
   Event e(Event::Message, ctx->epoch);
   const char *subject = natsMsg_GetSubject(msg);
-  const std::string prefix = "$KV." + ctx->source->opts_.bucket + ".";
+  const std::string &prefix = ctx->prefix;
   if (subject && std::strncmp(subject, prefix.c_str(), prefix.size()) == 0) e.key = subject + prefix.size();
   const char *op = nullptr;
   if (natsMsgHeader_Get(msg, "KV-Operation", &op) == NATS_OK && op)
@@ -268,9 +280,60 @@ void NatsSource::on_message(natsConnection *, natsSubscription *, natsMsg *msg, 
     e.pending = meta->NumPending;
     jsMsgMetaData_Destroy(meta);
   }
-  natsMsg_Destroy(msg);
+  if (!ctx->snapshotting) {
+    natsMsg_Destroy(msg);
+  } else {
+    ctx->spent.push_back(msg);
+    if (ctx->spent.size() >= kSpentBatch) ctx->destroy_spent();
+  }
   if (e.seq == 0) return;  // not a JetStream message: nothing to apply
-  ctx->source->post(std::move(e));
+  if (ctx->snapshotting) ctx->source->fold_into_snapshot(*ctx, std::move(e));
+  else ctx->source->post(std::move(e));
+}
+
+void NatsSource::fold_into_snapshot(SubContext &ctx, Event e) {
+  // What the live table needs at once goes to the loop too: a removal, a
+  // revocation, and a rejected record (logged there; an earlier version of
+  // the key, if any, stays in the snapshot).
+  const bool to_loop = e.removal || !e.record || e.record->status == KeyStatus::Revoked;
+  if (e.removal) {
+    ctx.later.push_back({ctx.records.size(), e.key, true});
+  } else if (e.record) {
+    if (!ctx.one_per_key || e.seq > ctx.start_seq) ctx.later.push_back({ctx.records.size(), e.key, false});
+    if (to_loop) ctx.records.push_back(*e.record);
+    else ctx.records.push_back(std::move(*e.record));
+  }
+  if (!to_loop) ++ctx.folded;
+  const uint64_t pending = e.pending, seq = e.seq;
+  if (to_loop) post(std::move(e));
+  if (pending != 0) return;
+
+  if (!ctx.later.empty()) {  // keep only the last entry of each key named in `later`
+    std::unordered_map<std::string_view, const SubContext::Later *> last;
+    last.reserve(ctx.later.size());
+    for (const auto &l : ctx.later) last[l.key] = &l;
+    size_t kept = 0;
+    for (size_t i = 0; i < ctx.records.size(); ++i) {
+      auto it = last.find(ctx.records[i].id);
+      if (it != last.end() && (it->second->removal || it->second->pos != i)) continue;
+      if (kept != i) ctx.records[kept] = std::move(ctx.records[i]);
+      ++kept;
+    }
+    ctx.records.resize(kept);
+  }
+  Event end(Event::SnapshotEnd, ctx.epoch, seq);
+  end.records = std::move(ctx.records);
+  end.messages = ctx.folded;
+  ctx.records = {};
+  ctx.later = {};
+  ctx.snapshotting = false;
+  ctx.destroy_spent();
+  post(std::move(end));
+}
+
+void NatsSource::SubContext::destroy_spent() {
+  for (natsMsg *m : spent) natsMsg_Destroy(m);
+  spent.clear();
 }
 
 void NatsSource::on_complete(void *closure) {
@@ -353,10 +416,10 @@ void NatsSource::apply(Event &e) {
       snapshot_started_ = std::chrono::steady_clock::now();
       snapshot_mode_ = true;
       status_.snapshotting = true;
-      snapshot_.clear();
       return;
     case Event::SnapshotEnd:
-      if (snapshot_mode_) finish_snapshot(e.seq);
+      status_.messages += e.messages;
+      if (snapshot_mode_) finish_snapshot(e.seq, std::move(e.records));
       return;
     case Event::CaughtUp:
       synced();
@@ -373,15 +436,12 @@ void NatsSource::apply(Event &e) {
     log_(Level::Warn, "upstream record " + quote_for_error(e.key) + " (stream sequence " + std::to_string(e.seq) +
                           ") rejected: " + e.data + "; its previous version, if any, stays");
   }
-  if (snapshot_mode_) {
+  if (snapshot_mode_) {  // the delivery thread keeps the snapshot; this is the live table, at once
     if (e.removal) {
-      snapshot_.erase(e.key);
-      if (applier_.remove_id(e.key, applier_.revision())) changed_ = true;  // at once, not after the bulk load
-    } else if (record) {
-      if (record->status == KeyStatus::Revoked && applier_.upsert(*record, applier_.revision())) changed_ = true;
-      snapshot_[e.key] = std::move(*record);
+      if (applier_.remove_id(e.key, applier_.revision())) changed_ = true;
+    } else if (record && record->status == KeyStatus::Revoked) {
+      if (applier_.upsert(*record, applier_.revision())) changed_ = true;
     }
-    if (e.pending == 0) finish_snapshot(e.seq);
     return;
   }
   if (e.removal) {
@@ -395,11 +455,7 @@ void NatsSource::apply(Event &e) {
   if (e.pending == 0) synced();
 }
 
-void NatsSource::finish_snapshot(uint64_t seq) {
-  std::vector<KeyRecord> records;
-  records.reserve(snapshot_.size());
-  for (auto &[key, r] : snapshot_) records.push_back(std::move(r));
-  snapshot_.clear();
+void NatsSource::finish_snapshot(uint64_t seq, std::vector<KeyRecord> records) {
   const size_t n = records.size();
   const auto streamed = std::chrono::steady_clock::now();
   applier_.load(std::move(records), seq);

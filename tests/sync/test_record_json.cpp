@@ -18,11 +18,24 @@ const char *kDesignExample = R"({
   "allowed_origins": [], "allowed_cidrs": ["203.0.113.0/24", "2001:db8::/32"],
   "created_at": "2026-11-22T10:00:00Z", "expires_at": null, "status": "active"})";
 
-// The record of kDesignExample with one field replaced by raw JSON text.
+// The record of kDesignExample with one field set to raw JSON text: the
+// field's value is replaced in place, or the field is appended. (A record
+// naming a field twice is rejected, so appending a second one is no way to
+// override it.) kDesignExample's values are strings, null and flat lists.
 std::string with_field(const std::string &name, const std::string &json_value) {
   std::string base = kDesignExample;
-  base.pop_back();  // '}'
-  return base + ", \"" + name + "\": " + json_value + "}";
+  const std::string key = "\"" + name + "\": ";
+  size_t at = base.find(key);
+  if (at == std::string::npos) {
+    base.pop_back();  // '}'
+    return base + ", " + key + json_value + "}";
+  }
+  const size_t from = at + key.size();
+  size_t to = from;
+  if (base[from] == '"') to = base.find('"', from + 1) + 1;
+  else if (base[from] == '[') to = base.find(']', from) + 1;
+  else to = base.find_first_of(",}", from);
+  return base.substr(0, from) + json_value + base.substr(to);
 }
 
 std::string error_of(std::string_view json) {
@@ -129,11 +142,23 @@ TEST(RecordJson, NullOptionalFieldsAreAbsent) {
 }
 
 TEST(RecordJson, UnknownFieldsAreIgnored) {
-  std::string deep(50000, '[');
-  deep += std::string(50000, ']');
+  std::string deep(1000, '[');
+  deep += std::string(1000, ']');
   auto r = decode_record_json(with_field("future_field", "{\"a\": [1, {\"b\": null}], \"c\": " + deep + "}"));
   ASSERT_TRUE(r.ok()) << r.error;
   EXPECT_EQ(r.value->id, "key_2hT9cQ4mZ8");
+  // Nesting past the parser's depth bound (1024) is refused, whatever the field.
+  std::string deeper = std::string(5000, '[') + std::string(5000, ']');
+  EXPECT_EQ(error_of(with_field("future_field", deeper)).rfind("key record: not JSON", 0), 0u);
+}
+
+TEST(RecordJson, AFieldGivenTwiceRejectsTheRecord) {
+  // Readers that kept the first or the last value would disagree on, say,
+  // the status: such a record is refused rather than read either way.
+  std::string text = kDesignExample;
+  text.pop_back();
+  text += ", \"status\": \"revoked\"}";
+  EXPECT_NE(error_of(text).find("field \"status\": given twice"), std::string::npos);
 }
 
 TEST(RecordJson, HashBecomesCanonical) {
