@@ -126,8 +126,10 @@ int ek_validate(ek_validator *v, const ek_request *req, ek_result *out) {
   const uint64_t stale = v->control()->staleness.load(std::memory_order_relaxed);
   if ((stale >> 32) == uint64_t(StalenessPolicy::FailClosed) && uint32_t(stale) != 0) {
     now = coarse_now();
-    if (now - v->control()->last_contact.load(std::memory_order_relaxed) > int64_t(uint32_t(stale)))
-      return answer(out, EK_CODE_KEYSET_STALE);
+    // last_contact is any int64 the segment holds: compare it with a bound
+    // computed from the clock (now - max cannot overflow), never subtract it.
+    const int64_t contact = v->control()->last_contact.load(std::memory_order_relaxed);
+    if (contact < now - int64_t(uint32_t(stale))) return answer(out, EK_CODE_KEYSET_STALE);
   }
 
   uint8_t hash[32];

@@ -130,8 +130,12 @@ void NatsSource::worker() {
     if (polls++ % 5 == 0) poll_stream(*client);
     wait_for(opts_.heartbeat);
   }
-  unsubscribe();
+  // The connection goes first: unsubscribing on a live one deletes the
+  // consumer and waits up to the JetStream wait (30 s) for the answer, which
+  // never comes while the region is unreachable; on a closed connection it
+  // returns at once and the server drops the ephemeral consumer itself.
   client.reset();
+  unsubscribe();
 }
 
 bool NatsSource::subscribe(NatsClient &c) {

@@ -5,6 +5,7 @@
 
 #include <edgekey/validator.hpp>
 
+#include <cstdint>
 #include <fstream>
 
 using namespace edgekey;
@@ -181,6 +182,23 @@ TEST_F(Validate, StalenessPolicy) {
   shm::TableOptions o = t.writer->options();
   o.staleness_policy = shm::StalenessPolicy::FailClosed;
   t.writer->set_options(o);
+  EXPECT_ANSWER(check(m.token), 503, "keyset_stale");
+  t.writer->touch_contact(time(nullptr));
+  EXPECT_ANSWER(check(m.token), 200, "ok");
+}
+
+// fuzz_segment finding: a control segment whose last_contact is INT64_MIN
+// made `now - last_contact` overflow (UBSan). Any stored value is compared
+// without arithmetic on it: the oldest possible contact is simply stale.
+TEST_F(Validate, StalenessWithExtremeContactTimes) {
+  Minted m = add(mint("key_a"));
+  shm::TableOptions o = t.writer->options();
+  o.staleness_policy = shm::StalenessPolicy::FailClosed;
+  t.writer->set_options(o);
+  open();
+  t.writer->touch_contact(INT64_MIN);
+  EXPECT_ANSWER(check(m.token), 503, "keyset_stale");
+  t.writer->touch_contact(INT64_MIN + 1);
   EXPECT_ANSWER(check(m.token), 503, "keyset_stale");
   t.writer->touch_contact(time(nullptr));
   EXPECT_ANSWER(check(m.token), 200, "ok");
