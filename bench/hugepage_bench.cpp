@@ -18,6 +18,7 @@
 //
 //   hugepage_bench [--sizes=1000000,10000000] [benchmark flags]
 //   hugepage_bench --benchmark_repetitions=3   # the summary takes medians
+#include "bench_args.hpp"
 #include "shm/src/hasher.hpp"
 #include "shm/src/huge_pages.hpp"
 #include "shm/src/table_writer.hpp"
@@ -286,15 +287,7 @@ class Summary : public benchmark::ConsoleReporter {
 int main(int argc, char **argv) {
   std::vector<char *> args;
   for (int i = 0; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--sizes=", 8) == 0) {
-      g_sizes.clear();
-      for (const char *p = argv[i] + 8; *p;) {
-        g_sizes.push_back(std::strtoll(p, const_cast<char **>(&p), 10));
-        if (*p == ',') ++p;
-      }
-    } else {
-      args.push_back(argv[i]);
-    }
+    if (!bench::take_sizes_flag(argv[i], g_sizes)) args.push_back(argv[i]);
   }
   const shm::HugePageHost host = shm::huge_page_host();
   if (!host.allows) {

@@ -11,6 +11,7 @@
 //
 //   bench/run                      # Release build, all sizes
 //   validate_bench --sizes=10000   # one size (CI smoke run)
+#include "bench_args.hpp"
 #include "shm/src/hasher.hpp"
 #include "shm/src/table_view.hpp"
 #include "shm/src/table_writer.hpp"
@@ -405,15 +406,7 @@ int main(int argc, char **argv) {
   // --sizes=10000,1000000 picks the table sizes (default 10k, 1M, 10M).
   std::vector<char *> args;
   for (int i = 0; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--sizes=", 8) == 0) {
-      g_sizes.clear();
-      for (const char *p = argv[i] + 8; *p;) {
-        g_sizes.push_back(std::strtoll(p, const_cast<char **>(&p), 10));
-        if (*p == ',') ++p;
-      }
-    } else {
-      args.push_back(argv[i]);
-    }
+    if (!bench::take_sizes_flag(argv[i], g_sizes)) args.push_back(argv[i]);
   }
   int ac = int(args.size());
   benchmark::Initialize(&ac, args.data());

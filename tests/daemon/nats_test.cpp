@@ -3,6 +3,7 @@
 // real edgekeyd binary. Origin writes go straight to the KV bucket, the way
 // edgekeyctl writes them; answers are read over the daemon's socket.
 #include "daemon_fixture.hpp"
+#include "nats_origin.hpp"
 #include "nats_servers.hpp"
 #include "sync/nats/nats_streams.hpp"
 #include "sync/record_json.hpp"
@@ -11,41 +12,6 @@
 
 namespace edgekey::test {
 namespace {
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// The origin bucket, written as edgekeyctl writes it.
-class Origin {
- public:
-  explicit Origin(const sync::NatsOptions &o) : client_(o, "test-origin") {
-    EXPECT_EQ(js_KeyValue(&kv_, client_.origin(), o.bucket.c_str()), NATS_OK);
-  }
-  ~Origin() {
-    if (kv_) kvStore_Destroy(kv_);
-  }
-  uint64_t put(sync::KeyRecord r) {
-    r.origin_written_at = now_ms();
-    return put_raw(r.id, sync::encode_record_json(r));
-  }
-  uint64_t put_raw(const std::string &key, const std::string &value) {
-    uint64_t rev = 0;
-    EXPECT_EQ(kvStore_Put(&rev, kv_, key.c_str(), value.data(), int(value.size())), NATS_OK) << key;
-    return rev;
-  }
-  void remove(const std::string &key) { EXPECT_EQ(kvStore_Delete(kv_, key.c_str()), NATS_OK) << key; }
-  uint64_t revoke(sync::KeyRecord r) {
-    r.status = sync::KeyStatus::Revoked;
-    r.revoked_at = now_ms() / 1000;
-    return put(std::move(r));
-  }
-
- private:
-  sync::NatsClient client_;
-  kvStore *kv_ = nullptr;
-};
 
 std::string code_of(DaemonProcess &d, const std::string &token) {
   return d.validate(token).header("X-Edgekey-Code").value_or("(no answer)");

@@ -7,6 +7,7 @@
 // A regional server SIGKILLed while revocations are written at the origin is
 // tests/daemon/nats_test.cpp's RegionalServerKilledMidStreamLosesNothing.
 #include "daemon_fixture.hpp"
+#include "nats_origin.hpp"
 #include "nats_proxy.hpp"
 #include "nats_servers.hpp"
 #include "sync/nats/nats_streams.hpp"
@@ -25,54 +26,6 @@
 
 namespace edgekey::test {
 namespace {
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// The origin bucket, written as edgekeyctl writes it (the record as JSON,
-// origin_written_at stamped; a revocation is a put, a removal a KV delete).
-class Origin {
- public:
-  explicit Origin(const sync::NatsOptions &o) : client_(o, "test-origin") {
-    EXPECT_EQ(js_KeyValue(&kv_, client_.origin(), o.bucket.c_str()), NATS_OK);
-  }
-  ~Origin() {
-    if (kv_) kvStore_Destroy(kv_);
-  }
-  uint64_t put(sync::KeyRecord r) {
-    r.origin_written_at = now_ms();
-    const std::string v = sync::encode_record_json(r);
-    uint64_t rev = 0;
-    EXPECT_EQ(kvStore_Put(&rev, kv_, r.id.c_str(), v.data(), int(v.size())), NATS_OK) << r.id;
-    return rev;
-  }
-  uint64_t revoke(sync::KeyRecord r) {
-    r.status = sync::KeyStatus::Revoked;
-    r.revoked_at = now_ms() / 1000;
-    return put(std::move(r));
-  }
-  void remove(const std::string &id) { EXPECT_EQ(kvStore_Delete(kv_, id.c_str()), NATS_OK) << id; }
-  // The origin's current record for `id`; nullopt when removed or never written.
-  std::optional<sync::KeyRecord> get(const std::string &id) {
-    kvEntry *e = nullptr;
-    if (kvStore_Get(&e, kv_, id.c_str()) != NATS_OK) return std::nullopt;
-    std::optional<sync::KeyRecord> out;
-    if (kvEntry_Operation(e) == kvOp_Put) {
-      auto r = sync::decode_record_json(std::string_view(static_cast<const char *>(kvEntry_Value(e)),
-                                                         size_t(kvEntry_ValueLen(e))));
-      EXPECT_TRUE(r.ok()) << id;
-      if (r.ok()) out = std::move(*r.value);
-    }
-    kvEntry_Destroy(e);
-    return out;
-  }
-
- private:
-  sync::NatsClient client_;
-  kvStore *kv_ = nullptr;
-};
 
 // Every key the test wrote: its token, and how the origin last left it.
 enum class State { Live, Revoked, Removed };

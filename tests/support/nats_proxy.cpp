@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <optional>
 #include <chrono>
 #include <stdexcept>
 #include <string_view>
@@ -49,6 +50,35 @@ std::vector<std::string_view> split_ws(std::string_view s) {
 bool parse_u64(std::string_view s, uint64_t &v) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   return ec == std::errc() && p == s.data() + s.size();
+}
+
+// The frame of `b` at `pos`: its control line and where it ends; a line
+// starting with `verb` or `hverb` (MSG/HMSG from the server, PUB/HPUB from
+// the client) carries a payload whose size is its last token. nullopt while
+// the frame is still arriving.
+struct Frame {
+  std::string_view line;
+  std::vector<std::string_view> tok;  // filled for a payload frame
+  bool payload = false;
+  size_t end = 0;
+};
+
+std::optional<Frame> next_frame(const std::string &b, size_t pos, std::string_view verb, std::string_view hverb) {
+  const size_t eol = b.find("\r\n", pos);
+  if (eol == std::string::npos) return std::nullopt;
+  Frame f;
+  f.line = std::string_view(b.data() + pos, eol - pos);
+  f.end = eol + 2;
+  if (f.line.starts_with(verb) || f.line.starts_with(hverb)) {
+    f.tok = split_ws(f.line);
+    uint64_t total = 0;
+    if (f.tok.size() >= 3 && parse_u64(f.tok.back(), total)) {
+      f.payload = true;
+      f.end = eol + 2 + size_t(total) + 2;
+      if (b.size() < f.end) return std::nullopt;
+    }
+  }
+  return f;
 }
 
 // Removes `"field":[...]` (an array of strings) and one comma next to it.
@@ -290,25 +320,12 @@ bool NatsProxy::pump_server(Conn &c, short revents) {
 void NatsProxy::parse_from_server(Conn &c) {
   std::string &b = c.from_server;
   size_t pos = 0;
-  while (pos < b.size()) {
-    const size_t eol = b.find("\r\n", pos);
-    if (eol == std::string::npos) break;
-    const std::string_view line(b.data() + pos, eol - pos);
-    size_t end = eol + 2;
-    const bool is_msg = line.starts_with("MSG "), is_hmsg = line.starts_with("HMSG ");
-    std::string reply;
-    if (is_msg || is_hmsg) {
-      const auto tok = split_ws(line);
-      const size_t plain = is_msg ? 4 : 5;  // tokens without a reply subject
-      uint64_t total = 0;
-      if ((tok.size() == plain || tok.size() == plain + 1) && parse_u64(tok.back(), total)) {
-        if (tok.size() == plain + 1) reply = tok[3];
-        end = eol + 2 + size_t(total) + 2;
-        if (b.size() < end) break;  // the payload is still coming
-      }
-    }
-    route_frame(c, b.data() + pos, end - pos, is_msg || is_hmsg, reply);
-    pos = end;
+  while (auto f = next_frame(b, pos, "MSG ", "HMSG ")) {
+    // MSG subj sid [reply] n / HMSG subj sid [reply] h n
+    const size_t plain = f->line.starts_with("MSG ") ? 4 : 5;
+    const std::string reply = f->payload && f->tok.size() == plain + 1 ? std::string(f->tok[3]) : std::string();
+    route_frame(c, b.data() + pos, f->end - pos, f->payload, reply);
+    pos = f->end;
   }
   b.erase(0, pos);
 }
@@ -316,22 +333,9 @@ void NatsProxy::parse_from_server(Conn &c) {
 void NatsProxy::scan_from_client(Conn &c) {
   std::string &b = c.from_client;
   size_t pos = 0;
-  while (pos < b.size()) {
-    const size_t eol = b.find("\r\n", pos);
-    if (eol == std::string::npos) break;
-    const std::string_view line(b.data() + pos, eol - pos);
-    size_t end = eol + 2;
-    const bool is_pub = line.starts_with("PUB "), is_hpub = line.starts_with("HPUB ");
-    if (is_pub || is_hpub) {
-      const auto tok = split_ws(line);
-      uint64_t total = 0;
-      if (tok.size() >= 3 && parse_u64(tok.back(), total)) {
-        end = eol + 2 + size_t(total) + 2;
-        if (b.size() < end) break;
-        if (tok[1].find(".API.CONSUMER.CREATE.") != std::string_view::npos) ++consumer_creates_;
-      }
-    }
-    pos = end;
+  while (auto f = next_frame(b, pos, "PUB ", "HPUB ")) {
+    if (f->payload && f->tok[1].find(".API.CONSUMER.CREATE.") != std::string_view::npos) ++consumer_creates_;
+    pos = f->end;
   }
   b.erase(0, pos);
 }
