@@ -5,6 +5,7 @@
 #include "shm/src/table_view.hpp"
 
 #include <edgekey/edgekey.h>
+#include <openssl/crypto.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -167,10 +168,12 @@ Generation::Probe Generation::find(const uint8_t hash[32]) const {
     }
     if (state == SlotState::Tombstone) {
       if (first_free == npos) first_free = idx;
-    } else {
+    } else if (s.w[2].load(std::memory_order_relaxed) == hash_word0(hash)) {
+      // The first word picks the home slot, so comparing it first reveals
+      // nothing; the whole hash goes through OpenSSL's constant-time compare.
       uint64_t h[4];
       for (int i = 0; i < 4; ++i) h[i] = s.w[2 + i].load(std::memory_order_relaxed);
-      if (std::memcmp(h, hash, 32) == 0) {
+      if (CRYPTO_memcmp(h, hash, 32) == 0) {
         p.slot = idx;
         p.found = true;
         return p;
