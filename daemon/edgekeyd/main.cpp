@@ -17,7 +17,14 @@ int main(int argc, char **argv) {
   app.add_option("-c,--config", config_path, "edgekey.yaml to run with")->capture_default_str();
   app.add_flag("--check-config", check_only, "validate the config, print a summary and exit");
   app.set_version_flag("--version", "edgekeyd 0.1.0");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError &e) {
+    // --help and --version exit 0; any other parse error is a bad command
+    // line: 2, as for a bad config (the unit's RestartPreventExitStatus=2),
+    // not CLI11's own codes (100 and up).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   edgekey::daemon::Config cfg;
   try {

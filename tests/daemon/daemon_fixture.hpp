@@ -1,7 +1,9 @@
 // daemon_fixture.hpp -- the real edgekeyd, started as a process for a test:
 // a temp dir with its config, keyset and socket, a unique table name, its
-// stderr captured to a file, and a NOTIFY_SOCKET the fixture listens on (so
-// readiness is awaited through sd_notify, never a sleep). Stopped by pid.
+// stderr captured to a file (in EDGEKEY_TEST_LOG_DIR when set, for
+// tests/logscan's token scan; one file across restarts), and a NOTIFY_SOCKET
+// the fixture listens on (so readiness is awaited through sd_notify, never a
+// sleep). Stopped by pid.
 #pragma once
 
 #include "shm/src/hasher.hpp"
@@ -10,6 +12,7 @@
 #include "sync/key_record.hpp"
 #include "sync/keyset_file.hpp"
 #include "test_support.hpp"
+#include "tests/logscan/test_log_dir.hpp"
 
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -61,6 +64,18 @@ inline MintedKey mint_key(const std::string &id, const std::string &role = "deve
   return k;
 }
 
+// The whole file at `path` ("" when it cannot be read).
+inline std::string read_text(const std::string &path) {
+  std::string s;
+  if (FILE *f = fopen(path.c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
+    fclose(f);
+  }
+  return s;
+}
+
 class DaemonProcess {
  public:
   TempDir dir;
@@ -76,7 +91,7 @@ class DaemonProcess {
     keyset = dir.file("keys.yaml");
     config = dir.file("edgekey.yaml");
     snapshot = dir.file("snapshot");
-    log_path = dir.file("edgekeyd.log");
+    log_path = log_path_or("edgekeyd", dir.file("edgekeyd.log"));
     notify_path = dir.file("notify.sock");
     upstream_ = std::move(upstream);
     write_config(extra_config);
@@ -186,16 +201,7 @@ class DaemonProcess {
     notifications.clear();
   }
 
-  std::string log() const {
-    std::string s;
-    if (FILE *f = fopen(log_path.c_str(), "r")) {
-      char buf[4096];
-      size_t n;
-      while ((n = fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
-      fclose(f);
-    }
-    return s;
-  }
+  std::string log() const { return read_text(log_path); }
 
   HttpResponse get(const std::string &target, const std::vector<std::string> &headers = {}) {
     Client c(socket);

@@ -1,9 +1,18 @@
 // edgekeyd end to end: the real daemon process, its socket, its table read
 // through the library, its keyset file changing under it.
 #include "daemon_fixture.hpp"
+#include "daemon_test_helpers.hpp"
 
 #include <edgekey/validator.hpp>
 #include <nlohmann/json.hpp>
+
+#include "sync/snapshot.hpp"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
 
 using namespace edgekey;
 using namespace edgekey::test;
@@ -149,9 +158,11 @@ TEST(Daemon, BadConfigExitsWithOneLineNamingTheKey) {
   int st = d.stop();
   ASSERT_TRUE(WIFEXITED(st));
   EXPECT_EQ(WEXITSTATUS(st), 2);
-  std::string log = d.log();
-  EXPECT_NE(log.find("staleness.policy"), std::string::npos) << log;
-  EXPECT_NE(log.find("edgekey.yaml:"), std::string::npos) << log;
+  // Exactly one line: the file and line, the key, what was expected, what it got.
+  const int line = line_number(read_text(d.config), "  policy: fail_open");
+  ASSERT_GT(line, 0);
+  EXPECT_EQ(d.log(), "edgekeyd: " + d.config + ":" + std::to_string(line) +
+                         ": staleness.policy: expected serve_stale or fail_closed, got \"fail_open\"\n");
 }
 
 TEST(Daemon, SighupWithABadConfigKeepsTheRunningOne) {
@@ -218,36 +229,6 @@ TEST(Daemon, WatchdogAndStatusReachSystemd) {
   EXPECT_TRUE(status_seen);
 }
 
-namespace {
-
-// Runs edgekeyctl with the daemon's config; returns its exit status and stdout.
-std::pair<int, std::string> ctl(const DaemonProcess &d, std::vector<std::string> args) {
-  int out[2];
-  if (pipe(out) != 0) return {-1, ""};
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out[1], 1);
-    close(out[0]);
-    std::vector<char *> argv = {const_cast<char *>("edgekeyctl"), const_cast<char *>("--config"),
-                                const_cast<char *>(d.config.c_str())};
-    for (auto &a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(EDGEKEYCTL_PATH, argv.data());
-    _exit(127);
-  }
-  close(out[1]);
-  std::string text;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(out[0], buf, sizeof buf)) > 0) text.append(buf, size_t(n));
-  close(out[0]);
-  int st = 0;
-  waitpid(pid, &st, 0);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, text};
-}
-
-}  // namespace
-
 TEST(Daemon, AKeyFromEdgekeyctlValidatesThenIsRevoked) {
   DaemonProcess d;
   d.write_keys({});
@@ -280,4 +261,45 @@ TEST(Daemon, AKeyFromEdgekeyctlValidatesThenIsRevoked) {
   }
   EXPECT_NE(keyset.find(id), std::string::npos);
   EXPECT_EQ(keyset.find(token), std::string::npos);
+}
+
+TEST(Daemon, AnEditAppliesOnlyWhatChangedAndABadVersionKeepsTheGoodOne) {
+  DaemonProcess d;
+  MintedKey a = mint_key("key_a"), b = mint_key("key_b"), c = mint_key("key_c");
+  d.write_keys({a.record, b.record});
+  d.start_ready();
+  const auto generation = nlohmann::json::parse(d.get("/v1/status").body)["table"]["generation"];
+
+  // key_b gets another role, key_c is new, key_a stays: two records applied in
+  // place (the table's generation stays), nothing reloaded.
+  b.record.role = "viewer";
+  d.write_keys({a.record, b.record, c.record});
+  ASSERT_TRUE(eventually([&] { return d.validate(c.token).status == 200; })) << d.log();
+  EXPECT_EQ(d.validate(b.token, {"X-Edgekey-Permission: agents:deploy"}).status, 403);
+  EXPECT_NE(d.log().find("keyset " + d.keyset + ": 2 changed, 0 removed"), std::string::npos) << d.log();
+  EXPECT_EQ(nlohmann::json::parse(d.get("/v1/status").body)["table"]["generation"], generation);
+
+  // key_a's new version does not parse (type admin, role viewer): it is
+  // logged with its id and line, and the good version stays whole (still a
+  // developer). key_c's removal in the same edit applies.
+  std::string text = sync::emit_keyset_yaml({b.record});
+  const int type_line = int(std::count(text.begin(), text.end(), '\n')) + 4;
+  text += "  - id: key_a\n    hash: " + a.record.hash +
+          "\n    workspace: ws_test\n    type: admin\n    env: live\n    role: viewer\n    status: active\n";
+  DaemonProcess::write_file(d.keyset + ".tmp", text);
+  ASSERT_EQ(rename((d.keyset + ".tmp").c_str(), d.keyset.c_str()), 0);
+  ASSERT_TRUE(eventually([&] { return d.validate(c.token).status == 401; })) << d.log();
+  EXPECT_EQ(d.validate(c.token).header("X-Edgekey-Code").value_or(""), "unknown_key");
+  const std::string log = d.log();
+  EXPECT_NE(log.find("keyset " + d.keyset + ":" + std::to_string(type_line) +
+                     ": key key_a: field \"type\": expected \"secret\" or \"publishable\", got \"admin\" "
+                     "(its previous version stays)"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("keyset " + d.keyset + ": 0 changed, 1 removed"), std::string::npos) << log;
+  HttpResponse r = d.validate(a.token, {"X-Edgekey-Permission: agents:deploy"});
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("X-Edgekey-Role").value_or(""), "developer");
+  EXPECT_EQ(nlohmann::json::parse(d.get("/v1/keys/key_a").body)["type"], "secret");
+  EXPECT_EQ(nlohmann::json::parse(d.get("/v1/status").body)["table"]["generation"], generation);
 }

@@ -2,6 +2,7 @@
 #include "nats_servers.hpp"
 
 #include "sync/nats/nats_streams.hpp"
+#include "tests/logscan/test_log_dir.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -61,6 +62,7 @@ ScratchDir::~ScratchDir() {
 
 NatsServer::NatsServer(const std::string &dir, std::string name, std::string domain, int hub_leaf_port)
     : dir_(dir), name_(std::move(name)), domain_(std::move(domain)), hub_leaf_port_(hub_leaf_port) {
+  log_path_ = log_path_or("nats-server-" + name_, dir_ + "/" + name_ + ".log");
   port_ = free_port();
   if (hub_leaf_port_ == 0) leaf_port_ = free_port();
   std::ofstream conf(dir_ + "/" + name_ + ".conf");
@@ -77,10 +79,10 @@ NatsServer::~NatsServer() { kill_hard(); }
 
 bool NatsServer::start(std::string *why) {
   if (pid_ > 0) return true;
-  const std::string conf = dir_ + "/" + name_ + ".conf", logf = dir_ + "/" + name_ + ".log";
+  const std::string conf = dir_ + "/" + name_ + ".conf";
   pid_ = fork();
   if (pid_ == 0) {
-    FILE *out = freopen(logf.c_str(), "a", stderr);
+    FILE *out = freopen(log_path_.c_str(), "a", stderr);
     (void)out;
     execlp("nats-server", "nats-server", "-c", conf.c_str(), (char *)nullptr);
     _exit(127);
@@ -115,7 +117,7 @@ void NatsServer::stop() {
 }
 
 std::string NatsServer::log() const {
-  std::ifstream in(dir_ + "/" + name_ + ".log");
+  std::ifstream in(log_path_);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();

@@ -53,6 +53,7 @@ class NatsServer {
 
  private:
   std::string dir_, name_, domain_;
+  std::string log_path_;  // in EDGEKEY_TEST_LOG_DIR when set (tests/logscan), else in dir_
   int port_ = 0, leaf_port_ = 0, hub_leaf_port_ = 0;
   pid_t pid_ = -1;
 };

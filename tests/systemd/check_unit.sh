@@ -34,6 +34,8 @@
 #
 # Exit status: 0 pass, 1 fail, 77 skipped (ctest SKIP_RETURN_CODE).
 # EDGEKEY_SYSTEMD_KEEP=1 keeps the temp directory (traces, logs) for a look.
+# EDGEKEY_TEST_LOG_DIR (set by ctest): each sandbox run's daemon log is copied
+# there for tests/logscan's token scan.
 set -u -o pipefail
 
 # Measured with systemd 252 (Debian 12) on systemd/edgekeyd.service: 1.6.
@@ -57,6 +59,15 @@ cleanup() {
   if [[ -n ${EDGEKEY_SYSTEMD_KEEP:-} ]]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
+
+# With EDGEKEY_TEST_LOG_DIR set (ctest, tests/logscan), a copy of log $1 of
+# what $2 goes there for the token scan, one file per daemon run.
+KEPT_LOGS=0
+keep_log() {
+  [[ -n ${EDGEKEY_TEST_LOG_DIR:-} ]] || return 0
+  mkdir -p "$EDGEKEY_TEST_LOG_DIR" &&
+    cp "$1" "$EDGEKEY_TEST_LOG_DIR/check_unit.$CHECK-$$-$((KEPT_LOGS++))-$2.log"
+}
 
 say() { printf '%s\n' "$*"; }
 fail() { printf 'FAIL: %s\n' "$*"; }
@@ -384,6 +395,7 @@ EOF
       -- "${run_as[@]}" "$EDGEKEYD" --config "$T/etc/edgekey.yaml"
   ) >"$T/driver.log" 2>&1
   rc=$?
+  keep_log "$T/driver.log" edgekeyd-driver  # edgekeyd's stderr and the driver's
   if [[ $rc -ne 0 ]]; then
     fail "the daemon's life cycle under the driver failed (status $rc):"
     sed 's/^/  | /' "$T/driver.log"

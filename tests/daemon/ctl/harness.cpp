@@ -1,6 +1,7 @@
 #include "harness.hpp"
 
 #include "sync/keyset_file.hpp"
+#include "tests/logscan/test_log_dir.hpp"
 
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
@@ -101,6 +102,7 @@ RunResult finish(Proc p) {
   while (::waitpid(p.pid, &status, 0) < 0 && errno == EINTR) {
   }
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  edgekey::test::keep_log("edgekeyctl-stderr", r.err);  // its log, for tests/logscan (stdout is output)
   return r;
 }
 

@@ -115,18 +115,22 @@ HttpResponse http_get(int port, const std::string &target, const std::vector<std
   return r.value_or(HttpResponse{});
 }
 
-// The system's nginx as a child process (daemon off), its files in a temp dir,
-// stopped by pid.
+// The system's nginx as a child process (daemon off), its files in a temp dir
+// (its logs in EDGEKEY_TEST_LOG_DIR when set, for tests/logscan's token
+// scan), stopped by pid.
 class NginxProcess {
  public:
   TempDir dir;
   int port = -1;      // the example's server
   int api_port = -1;  // the stand-in API
   pid_t pid = -1;
+  const std::string error_path = log_path_or("nginx-error", dir.file("error.log"));
+  const std::string access_path = log_path_or("nginx-access", dir.file("access.log"));
+  const std::string out_path = log_path_or("nginx-out", dir.file("nginx.out"));  // its stderr and stdout
 
   ~NginxProcess() { stop(); }
 
-  std::string error_log() const { return read_text(dir.file("error.log")) + read_text(dir.file("nginx.out")); }
+  std::string error_log() const { return read_text(error_path) + read_text(out_path); }
 
   // The example, pointed at this test's socket and ports, and a main config
   // including it.
@@ -150,7 +154,7 @@ class NginxProcess {
     // the temp dirs; as anyone else nginx runs as that user anyway.
     if (geteuid() == 0) conf += "user root;\n";
     conf += "worker_processes 1;\nevents { worker_connections 64; }\nhttp {\n";
-    conf += "  access_log " + d + "/access.log;\n";
+    conf += "  access_log " + access_path + ";\n";
     for (const char *t : {"client_body", "proxy", "fastcgi", "uwsgi", "scgi"})
       conf += std::string("  ") + t + "_temp_path " + d + "/" + t + "_temp;\n";
     conf += "  include " + d + "/edgekey.conf;\n";
@@ -194,13 +198,13 @@ class NginxProcess {
   // exited first (`exited`) or the deadline passed.
   bool launch(bool &exited) {
     const std::string d = dir.path();
-    const std::string globals = "daemon off; pid " + d + "/nginx.pid; error_log " + d + "/error.log info;";
-    const std::string conf = dir.file("nginx.conf"), out = dir.file("nginx.out");
+    const std::string globals = "daemon off; pid " + d + "/nginx.pid; error_log " + error_path + " info;";
+    const std::string conf = dir.file("nginx.conf");
     pid = fork();
     if (pid < 0) return false;
     if (pid == 0) {
       prctl(PR_SET_PDEATHSIG, SIGTERM);  // no nginx outlives a crashed test
-      if (!freopen(out.c_str(), "a", stderr) || !freopen(out.c_str(), "a", stdout)) _exit(126);
+      if (!freopen(out_path.c_str(), "a", stderr) || !freopen(out_path.c_str(), "a", stdout)) _exit(126);
       execl(nginx_path(), "nginx", "-p", d.c_str(), "-c", conf.c_str(), "-g", globals.c_str(), (char *)nullptr);
       _exit(127);
     }
