@@ -1,19 +1,30 @@
 #include "sync/applier.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 
 namespace edgekey::sync {
 
 Applier::Applier(shm::TableWriter &writer, const ResolvePolicy &policy, RejectFn on_reject)
-    : writer_(writer), resolver_(policy), on_reject_(std::move(on_reject)) {
+    : writer_(writer), resolver_(std::make_shared<const Resolver>(policy)), on_reject_(std::move(on_reject)) {
   revision_ = writer_.revision();
 }
 
+std::shared_ptr<const Resolver> Applier::resolver() const {
+  std::lock_guard<std::mutex> lock(resolver_mu_);
+  return resolver_;
+}
+
+void Applier::reject(const std::string &why) {
+  ++rejected_;
+  if (on_reject_) on_reject_(why);
+}
+
 std::optional<shm::TableRecord> Applier::resolve(const KeyRecord &r) {
-  Result<shm::TableRecord> t = resolver_.resolve(r);
+  Result<shm::TableRecord> t = resolver_->resolve(r);
   if (!t.ok()) {
-    ++rejected_;
-    if (on_reject_) on_reject_(t.error);
+    reject(t.error);
     return std::nullopt;
   }
   return std::move(*t.value);
@@ -24,45 +35,28 @@ void Applier::set_revision(uint64_t revision) {
   writer_.set_revision(revision_);
 }
 
-void Applier::index(KeyRecord r, const std::array<uint8_t, 32> &hash) {
-  id_by_hash_[hash] = r.id;
-  std::string id = r.id;
-  by_id_.insert_or_assign(std::move(id), std::move(r));
-}
-
-void Applier::unindex(const std::string &id) {
-  auto it = by_id_.find(id);
-  if (it == by_id_.end()) return;
-  std::array<uint8_t, 32> h;
-  if (parse_record_hash(it->second.hash, h)) id_by_hash_.erase(h);
-  by_id_.erase(it);
-}
-
 void Applier::load(std::vector<KeyRecord> records, uint64_t revision) {
-  std::vector<shm::TableRecord> table;
-  std::vector<size_t> source;  // records index of table[i]
-  table.reserve(records.size());
-  for (size_t i = 0; i < records.size(); ++i) {
-    auto t = resolve(records[i]);
-    if (!t) continue;
-    table.push_back(std::move(*t));
-    source.push_back(i);
+  load_prepared(prepare_load(std::move(records), resolver_, false), revision);
+}
+
+void Applier::load_prepared(PreparedLoad p, uint64_t revision) {
+  if (p.resolver != resolver_) {  // the policy changed since: resolve everything again
+    std::vector<KeyRecord> records;
+    std::vector<TokenHash> hashes;
+    p.store.release(records, hashes);
+    std::erase_if(records, [](const KeyRecord &r) { return r.id.empty(); });
+    for (auto &r : p.unresolved) records.push_back(std::move(r));
+    return load(std::move(records), revision);
   }
+  for (const auto &e : p.errors) reject(e);
   std::vector<size_t> rejected;
-  writer_.load(table, &rejected);
-  std::vector<bool> skip(table.size(), false);
+  writer_.load(p.table, &rejected);
   for (size_t i : rejected) {  // the table's own limits (resolve checks them first)
-    ++rejected_;
-    skip[i] = true;
-    if (on_reject_) on_reject_("key " + table[i].key_id + ": does not fit the table: skipped");
+    reject("key " + p.table[i].key_id + ": does not fit the table: skipped");
+    p.store.erase(uint32_t(i));
   }
-  by_id_.clear();
-  id_by_hash_.clear();
-  by_id_.reserve(table.size());
-  id_by_hash_.reserve(table.size());
-  for (size_t i = 0; i < table.size(); ++i)
-    if (!skip[i]) index(std::move(records[source[i]]), table[i].hash);
-  changes_ += table.size();
+  changes_ += p.table.size();
+  store_ = std::move(p.store);
   revision_ = revision;  // a snapshot may restart the count (a recreated stream)
   writer_.set_revision(revision_);
 }
@@ -72,19 +66,17 @@ bool Applier::upsert(const KeyRecord &r, uint64_t revision) {
   if (!t) return false;
   shm::WriteError e = writer_.put(*t);
   if (e != shm::WriteError::None) {
-    ++rejected_;
-    if (on_reject_) on_reject_("key " + r.id + ": " + shm::write_error_text(e));
+    reject("key " + r.id + ": " + shm::write_error_text(e));
     return false;
   }
-  auto old = by_id_.find(r.id);
-  if (old != by_id_.end() && old->second.hash != r.hash) {  // same id, new hash: drop the old key
-    std::array<uint8_t, 32> h;
-    if (parse_record_hash(old->second.hash, h)) writer_.remove(h);
-    unindex(r.id);
+  const uint32_t old = store_.find_id(r.id);
+  if (old != KeyStore::npos) {
+    if (store_.hash(old) != t->hash) writer_.remove(store_.hash(old));  // same id, new hash: drop the old key
+    store_.erase(old);
   }
-  auto other = id_by_hash_.find(t->hash);  // same hash under another id: that id is gone
-  if (other != id_by_hash_.end() && other->second != r.id) unindex(std::string(other->second));
-  index(r, t->hash);
+  const uint32_t other = store_.find_hash(t->hash);  // same hash under another id: that id is gone
+  if (other != KeyStore::npos) store_.erase(other);
+  store_.insert(r, t->hash);
   ++changes_;
   set_revision(revision);
   return true;
@@ -92,11 +84,10 @@ bool Applier::upsert(const KeyRecord &r, uint64_t revision) {
 
 bool Applier::remove_id(const std::string &id, uint64_t revision) {
   set_revision(revision);
-  auto it = by_id_.find(id);
-  if (it == by_id_.end()) return false;
-  std::array<uint8_t, 32> h;
-  if (parse_record_hash(it->second.hash, h)) writer_.remove(h);
-  unindex(id);
+  const uint32_t slot = store_.find_id(id);
+  if (slot == KeyStore::npos) return false;
+  writer_.remove(store_.hash(slot));
+  store_.erase(slot);
   ++changes_;
   return true;
 }
@@ -104,9 +95,9 @@ bool Applier::remove_id(const std::string &id, uint64_t revision) {
 void Applier::apply(const KeysetDiff &d, uint64_t revision) {
   for (const auto &h : d.removals) {
     writer_.remove(h);
-    auto it = id_by_hash_.find(h);
-    if (it != id_by_hash_.end()) {
-      unindex(std::string(it->second));
+    const uint32_t slot = store_.find_hash(h);
+    if (slot != KeyStore::npos) {
+      store_.erase(slot);
       ++changes_;
     }
   }
@@ -117,20 +108,46 @@ void Applier::apply(const KeysetDiff &d, uint64_t revision) {
 void Applier::contact(int64_t unix_s) { writer_.touch_contact(unix_s); }
 
 void Applier::set_policy(const ResolvePolicy &policy) {
-  resolver_ = Resolver(policy);
-  load(records(), revision_);
+  {
+    std::lock_guard<std::mutex> lock(resolver_mu_);
+    resolver_ = std::make_shared<const Resolver>(policy);
+  }
+  std::vector<KeyRecord> records;
+  std::vector<TokenHash> hashes;
+  store_.release(records, hashes);
+  std::erase_if(records, [](const KeyRecord &r) { return r.id.empty(); });
+  load(std::move(records), revision_);
 }
 
 const KeyRecord *Applier::find_id(const std::string &id) const {
-  auto it = by_id_.find(id);
-  return it == by_id_.end() ? nullptr : &it->second;
+  const uint32_t slot = store_.find_id(id);
+  return slot == KeyStore::npos ? nullptr : &store_.record(slot);
 }
 
 std::vector<KeyRecord> Applier::records() const {
+  // Sorted on a copy of each id's first bytes (zero-padded: no id holds a
+  // NUL), the whole ids compared only on a tie: 1M records sort without a
+  // cache miss per comparison.
+  struct Entry {
+    std::array<char, 16> head{};
+    uint32_t slot;
+  };
+  std::vector<Entry> order;
+  order.reserve(store_.size());
+  store_.for_each([&](uint32_t slot) {
+    Entry e;
+    e.slot = slot;
+    const std::string &id = store_.record(slot).id;
+    std::memcpy(e.head.data(), id.data(), std::min(id.size(), e.head.size()));
+    order.push_back(e);
+  });
+  std::sort(order.begin(), order.end(), [&](const Entry &a, const Entry &b) {
+    const int c = std::memcmp(a.head.data(), b.head.data(), a.head.size());
+    return c != 0 ? c < 0 : store_.record(a.slot).id < store_.record(b.slot).id;
+  });
   std::vector<KeyRecord> out;
-  out.reserve(by_id_.size());
-  for (const auto &[id, r] : by_id_) out.push_back(r);
-  std::sort(out.begin(), out.end(), [](const KeyRecord &a, const KeyRecord &b) { return a.id < b.id; });
+  out.reserve(order.size());
+  for (const Entry &e : order) out.push_back(store_.record(e.slot));
   return out;
 }
 

@@ -8,21 +8,24 @@
 //
 // Invariants: a record that does not resolve is reported through on_reject
 // and changes nothing (an earlier version of the same key stays); the table
-// holds exactly the resolvable records of the index; the revision only moves
-// forward and is stored in the table's header.
-// Single-threaded: call from the daemon's loop thread.
+// holds exactly the records of the store (one per id and per token hash:
+// a record naming another key's hash replaces that key); the revision only
+// moves forward and is stored in the table's header.
+// Single-threaded: call from the daemon's loop thread (resolver() excepted).
 #pragma once
 
 #include "shm/src/table_writer.hpp"
 #include "sync/key_record.hpp"
+#include "sync/key_store.hpp"
 #include "sync/keyset_diff.hpp"
+#include "sync/prepared_load.hpp"
 #include "sync/resolve.hpp"
 
 #include <functional>
-#include <cstring>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 namespace edgekey::sync {
@@ -34,6 +37,10 @@ class Applier {
 
   // A whole snapshot: the table becomes exactly `records` (those that resolve).
   void load(std::vector<KeyRecord> records, uint64_t revision);
+  // The same, resolved and indexed beforehand (prepare_load, off this
+  // thread, with resolver()): only the table generation is built here. One
+  // prepared under a policy since replaced is resolved again.
+  void load_prepared(PreparedLoad p, uint64_t revision);
   // One live change. Returns false when the record was rejected.
   bool upsert(const KeyRecord &r, uint64_t revision);
   // Removes the key with this id (NATS: a KV delete names the key). False if absent.
@@ -45,10 +52,12 @@ class Applier {
 
   // A new policy (SIGHUP): every record is resolved again and reloaded.
   void set_policy(const ResolvePolicy &policy);
+  // The policy in force, compiled; callable from any thread.
+  std::shared_ptr<const Resolver> resolver() const;
 
   const KeyRecord *find_id(const std::string &id) const;
   std::vector<KeyRecord> records() const;  // sorted by id
-  size_t size() const { return by_id_.size(); }
+  size_t size() const { return store_.size(); }
   uint64_t revision() const { return revision_; }
   uint64_t rejected() const { return rejected_; }
   uint64_t changes() const { return changes_; }  // records applied since start
@@ -56,22 +65,13 @@ class Applier {
  private:
   std::optional<shm::TableRecord> resolve(const KeyRecord &r);
   void set_revision(uint64_t revision);
-  void index(KeyRecord r, const std::array<uint8_t, 32> &hash);
-  void unindex(const std::string &id);
+  void reject(const std::string &why);
 
   shm::TableWriter &writer_;
-  Resolver resolver_;
+  mutable std::mutex resolver_mu_;  // guards the pointer resolver_ (read by other threads)
+  std::shared_ptr<const Resolver> resolver_;
   RejectFn on_reject_;
-  // A token hash is uniformly distributed: its first 8 bytes are a good hash.
-  struct HashOfHash {
-    size_t operator()(const std::array<uint8_t, 32> &h) const {
-      uint64_t v;
-      std::memcpy(&v, h.data(), sizeof v);
-      return size_t(v);
-    }
-  };
-  std::unordered_map<std::string, KeyRecord> by_id_;  // what the table holds, by key id
-  std::unordered_map<std::array<uint8_t, 32>, std::string, HashOfHash> id_by_hash_;  // the same keys by hash
+  KeyStore store_;  // what the table holds: each key by id and by token hash
   uint64_t revision_ = 0, rejected_ = 0, changes_ = 0;
 };
 

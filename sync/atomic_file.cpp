@@ -38,7 +38,15 @@ void fsync_dir(const std::string &dir) {
 
 }  // namespace
 
-void replace_file_atomically(const std::string &path_in, const std::string &text, unsigned new_mode) {
+void replace_file_atomically(const std::string &path, const std::string &text, unsigned new_mode) {
+  replace_file_atomically(path, [&](std::string &buf) {
+    buf = text;
+    return false;
+  }, new_mode);
+}
+
+void replace_file_atomically(const std::string &path_in, const std::function<bool(std::string &)> &fill,
+                             unsigned new_mode) {
   namespace fs = std::filesystem;
   std::string path = path_in;
   struct stat st{};
@@ -52,7 +60,9 @@ void replace_file_atomically(const std::string &path_in, const std::string &text
   }
   fs::path p(path);
   std::string dir = p.has_parent_path() ? p.parent_path().string() : ".";
-  std::string tmp = (fs::path(dir) / ("." + p.filename().string() + ".tmp.XXXXXX")).string();
+  std::string name = ".";  // built by appends: GCC 12 misreports "." + string&& (-Wrestrict)
+  name.append(p.filename().string()).append(".tmp.XXXXXX");
+  std::string tmp = (fs::path(dir) / name).string();
 
   int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
   if (fd < 0) throw KeysetError(sys_error("cannot create a temp file in", dir));
@@ -70,7 +80,18 @@ void replace_file_atomically(const std::string &path_in, const std::string &text
   } else if (::fchmod(fd, new_mode) != 0) {
     fail("cannot set the mode of", tmp);
   }
-  if (!write_all(fd, text)) fail("cannot write", tmp);
+  std::string buf;
+  for (bool more = true; more;) {
+    buf.clear();
+    try {
+      more = fill(buf);
+    } catch (...) {  // no temp file is left, whatever fails
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw;
+    }
+    if (!write_all(fd, buf)) fail("cannot write", tmp);
+  }
   if (::fsync(fd) != 0) fail("cannot fsync", tmp);
   int rc = ::close(fd);
   fd = -1;

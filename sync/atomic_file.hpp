@@ -2,6 +2,7 @@
 // the new, never a mix, and a crash leaves one of the two on disk.
 #pragma once
 
+#include <functional>
 #include <stdexcept>
 #include <string>
 
@@ -18,5 +19,12 @@ struct KeysetError : std::runtime_error {
 // new one gets `new_mode`. Throws KeysetError; on failure the old file is
 // untouched and no temp file is left.
 void replace_file_atomically(const std::string &path, const std::string &text, unsigned new_mode);
+
+// The same with the content made in pieces, so a large file (a 1M-key
+// snapshot is ~360 MB) never sits whole in memory: `fill` appends the next
+// piece to the empty buffer it is given and returns whether more follow.
+// An exception from `fill` leaves the old file and no temp file, and passes.
+void replace_file_atomically(const std::string &path, const std::function<bool(std::string &)> &fill,
+                             unsigned new_mode);
 
 }  // namespace edgekey::sync

@@ -18,10 +18,20 @@ namespace edgekey::sync {
 // The hash text comes back canonical (lowercase hex).
 Result<KeyRecord> decode_record_json(std::string_view text);
 
+// The same decoder without its fast path (a record read straight from the
+// DOM when every field has the expected type): every record goes through the
+// field-by-field rules. The answer is identical; tests compare the two.
+Result<KeyRecord> decode_record_json_by_fields(std::string_view text);
+
 // Every field, in DESIGN.md's order, as compact JSON. expires_at, created_at,
 // revoked_at and rotated_from are null when absent; origin_written_at is left
 // out when absent. decode_record_json(encode_record_json(r)) == r for any
 // valid r. Invalid UTF-8 in strings is replaced (U+FFFD), never thrown.
 std::string encode_record_json(const KeyRecord &r);
+// The same, appended to `out` (a snapshot writes a million of them).
+void append_record_json(std::string &out, const KeyRecord &r);
+// The same through nlohmann::json for every record (encode_record_json
+// writes printable-ASCII records directly); tests compare the two.
+std::string encode_record_json_generic(const KeyRecord &r);
 
 }  // namespace edgekey::sync

@@ -74,10 +74,20 @@ Result<shm::TableRecord> Resolver::resolve(const KeyRecord &r) const {
   if (!policy_error_.empty())
     return R::failure("cannot resolve keys: invalid policy: " + policy_error_);
   if (auto e = validate_record(r)) return R::failure(format_record_error(r.id, *e));
+  return resolve_checked(r);
+}
 
+Result<shm::TableRecord> Resolver::resolve_validated(const KeyRecord &r) const {
+  if (!policy_error_.empty())
+    return Result<shm::TableRecord>::failure("cannot resolve keys: invalid policy: " + policy_error_);
+  return resolve_checked(r);
+}
+
+Result<shm::TableRecord> Resolver::resolve_checked(const KeyRecord &r) const {
+  using R = Result<shm::TableRecord>;
   shm::TableRecord t;
   HashScheme scheme;
-  parse_record_hash(r.hash, t.hash, &scheme);  // validated above
+  parse_record_hash(r.hash, t.hash, &scheme);  // validated by the caller
   if (hash_scheme_ && scheme != *hash_scheme_)
     return R::failure(format_record_error(
         r.id, FieldError{"hash",

@@ -55,10 +55,15 @@ class Resolver {
   // revoked = status revoked; wrong_region = regions non-empty and without
   // the policy's region; expires_at copied (0 = never).
   Result<shm::TableRecord> resolve(const KeyRecord &r) const;
+  // The same for a record known to pass validate_record() (every decoder's
+  // output does), without checking it again: a snapshot resolves 1M of them.
+  Result<shm::TableRecord> resolve_validated(const KeyRecord &r) const;
 
   const std::vector<std::string> &role_names() const { return role_names_; }
 
  private:
+  Result<shm::TableRecord> resolve_checked(const KeyRecord &r) const;  // after validation
+
   struct Role {
     uint8_t index;
     uint64_t perms;

@@ -17,9 +17,16 @@ void save_snapshot(const std::string &path, const Snapshot &s) {
                          {"written_at", format_time(s.written_at)},
                          {"region", s.region},
                          {"source", s.source}};
-  std::string text = head.dump() + "\n";
-  for (const auto &r : s.records) text.append(encode_record_json(r)).push_back('\n');
-  replace_file_atomically(path, text, 0640);
+  size_t next = 0;  // the next record to write
+  replace_file_atomically(path, [&](std::string &buf) {
+    if (next == 0) buf = head.dump() + "\n";
+    // Pieces of about 1 MiB: the file is written as it is encoded.
+    while (next < s.records.size() && buf.size() < (size_t(1) << 20)) {
+      append_record_json(buf, s.records[next++]);
+      buf.push_back('\n');
+    }
+    return next < s.records.size();
+  }, 0640);
 }
 
 SnapshotLoad load_snapshot(const std::string &path) {

@@ -15,12 +15,14 @@
 //   the last message per subject without the server computing it (which
 //   took seconds over 1M subjects), and applied in order it is right for
 //   any history. The delivery thread gathers the snapshot itself (no
-//   per-message handoff to the loop) until the message with NumPending 0
-//   (or at once for an empty stream), then hands it over whole; the loop
-//   loads it as one new table generation, dropping what it lacks. While it
-//   streams in, revocations and removals are also handed to the loop one by
-//   one and applied to the live table at once: they never wait behind the
-//   bulk load.
+//   per-message handoff to the loop), resolving and indexing each record as
+//   it comes (SnapshotGather), until the message with NumPending 0 (or at
+//   once for an empty stream), then hands it over whole; the loop only
+//   builds the new table generation from it, dropping what it lacks. The
+//   policy is the one in force at subscribe time (a SIGHUP meanwhile makes
+//   the loop resolve it again). While it streams in, revocations and
+//   removals are also handed to the loop one by one and applied to the live
+//   table at once: they never wait behind the bulk load.
 // - warm start (records and revision from the on-disk snapshot): deliver
 //   from the stored sequence + 1, so a restart does not resnapshot. libnats
 //   reconnects by itself and the ordered consumer resumes at its next
@@ -32,6 +34,7 @@
 
 #include "sync/applier.hpp"
 #include "sync/nats/nats_options.hpp"
+#include "sync/nats/snapshot_gather.hpp"
 
 #include <nats/nats.h>
 #include <uv.h>
@@ -113,7 +116,8 @@ class NatsSource {
     std::string key;       // Message: the KV key
     std::string data;      // Note, Failed: the text; Message: why the record was rejected
     std::optional<KeyRecord> record;  // Message: the decoded record (decoded off the loop)
-    std::vector<KeyRecord> records;   // SnapshotEnd: the whole snapshot
+    std::unique_ptr<PreparedLoad> prepared;  // SnapshotEnd: the whole snapshot, resolved and indexed
+    int64_t prepare_ms = 0;           // SnapshotEnd: SnapshotGather::finish's time (delivery thread)
     uint64_t messages = 0;            // SnapshotEnd: messages folded into it, not handed over
     uint64_t lag = 0;      // StreamInfo: mirror lag
     int64_t active_ms = -1;
@@ -131,22 +135,8 @@ class NatsSource {
     std::condition_variable cv;
     bool complete = false;
     // Delivery thread only (set before the subscription starts): a cold
-    // snapshot streaming in. `records` holds the puts in stream order;
-    // `later` names what may supersede an earlier entry of the same key:
-    // every removal, and every put once keys can repeat (a message past
-    // the stream's last sequence at subscribe time, or any message when the
-    // stream keeps more than one per key). At NumPending 0 the last entry of
-    // each key wins and the records go to the loop, compacted in place.
-    struct Later {
-      size_t pos;  // a put: its index in records; a removal: records.size() then
-      std::string key;
-      bool removal;
-    };
-    bool snapshotting = false;
-    uint64_t start_seq = 0;         // the stream's last sequence at subscribe time
-    bool one_per_key = false;       // the stream keeps one message per key
-    std::vector<KeyRecord> records;
-    std::vector<Later> later;
+    // snapshot streaming in, until the message with NumPending 0.
+    std::unique_ptr<SnapshotGather> gather;
     uint64_t folded = 0;  // messages kept here rather than handed over
     // Spent messages, destroyed in batches while snapshotting: libnats hands
     // each destroyed message to its GC thread and wakes it when its list was
@@ -164,12 +154,12 @@ class NatsSource {
   void note(const std::string &text);
   void fail(const std::string &text);
   static void on_message(natsConnection *, natsSubscription *, natsMsg *msg, void *ctx);
-  void fold_into_snapshot(SubContext &ctx, Event e);  // delivery thread, while ctx.snapshotting
+  void fold_into_snapshot(SubContext &ctx, Event e);  // delivery thread, while ctx.gather
   static void on_complete(void *ctx);
   static void on_async(uv_async_t *a);
   void drain();
   void apply(Event &e);
-  void finish_snapshot(uint64_t seq, std::vector<KeyRecord> records);
+  void finish_snapshot(Event &e);
   void synced();
   void wait_for(std::chrono::milliseconds d);
 

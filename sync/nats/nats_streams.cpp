@@ -92,7 +92,6 @@ StreamState region_stream_state(NatsClient &c, const NatsOptions &o) {
   st.first_seq = si->State.FirstSeq;
   st.last_seq = si->State.LastSeq;
   st.created_ns = si->Created;
-  if (si->Config) st.max_msgs_per_subject = si->Config->MaxMsgsPerSubject;
   if (si->Mirror) {
     st.is_mirror = true;
     st.mirror_lag = si->Mirror->Lag;

@@ -19,7 +19,6 @@ struct StreamState {
   bool is_mirror = false;
   uint64_t mirror_lag = 0;       // messages the mirror is behind its origin
   int64_t mirror_active_ms = -1; // since the mirror last heard from its origin; -1 = unknown
-  int64_t max_msgs_per_subject = -1;  // the stream's limit; 1 = one message per key (init-region's)
 };
 
 // Creates the origin bucket opts.bucket in opts.origin_domain: history 1,

@@ -1,0 +1,68 @@
+// snapshot_gather.cpp -- see snapshot_gather.hpp.
+#include "sync/nats/snapshot_gather.hpp"
+
+#include <utility>
+
+namespace edgekey::sync {
+
+SnapshotGather::SnapshotGather(std::shared_ptr<const Resolver> resolver, size_t expected)
+    : resolver_(std::move(resolver)) {
+  store_.reserve(expected);
+  table_.reserve(expected);
+}
+
+void SnapshotGather::put(KeyRecord r) {
+  Result<shm::TableRecord> t = resolver_->resolve_validated(r);
+  if (const uint32_t old = store_.find_id(r.id); old != KeyStore::npos) store_.erase(old);
+  if (!unresolved_.empty()) unresolved_.erase(r.id);
+  if (!t.ok()) {
+    std::string id = r.id;
+    unresolved_.insert_or_assign(std::move(id), Unresolved{std::move(r), std::move(t.error)});
+    return;
+  }
+  if (const uint32_t other = store_.find_hash(t.value->hash); other != KeyStore::npos) store_.erase(other);
+  const uint32_t slot = store_.insert(std::move(r), t.value->hash);
+  if (slot == table_.size()) table_.push_back(std::move(*t.value));
+  else table_[slot] = std::move(*t.value);
+}
+
+void SnapshotGather::remove(std::string_view id) {
+  if (const uint32_t old = store_.find_id(id); old != KeyStore::npos) store_.erase(old);
+  if (!unresolved_.empty()) unresolved_.erase(std::string(id));
+}
+
+PreparedLoad SnapshotGather::finish() {
+  PreparedLoad p;
+  p.resolver = std::move(resolver_);
+  for (auto &[id, u] : unresolved_) {
+    p.errors.push_back(std::move(u.error));
+    p.unresolved.push_back(std::move(u.record));
+  }
+  unresolved_.clear();
+  if (store_.slots() != store_.size()) {  // keys replaced or removed: the table must not hold their slots
+    std::vector<KeyRecord> records;
+    std::vector<TokenHash> hashes;
+    store_.release(records, hashes);
+    size_t kept = 0;
+    for (size_t i = 0; i < records.size(); ++i) {
+      if (records[i].id.empty()) continue;  // a free slot
+      if (kept != i) {
+        records[kept] = std::move(records[i]);
+        hashes[kept] = hashes[i];
+        table_[kept] = std::move(table_[i]);
+      }
+      ++kept;
+    }
+    records.resize(kept);
+    hashes.resize(kept);
+    table_.resize(kept);
+    store_ = KeyStore::build(std::move(records), std::move(hashes));
+  }
+  p.store = std::move(store_);
+  p.table = std::move(table_);
+  store_ = KeyStore{};
+  table_ = {};
+  return p;
+}
+
+}  // namespace edgekey::sync
