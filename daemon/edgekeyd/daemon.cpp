@@ -220,6 +220,7 @@ std::string Daemon::status_line() const {
 }
 
 void Daemon::tick() {
+  collect_snapshot();
   const int64_t now = now_s();
   writer_->heartbeat(now);
   if (file_ && file_->healthy()) applier_->contact(now);
@@ -238,19 +239,32 @@ void Daemon::schedule_snapshot() {
                  1000, 0);
 }
 
+sync::Snapshot Daemon::make_snapshot() const {
+  sync::Snapshot s;
+  s.revision = applier_->revision();
+  s.written_at = now_s();
+  s.region = cfg_.region;
+  s.source = upstream_identity();
+  s.records = applier_->records();
+  return s;
+}
+
+// The loop copies the records; the SnapshotWriter's thread encodes and
+// writes them. A burst that ends while a write runs is written after it.
 void Daemon::write_snapshot() {
   if (cfg_.snapshot.empty()) return;
-  try {
-    sync::Snapshot s;
-    s.revision = applier_->revision();
-    s.written_at = now_s();
-    s.region = cfg_.region;
-    s.source = upstream_identity();
-    s.records = applier_->records();
-    sync::save_snapshot(cfg_.snapshot, s);
-    ++snapshots_written_;
-  } catch (const std::exception &e) {
-    log(Severity::Error, "snapshot not written: %s", e.what());
+  collect_snapshot();
+  if (snapshot_writer_.busy()) {
+    schedule_snapshot();
+    return;
+  }
+  snapshot_writer_.start(cfg_.snapshot, make_snapshot());
+}
+
+void Daemon::collect_snapshot() {
+  if (std::optional<std::string> r = snapshot_writer_.collect()) {
+    if (r->empty()) ++snapshots_written_;
+    else log(Severity::Error, "snapshot not written: %s", r->c_str());
   }
 }
 
@@ -296,7 +310,14 @@ void Daemon::stop() {
   if (file_) file_->close();
   if (nats_) nats_->close();
   uv_timer_stop(&snapshot_timer_);
-  if (applier_ && ready_ && !from_snapshot_) write_snapshot();
+  // The last snapshot, written before exit (after any write in flight).
+  snapshot_writer_.wait();
+  collect_snapshot();
+  if (applier_ && ready_ && !from_snapshot_ && !cfg_.snapshot.empty()) {
+    snapshot_writer_.start(cfg_.snapshot, make_snapshot());
+    snapshot_writer_.wait();
+    collect_snapshot();
+  }
   for (uv_handle_t *h : {(uv_handle_t *)&tick_, (uv_handle_t *)&snapshot_timer_, (uv_handle_t *)&sighup_,
                          (uv_handle_t *)&sigterm_, (uv_handle_t *)&sigint_})
     if (!uv_is_closing(h)) uv_close(h, nullptr);

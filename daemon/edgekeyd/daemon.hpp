@@ -11,6 +11,7 @@
 
 #include "daemon/config/config.hpp"
 #include "daemon/edgekeyd/notify.hpp"
+#include "daemon/edgekeyd/snapshot_writer.hpp"
 #include "daemon/edgekeyd/validate_route.hpp"
 #include "daemon/http/histogram.hpp"
 #include "daemon/http/server.hpp"
@@ -56,6 +57,8 @@ class Daemon {
   void tick();
   void schedule_snapshot();
   void write_snapshot();
+  sync::Snapshot make_snapshot() const;
+  void collect_snapshot();  // counts or logs a finished background write
   std::string status_line() const;
 
   // api.cpp
@@ -84,6 +87,7 @@ class Daemon {
   bool ready_ = false, from_snapshot_ = false, stopping_ = false;
   int64_t started_at_ = 0;
   uint64_t snapshots_written_ = 0;
+  SnapshotWriter snapshot_writer_;
   std::string status_sent_;  // the last STATUS= sent
 };
 
