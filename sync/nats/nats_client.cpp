@@ -38,6 +38,31 @@ void check(natsStatus s, const std::string &what) {
   if (s != NATS_OK) throw NatsError(what + ": " + nats_error_text(s));
 }
 
+// What to check when the connection fails. A server certificate we refuse
+// fails the TLS handshake (an SSL error); a client certificate the server
+// refuses (missing, or signed by a CA it does not trust) shows over TLS 1.3
+// only as the connection closing before the first PONG, since the server
+// checks it after the handshake.
+std::string connect_hint(const NatsOptions &o, bool tls, natsStatus s) {
+  const std::string cert = o.tls.cert.empty()
+                               ? "set upstream.nats.tls.cert and upstream.nats.tls.key (no client certificate given)"
+                               : "check that a CA the server trusts signed upstream.nats.tls.cert " + o.tls.cert;
+  if (s == NATS_SSL_ERROR)
+    return "the TLS handshake failed: " +
+           (o.tls.ca.empty() ? std::string("set upstream.nats.tls.ca to the CA that signed the server's certificate "
+                                           "(not set)")
+                             : "check upstream.nats.tls.ca " + o.tls.ca +
+                                   ": it must be the CA that signed the server's certificate") +
+           ", and that the certificate names the host in upstream.nats.servers; if the server verifies client " +
+           "certificates, " + cert;
+  if (s == NATS_SECURE_CONNECTION_WANTED)
+    return "the server does not offer TLS: check upstream.nats.servers (tls://) and upstream.nats.tls";
+  if (tls && (s == NATS_PROTOCOL_ERROR || s == NATS_CONNECTION_CLOSED || s == NATS_IO_ERROR))
+    return "the server closed the TLS connection: if it verifies client certificates, " + cert +
+           "; else check upstream.nats.servers and the credentials";
+  return "check upstream.nats.servers, that the server runs, and the credentials";
+}
+
 }  // namespace
 
 NatsClient::NatsClient(const NatsOptions &o, const std::string &client_name, Callbacks cb)
@@ -89,8 +114,8 @@ NatsClient::NatsClient(const NatsOptions &o, const std::string &client_name, Cal
   natsStatus s = natsConnection_Connect(&nc_, raw);
   if (s != NATS_OK) {
     delete hooks_;  // no connection: no callback will come
-    throw NatsError("NATS servers " + servers_ + ": cannot connect (" + nats_error_text(s) +
-                    "); check upstream.nats.servers, that the server runs, and the credentials");
+    throw NatsError("NATS servers " + servers_ + ": cannot connect (" + nats_error_text(s) + "); " +
+                    connect_hint(o, o.tls.enabled() || tls_url, s));
   }
 
   auto make_js = [&](const std::string &domain, jsCtx **out) {

@@ -77,6 +77,15 @@ NatsServer::NatsServer(const std::string &dir, std::string name, std::string dom
 
 NatsServer::~NatsServer() { kill_hard(); }
 
+void NatsServer::require_tls(const NatsServerTls &t) {
+  std::ofstream conf(dir_ + "/" + name_ + ".conf", std::ios::app);
+  // timeout: the handshake's, 5 s rather than 0.5 s on a loaded machine.
+  conf << "tls {\n  cert_file: \"" << t.cert << "\"\n  key_file: \"" << t.key << "\"\n";
+  if (!t.ca.empty()) conf << "  ca_file: \"" << t.ca << "\"\n";
+  conf << "  verify: " << (t.verify ? "true" : "false") << "\n  timeout: 5\n}\n";
+  tls_ = true;
+}
+
 bool NatsServer::start(std::string *why) {
   if (pid_ > 0) return true;
   const std::string conf = dir_ + "/" + name_ + ".conf";
@@ -139,13 +148,25 @@ sync::NatsOptions NatsTopology::options(const NatsServer &server) const {
   o.reconnect_wait = std::chrono::milliseconds(100);
   o.heartbeat = std::chrono::milliseconds(500);
   o.request_timeout = std::chrono::milliseconds(2000);
+  if (server.tls()) o.tls = client_tls;
   return o;
 }
 
 std::string NatsTopology::upstream_yaml(const NatsServer &server) const {
-  return "upstream:\n  nats:\n    servers: [" + server.url() +
-         "]\n    origin_domain: eu\n    domain: " + server.domain() +
-         "\n    bucket: keys\n    reconnect_wait: 100ms\n    heartbeat: 500ms\n    request_timeout: 2s\n";
+  return upstream_yaml(server, server.tls() ? client_tls : sync::NatsTlsOptions{});
+}
+
+std::string NatsTopology::upstream_yaml(const NatsServer &server, const sync::NatsTlsOptions &tls) const {
+  std::string y = "upstream:\n  nats:\n    servers: [" + server.url() +
+                  "]\n    origin_domain: eu\n    domain: " + server.domain() +
+                  "\n    bucket: keys\n    reconnect_wait: 100ms\n    heartbeat: 500ms\n    request_timeout: 2s\n";
+  if (tls.enabled()) {
+    y += "    tls:\n";
+    if (!tls.ca.empty()) y += "      ca: " + tls.ca + "\n";
+    if (!tls.cert.empty()) y += "      cert: " + tls.cert + "\n";
+    if (!tls.key.empty()) y += "      key: " + tls.key + "\n";
+  }
+  return y;
 }
 
 bool NatsTopology::start(std::string *why) {

@@ -30,6 +30,14 @@ class ScratchDir {
   std::string path_;
 };
 
+// TLS on a server's client port (not its leafnode link): its certificate
+// and key (PEM), and with `verify` clients must present a certificate
+// signed by `ca`.
+struct NatsServerTls {
+  std::string cert, key, ca;
+  bool verify = false;
+};
+
 class NatsServer {
  public:
   // A hub: `leaf_port` = 0 gives it a leafnode listener on a free port.
@@ -42,11 +50,14 @@ class NatsServer {
   // Starts the process and waits until it accepts clients. False (with the
   // log in *why) if it exited or did not listen within 10 s.
   bool start(std::string *why = nullptr);
+  // Before start(): clients must connect with TLS (url() becomes tls://).
+  void require_tls(const NatsServerTls &tls);
+  bool tls() const { return tls_; }
   void kill_hard();  // SIGKILL and reap
   void stop();       // SIGTERM and reap
   bool running() const { return pid_ > 0; }
 
-  std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const { return (tls_ ? "tls://127.0.0.1:" : "nats://127.0.0.1:") + std::to_string(port_); }
   int leaf_port() const { return leaf_port_; }
   const std::string &domain() const { return domain_; }
   std::string log() const;
@@ -56,6 +67,7 @@ class NatsServer {
   std::string log_path_;  // in EDGEKEY_TEST_LOG_DIR when set (tests/logscan), else in dir_
   int port_ = 0, leaf_port_ = 0, hub_leaf_port_ = 0;
   pid_t pid_ = -1;
+  bool tls_ = false;
 };
 
 // The origin hub ("eu") and leaf regions ("in", "us", ...), their buckets
@@ -75,8 +87,16 @@ class NatsTopology {
   sync::NatsOptions options(const NatsServer &server) const;
   // The origin's options (connect to the hub, domain eu).
   sync::NatsOptions origin_options() const { return options(*hub_); }
-  // An `upstream:` YAML block for edgekeyd following `server`'s region.
+  // An `upstream:` YAML block for edgekeyd following `server`'s region
+  // (with client_tls as its `tls:` block when the server requires TLS).
   std::string upstream_yaml(const NatsServer &server) const;
+  // The same with `tls` as its `tls:` block (none when empty).
+  std::string upstream_yaml(const NatsServer &server, const sync::NatsTlsOptions &tls) const;
+
+  // The client side of servers that require TLS (the CA that signed their
+  // certificates, and a client certificate if they verify it): options()
+  // and upstream_yaml() of such a server use it.
+  sync::NatsTlsOptions client_tls;
 
   const ScratchDir &dir() const { return dir_; }
 
