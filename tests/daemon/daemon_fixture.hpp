@@ -161,12 +161,19 @@ class DaemonProcess {
     ASSERT_TRUE(wait_notify("READY=1")) << "edgekeyd did not become ready; log:\n" << log();
   }
 
-  // SIGTERM and wait; returns the exit status (waitpid form).
+  // SIGTERM and wait, reading notifications meanwhile (a daemon blocked in
+  // sd_notify on a full socket would never handle the signal); a daemon
+  // still running after 30 s fails the test and is killed. Returns the exit
+  // status (waitpid form).
   int stop(int sig = SIGTERM) {
     if (pid <= 0) return status_;
     kill(pid, sig);
-    waitpid(pid, &status_, 0);
-    pid = -1;
+    if (!wait_exit(30000ms)) {
+      ADD_FAILURE() << "edgekeyd did not exit within 30 s of signal " << sig << "; log:\n" << log();
+      kill(pid, SIGKILL);
+      waitpid(pid, &status_, 0);
+      pid = -1;
+    }
     return status_;
   }
   int exit_status() const { return status_; }
