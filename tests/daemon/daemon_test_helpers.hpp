@@ -25,33 +25,6 @@ inline int line_number(const std::string &text, const std::string &needle) {
   return 1 + int(std::count(text.begin(), text.begin() + std::ptrdiff_t(at), '\n'));
 }
 
-// Runs edgekeyctl with the daemon's config; returns its exit status and stdout.
-inline std::pair<int, std::string> ctl(const DaemonProcess &d, std::vector<std::string> args) {
-  int out[2];
-  if (pipe(out) != 0) return {-1, ""};
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out[1], 1);
-    close(out[0]);
-    std::vector<char *> argv = {const_cast<char *>("edgekeyctl"), const_cast<char *>("--config"),
-                                const_cast<char *>(d.config.c_str())};
-    for (auto &a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(EDGEKEYCTL_PATH, argv.data());
-    _exit(127);
-  }
-  close(out[1]);
-  std::string text;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(out[0], buf, sizeof buf)) > 0) text.append(buf, size_t(n));
-  close(out[0]);
-  int st = 0;
-  waitpid(pid, &st, 0);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, text};
-}
-
-
 struct Ran {
   int rc = -1;  // exit status; -1 if killed or timed out
   std::string out, err;
@@ -110,6 +83,14 @@ inline Ran run_process(const std::vector<std::string> &argv, const std::vector<s
   r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   keep_log(std::filesystem::path(argv[0]).filename().string() + "-stderr", r.err);  // for tests/logscan
   return r;
+}
+
+// Runs edgekeyctl with the daemon's config; returns its exit status and stdout.
+inline std::pair<int, std::string> ctl(const DaemonProcess &d, const std::vector<std::string> &args) {
+  std::vector<std::string> argv = {EDGEKEYCTL_PATH, "--config", d.config};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Ran r = run_process(argv);
+  return {r.rc, r.out};
 }
 
 // The fixture's config, with lines of our own under `socket:` (the fixture's
