@@ -30,23 +30,29 @@ PreparedLoad prepare_load(std::vector<KeyRecord> records, std::shared_ptr<const 
   if (dropped.empty()) return p;
 
   // Rare (the input repeats an id or a hash): the table must not hold what
-  // the store dropped, so both lose those entries and the store is rebuilt.
-  p.store.release(records, hashes);
-  kept = 0;
+  // the store dropped.
+  compact(p.store, p.table);
+  return p;
+}
+
+void compact(KeyStore &store, std::vector<shm::TableRecord> &table) {
+  std::vector<KeyRecord> records;
+  std::vector<TokenHash> hashes;
+  store.release(records, hashes);
+  size_t kept = 0;
   for (size_t i = 0; i < records.size(); ++i) {
-    if (records[i].id.empty()) continue;  // dropped
+    if (records[i].id.empty()) continue;  // a free slot
     if (kept != i) {
       records[kept] = std::move(records[i]);
       hashes[kept] = hashes[i];
-      p.table[kept] = std::move(p.table[i]);
+      table[kept] = std::move(table[i]);
     }
     ++kept;
   }
   records.resize(kept);
   hashes.resize(kept);
-  p.table.resize(kept);
-  p.store = KeyStore::build(std::move(records), std::move(hashes));
-  return p;
+  table.resize(kept);
+  store = KeyStore::build(std::move(records), std::move(hashes));
 }
 
 }  // namespace edgekey::sync

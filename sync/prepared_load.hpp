@@ -31,4 +31,9 @@ struct PreparedLoad {
 PreparedLoad prepare_load(std::vector<KeyRecord> records, std::shared_ptr<const Resolver> resolver,
                           bool validated);
 
+// Drops the store's free slots, and table's entries at them (table[i]
+// belongs to slot i), rebuilding the store; afterwards slot i holds the
+// i-th live record in slot order and table.size() == store.slots().
+void compact(KeyStore &store, std::vector<shm::TableRecord> &table);
+
 }  // namespace edgekey::sync

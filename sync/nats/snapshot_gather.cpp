@@ -39,25 +39,8 @@ PreparedLoad SnapshotGather::finish() {
     p.unresolved.push_back(std::move(u.record));
   }
   unresolved_.clear();
-  if (store_.slots() != store_.size()) {  // keys replaced or removed: the table must not hold their slots
-    std::vector<KeyRecord> records;
-    std::vector<TokenHash> hashes;
-    store_.release(records, hashes);
-    size_t kept = 0;
-    for (size_t i = 0; i < records.size(); ++i) {
-      if (records[i].id.empty()) continue;  // a free slot
-      if (kept != i) {
-        records[kept] = std::move(records[i]);
-        hashes[kept] = hashes[i];
-        table_[kept] = std::move(table_[i]);
-      }
-      ++kept;
-    }
-    records.resize(kept);
-    hashes.resize(kept);
-    table_.resize(kept);
-    store_ = KeyStore::build(std::move(records), std::move(hashes));
-  }
+  // Keys replaced or removed: the table must not hold their slots.
+  if (store_.slots() != store_.size()) compact(store_, table_);
   p.store = std::move(store_);
   p.table = std::move(table_);
   store_ = KeyStore{};
