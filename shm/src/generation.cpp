@@ -185,6 +185,17 @@ Generation::Probe Generation::find(const uint8_t hash[32]) const {
   return p;
 }
 
+void Generation::cover(uint64_t slot, const uint8_t hash[32]) {
+  const uint64_t home = home_slot(hash_word0(hash), capacity_);
+  const uint64_t dist = slot >= home ? slot - home : slot + capacity_ - home;
+  const uint64_t need = dist + 1 < kReachUnbounded ? dist + 1 : kReachUnbounded;
+  std::atomic<uint64_t> &w0 = slots_[home].w[0];
+  const uint64_t cur = w0.load(std::memory_order_relaxed);
+  if (slot_reach(cur) >= need) return;
+  // Release: a reader that sees the record this precedes sees the reach too.
+  w0.store((cur & kSeqMask) | need << kReachShift, std::memory_order_release);
+}
+
 SlotImage Generation::read(uint64_t slot) const {
   uint64_t words[kSlotWords];
   for (size_t i = 0; i < kSlotWords; ++i) words[i] = slots_[slot].w[i].load(std::memory_order_relaxed);

@@ -64,6 +64,10 @@ class Generation {
   };
   Probe find(const uint8_t hash[32]) const;
 
+  // Raises the reach of `hash`'s home slot to cover `slot` (layout.hpp:
+  // Reach), before a record for `hash` is written there.
+  void cover(uint64_t slot, const uint8_t hash[32]);
+
   SlotImage read(uint64_t slot) const;
   // Seqlock write of words 1..15 of `img` into `slot` (seq is ignored).
   void write(uint64_t slot, const SlotImage &img);

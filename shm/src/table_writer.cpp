@@ -315,6 +315,7 @@ void TableWriter::store(Generation &g, const SlotImage &src,
     g.tombstones -= 1;
   }
   (img.status == uint8_t(KeyStatus::Revoked) ? g.revoked : g.live) += 1;
+  if (!at.found) g.cover(at.slot, img.hash);
   write_slot(g, at.slot, img);
 }
 
