@@ -39,6 +39,9 @@ struct ParsedToken {
 ParsedToken parse_authorization(std::string_view authorization, std::string_view prefix,
                                 bool legacy_allowed);
 
+// The same for a NUL-terminated value: token_format.hpp (inline, for
+// ek_validate).
+
 // True if `prefix` is a valid deployment prefix: [a-z][a-z0-9]{1,15}.
 bool valid_prefix(std::string_view prefix);
 
