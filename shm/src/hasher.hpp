@@ -49,16 +49,21 @@ bool hash_from_text(std::string_view text, uint8_t out[32]);
 // measured against a floor: CRYPTO_memcmp is a volatile byte loop behind a
 // library call, 102 -> 126 ns per 10k-key hit (validate_bench, 2026-11-23).
 // hasher_test checks both agree on every single-bit difference.
+// One step of it, for words already in registers (find_slot): acc | x ^ y.
+inline uint64_t ct_accumulate(uint64_t acc, uint64_t x, uint64_t y) {
+  acc |= x ^ y;
+#if defined(__GNUC__)
+  __asm__ volatile("" : "+r"(acc));
+#endif
+  return acc;
+}
 inline bool hash_equal(const uint8_t a[32], const uint8_t b[32]) {
   uint64_t acc = 0;
   for (int i = 0; i < 4; ++i) {
     uint64_t x, y;
     std::memcpy(&x, a + 8 * i, 8);
     std::memcpy(&y, b + 8 * i, 8);
-    acc |= x ^ y;
-#if defined(__GNUC__)
-    __asm__ volatile("" : "+r"(acc));
-#endif
+    acc = ct_accumulate(acc, x, y);
   }
   return acc == 0;
 }

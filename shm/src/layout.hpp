@@ -196,11 +196,12 @@ inline constexpr size_t kCidrBytes = 18;
 
 // Home slot of a hash: Lemire's multiply-shift over the first 8 bytes, so the
 // capacity need not be a power of two (10M keys fit in 1.5 GiB).
-inline uint64_t hash_word0(const uint8_t *hash) {
+inline uint64_t hash_word(const uint8_t *hash, size_t i) {
   uint64_t h;
-  std::memcpy(&h, hash, 8);
+  std::memcpy(&h, hash + 8 * i, 8);
   return h;
 }
+inline uint64_t hash_word0(const uint8_t *hash) { return hash_word(hash, 0); }
 inline uint64_t home_slot(uint64_t h0, uint64_t capacity) {
   return uint64_t((unsigned __int128)h0 * capacity >> 64);
 }
