@@ -67,6 +67,7 @@ void Generation::map_parts() {
   auto *base = static_cast<uint8_t *>(seg_.region.get_address());
   hdr_ = reinterpret_cast<DataHeader *>(base);
   slots_ = reinterpret_cast<Slot *>(base + hdr_->slots_offset);
+  homes_ = reinterpret_cast<std::atomic<uint64_t> *>(base + hdr_->homes_offset);
   arena_ = base + hdr_->arena_offset;
   capacity_ = hdr_->capacity;
   arena_size_ = hdr_->arena_size;
@@ -81,7 +82,8 @@ std::unique_ptr<Generation> Generation::create(const std::string &table, uint64_
   if (capacity < 8) capacity = 8;
   arena_size = std::min(round_up(std::max<uint64_t>(arena_size, 4096), kCacheLine), kMaxArena);
   const uint64_t slots_off = data_slots_offset();
-  const uint64_t arena_off = slots_off + capacity * kSlotSize;
+  const uint64_t homes_off = slots_off + capacity * kSlotSize;
+  const uint64_t arena_off = homes_off + round_up(homes_words(capacity) * 8, kCacheLine);
   uint64_t total = arena_off + arena_size;
   if (huge) {
     total = round_up(total, kHugePageSize);
@@ -111,6 +113,7 @@ std::unique_ptr<Generation> Generation::create(const std::string &table, uint64_
   h->generation = gen;
   h->capacity = capacity;
   h->slots_offset = slots_off;
+  h->homes_offset = homes_off;
   h->arena_offset = arena_off;
   h->arena_size = arena_size;
   h->segment_size = total;
@@ -192,6 +195,11 @@ void Generation::cover(uint64_t slot, const uint8_t hash[32]) {
   std::atomic<uint64_t> &w0 = slots_[home].w[0];
   const uint64_t cur = w0.load(std::memory_order_relaxed);
   if (slot_reach(cur) >= need) return;
+  if (slot_reach(cur) == 0) {  // the home's first key: set its homes bit first
+    std::atomic<uint64_t> &bits = homes_[home / 64];
+    bits.store(bits.load(std::memory_order_relaxed) | uint64_t(1) << (home % 64),
+               std::memory_order_release);
+  }
   // Release: a reader that sees the record this precedes sees the reach too.
   w0.store((cur & kSeqMask) | need << kReachShift, std::memory_order_release);
 }

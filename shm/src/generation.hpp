@@ -89,7 +89,7 @@ class Generation {
   const DataHeader &header() const { return *hdr_; }
   // The generation as a reader sees it, over the writer's own mapping (tests
   // that let ThreadSanitizer watch readers and the writer on one address).
-  DataView view() const { return DataView{hdr_, slots_, capacity_, arena_, arena_size_}; }
+  DataView view() const { return DataView{hdr_, slots_, homes_, capacity_, arena_, arena_size_}; }
   size_t segment_bytes() const { return seg_.region.get_size(); }
   // Bytes of this segment the writer's mapping holds in 2 MiB pages (reads
   // /proc/self/smaps: not for a hot path).
@@ -111,6 +111,7 @@ class Generation {
   RwSegment seg_;
   DataHeader *hdr_ = nullptr;
   Slot *slots_ = nullptr;
+  std::atomic<uint64_t> *homes_ = nullptr;
   uint8_t *arena_ = nullptr;
   uint64_t capacity_ = 0, arena_size_ = 0, arena_used_ = 0;
 };

@@ -40,7 +40,11 @@ int check_data(const void *base, size_t size, DataView &out) {
   if (h->slots_offset % kCacheLine || h->slots_offset < sizeof(DataHeader)) return EK_ERR_CORRUPT;
   if (h->slots_offset > size || cap > (size - h->slots_offset) / kSlotSize) return EK_ERR_CORRUPT;
   const uint64_t slots_end = h->slots_offset + cap * kSlotSize;
-  if (h->arena_offset < slots_end || h->arena_offset > size ||
+  const uint64_t homes_bytes = homes_words(cap) * 8;
+  if (h->homes_offset % 8 || h->homes_offset < slots_end || h->homes_offset > size ||
+      homes_bytes > size - h->homes_offset)
+    return EK_ERR_CORRUPT;
+  if (h->arena_offset < h->homes_offset + homes_bytes || h->arena_offset > size ||
       h->arena_size > size - h->arena_offset || h->arena_size > UINT32_MAX)
     return EK_ERR_CORRUPT;
   if (h->n_permissions > kMaxPermissions || h->n_roles > kMaxRoles ||
@@ -56,6 +60,7 @@ int check_data(const void *base, size_t size, DataView &out) {
   const auto *bytes = static_cast<const uint8_t *>(base);
   out.hdr = h;
   out.slots = reinterpret_cast<const Slot *>(bytes + h->slots_offset);
+  out.homes = reinterpret_cast<const std::atomic<uint64_t> *>(bytes + h->homes_offset);
   out.capacity = cap;
   out.arena = bytes + h->arena_offset;
   out.arena_size = h->arena_size;
@@ -73,6 +78,8 @@ Lookup find_slot(const DataView &d, const uint8_t hash[32], SlotImage &out) {
   auto put = [img](size_t i, uint64_t w) { std::memcpy(img + 8 * i, &w, 8); };
   int budget = kSeqlockRetries;
   if (d.capacity == 0) return Lookup::Miss;
+  // No key has this home (layout.hpp: Homes): a miss from the cache.
+  if (!((d.homes[idx / 64].load(std::memory_order_acquire) >> (idx % 64)) & 1)) return Lookup::Miss;
   // A hit reads its slot's second line too (ids, arena offset), and at load
   // 0.8 about half the keys sit one or two slots past their home: fetch the
   // home slot's second line and the next two slots whole along with the

@@ -9,6 +9,7 @@
 #include "shm/src/cidr.hpp"
 #include "shm/src/layout.hpp"
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -20,6 +21,7 @@ namespace edgekey::shm {
 struct DataView {
   const DataHeader *hdr = nullptr;
   const Slot *slots = nullptr;
+  const std::atomic<uint64_t> *homes = nullptr;  // homes_words(capacity) words
   uint64_t capacity = 0;
   const uint8_t *arena = nullptr;
   uint64_t arena_size = 0;

@@ -1,6 +1,7 @@
-// The reach of a home slot (layout.hpp: Reach): every key lies within its
-// home's reach, a lookup that stops at the reach still finds every key, and a
-// miss from a home no key has needs no further slot.
+// The reach of a home slot and the homes bitmap (layout.hpp: Reach, Homes):
+// every key lies within its home's reach, a home's bit is set exactly when
+// its reach is not zero, and a lookup that stops at either still finds every
+// key.
 #include "table_fixture.hpp"
 
 #include "shm/src/generation.hpp"
@@ -50,6 +51,10 @@ uint64_t reach_of(const shm::DataView &d, uint64_t slot) {
   return shm::slot_reach(d.slots[slot].w[0].load(std::memory_order_relaxed));
 }
 
+bool home_bit(const shm::DataView &d, uint64_t slot) {
+  return (d.homes[slot / 64].load(std::memory_order_relaxed) >> (slot % 64)) & 1;
+}
+
 // For every live or revoked key: its distance from home < its home's reach
 // (or the reach is unbounded). Returns the largest distance + 1 per home.
 std::map<uint64_t, uint64_t> check_every_key_is_within_reach(const shm::DataView &d) {
@@ -65,6 +70,8 @@ std::map<uint64_t, uint64_t> check_every_key_is_within_reach(const shm::DataView
         << "slot " << s << " is " << dist << " from its home " << home << ", whose reach is " << r;
     need[home] = std::max(need[home], dist + 1);
   }
+  for (uint64_t s = 0; s < d.capacity; ++s)
+    EXPECT_EQ(home_bit(d, s), reach_of(d, s) != 0) << "homes bit of slot " << s;
   return need;
 }
 
