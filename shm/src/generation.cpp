@@ -193,14 +193,14 @@ void Generation::cover(uint64_t slot, const uint8_t hash[32]) {
   const uint64_t dist = slot >= home ? slot - home : slot + capacity_ - home;
   const uint64_t need = dist + 1 < kReachUnbounded ? dist + 1 : kReachUnbounded;
   std::atomic<uint64_t> &w0 = slots_[home].w[0];
+  // The key's homes bit first, then the reach (release each: a reader that
+  // sees the record these precede sees them too).
+  std::atomic<uint64_t> &bits = homes_[home / 16];
+  const uint64_t bit = uint64_t(1) << home_tag_bit(home, hash);
+  if (!(bits.load(std::memory_order_relaxed) & bit))
+    bits.store(bits.load(std::memory_order_relaxed) | bit, std::memory_order_release);
   const uint64_t cur = w0.load(std::memory_order_relaxed);
   if (slot_reach(cur) >= need) return;
-  if (slot_reach(cur) == 0) {  // the home's first key: set its homes bit first
-    std::atomic<uint64_t> &bits = homes_[home / 64];
-    bits.store(bits.load(std::memory_order_relaxed) | uint64_t(1) << (home % 64),
-               std::memory_order_release);
-  }
-  // Release: a reader that sees the record this precedes sees the reach too.
   w0.store((cur & kSeqMask) | need << kReachShift, std::memory_order_release);
 }
 

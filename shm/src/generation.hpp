@@ -64,8 +64,9 @@ class Generation {
   };
   Probe find(const uint8_t hash[32]) const;
 
-  // Raises the reach of `hash`'s home slot to cover `slot` (layout.hpp:
-  // Reach), before a record for `hash` is written there.
+  // Sets `hash`'s homes bit and raises its home slot's reach to cover
+  // `slot` (layout.hpp: Reach, Homes), before a record for `hash` is written
+  // there.
   void cover(uint64_t slot, const uint8_t hash[32]);
 
   SlotImage read(uint64_t slot) const;

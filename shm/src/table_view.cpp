@@ -78,8 +78,10 @@ Lookup find_slot(const DataView &d, const uint8_t hash[32], SlotImage &out) {
   auto put = [img](size_t i, uint64_t w) { std::memcpy(img + 8 * i, &w, 8); };
   int budget = kSeqlockRetries;
   if (d.capacity == 0) return Lookup::Miss;
-  // No key has this home (layout.hpp: Homes): a miss from the cache.
-  if (!((d.homes[idx / 64].load(std::memory_order_acquire) >> (idx % 64)) & 1)) return Lookup::Miss;
+  // No key of this home has this key's bit (layout.hpp: Homes): a miss from
+  // the cache.
+  if (!((d.homes[idx / 16].load(std::memory_order_acquire) >> home_tag_bit(idx, hash)) & 1))
+    return Lookup::Miss;
   // A hit reads its slot's second line too (ids, arena offset), and at load
   // 0.8 about half the keys sit one or two slots past their home: fetch the
   // home slot's second line and the next two slots whole along with the

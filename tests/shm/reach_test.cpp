@@ -1,7 +1,7 @@
-// The reach of a home slot and the homes bitmap (layout.hpp: Reach, Homes):
-// every key lies within its home's reach, a home's bit is set exactly when
-// its reach is not zero, and a lookup that stops at either still finds every
-// key.
+// The reach of a home slot and the homes bits (layout.hpp: Reach, Homes):
+// every key lies within its home's reach and has its bit set in its home's
+// four, a position's bits are zero exactly while its reach is, and a lookup
+// that stops at either still finds every key.
 #include "table_fixture.hpp"
 
 #include "shm/src/generation.hpp"
@@ -51,8 +51,9 @@ uint64_t reach_of(const shm::DataView &d, uint64_t slot) {
   return shm::slot_reach(d.slots[slot].w[0].load(std::memory_order_relaxed));
 }
 
-bool home_bit(const shm::DataView &d, uint64_t slot) {
-  return (d.homes[slot / 64].load(std::memory_order_relaxed) >> (slot % 64)) & 1;
+// Position `slot`'s four homes bits.
+uint64_t home_bits(const shm::DataView &d, uint64_t slot) {
+  return (d.homes[slot / 16].load(std::memory_order_relaxed) >> (slot % 16 * 4)) & 15;
 }
 
 // For every live or revoked key: its distance from home < its home's reach
@@ -69,9 +70,11 @@ std::map<uint64_t, uint64_t> check_every_key_is_within_reach(const shm::DataView
     EXPECT_TRUE(r == shm::kReachUnbounded || dist < r)
         << "slot " << s << " is " << dist << " from its home " << home << ", whose reach is " << r;
     need[home] = std::max(need[home], dist + 1);
+    EXPECT_TRUE((d.homes[home / 16].load(std::memory_order_relaxed) >> shm::home_tag_bit(home, img.hash)) & 1)
+        << "slot " << s << ": its key's bit in the homes of position " << home << " is clear";
   }
   for (uint64_t s = 0; s < d.capacity; ++s)
-    EXPECT_EQ(home_bit(d, s), reach_of(d, s) != 0) << "homes bit of slot " << s;
+    EXPECT_EQ(home_bits(d, s) != 0, reach_of(d, s) != 0) << "homes bits of slot " << s;
   return need;
 }
 
