@@ -104,14 +104,10 @@ std::string report_table_impl(const PeerResults &results) {
     target("LMDB / edgekey, 2 threads", ratio("lmdb", 2, true), ">", 1);
     target("Boost map / edgekey, 1 thread", ratio("boost", 1, true), ">=", 2);
     target("Boost map / edgekey, 2 threads", ratio("boost", 2, true), ">", 1);
+    // The issue gives the Redis target without a thread count: both are held
+    // to it (at two, two clients and redis-server share the two cores).
     target("Redis / edgekey, 1 thread", ratio("redis", 1, true), ">=", 100);
-    // The issue sets the Redis target without a thread count, like the LMDB
-    // and Boost ones at one thread; at two, two clients and redis-server
-    // share two cores, so that ratio is shown for information.
-    if (double v = ratio("redis", 2, true); v >= 0) {
-      snprintf(line, sizeof line, "- Redis / edgekey, 2 threads: %.2f (for information)\n", v);
-      o << line;
-    }
+    target("Redis / edgekey, 2 threads", ratio("redis", 2, true), ">=", 100);
     o << "\nLoad time (building each store from the hashes, and the check pass): ";
     bool first = true;
     for (const std::string &p : g_r->peers) {

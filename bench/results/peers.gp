@@ -1,7 +1,7 @@
 # Written by peers_bench; run from this directory: gnuplot peers.gp
 set terminal pngcairo size 1200,640 font 'Sans,10'
 set output 'peers.png'
-set title "edgekey beside its peers: ns per request (SHA-256 + lookup), median, log scale — 2026-11-23 13:14 UTC"
+set title "edgekey beside its peers: ns per request (SHA-256 + lookup), median, log scale — 2026-11-23 22:24 UTC"
 set key autotitle columnheader
 set style data histogram
 set style histogram clustered gap 1
@@ -16,6 +16,8 @@ set key top left
 set xtics noenhanced
 set key noenhanced
 set xtics scale 0
-plot for [i=2:3] 'peers.dat' using i:xtic(1) title columnheader(i), \
-  'peers.dat' using ($0 + (0 - 0.5) / 3):2:(sprintf('%.0f', column(2))) with labels offset 0,0.7 font 'Sans,8' notitle, \
-  'peers.dat' using ($0 + (1 - 0.5) / 3):3:(sprintf('%.0f', column(3))) with labels offset 0,0.7 font 'Sans,8' notitle
+plot for [i=2:5] 'peers.dat' using i:xtic(1) title columnheader(i), \
+  'peers.dat' using ($0 + (0 - 1.5) / 5):2:(sprintf('%.0f', column(2))) with labels offset 0,0.7 font 'Sans,8' notitle, \
+  'peers.dat' using ($0 + (1 - 1.5) / 5):3:(sprintf('%.0f', column(3))) with labels offset 0,0.7 font 'Sans,8' notitle, \
+  'peers.dat' using ($0 + (2 - 1.5) / 5):4:(sprintf('%.0f', column(4))) with labels offset 0,0.7 font 'Sans,8' notitle, \
+  'peers.dat' using ($0 + (3 - 1.5) / 5):5:(sprintf('%.0f', column(5))) with labels offset 0,0.7 font 'Sans,8' notitle
