@@ -4,7 +4,7 @@
 //   /dev/shm/N        the control segment: fixed name, tiny; says which data
 //                     generation is current, how fresh it is, who writes it.
 //   /dev/shm/N.g<G>   a data segment (one per generation G): header, slots,
-//                     arena. Built aside, published by one release store of G
+//                     homes, arena. Built aside, published by one release store of G
 //                     into ControlHeader::generation, then the old one is
 //                     unlinked. Readers remap on their next call.
 //
