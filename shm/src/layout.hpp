@@ -114,9 +114,9 @@ struct alignas(kCacheLine) DataHeader {
 inline constexpr char kPepperCheck[] = "edgekey pepper check v1";
 
 // A slot as 16 words; word 0 is the seqlock sequence (odd while the writer
-// is inside the record) in bits 0..55 and the slot's reach in bits 56..63. Writers store words 1..15 with relaxed atomic stores
-// between a relaxed store of seq+1 followed by a release fence, and a release
-// store of seq+2. Readers load seq (acquire), copy words relaxed, fence
+// is inside the record) in bits 0..55 and the slot's reach in bits 56..63.
+// Writers store words 1..15 with relaxed atomic stores between a relaxed
+// store of seq+1 followed by a release fence, and a release store of seq+2. Readers load seq (acquire), copy words relaxed, fence
 // (acquire), and re-load seq: equal and even means a whole record.
 struct alignas(kCacheLine) Slot {
   std::atomic<uint64_t> w[kSlotWords];

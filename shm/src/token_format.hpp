@@ -86,7 +86,8 @@ constexpr uint64_t word8(const char (&s)[9]) {
 
 // Our format after "{prefix}_": "sk_live_" + body + check, strictly.
 // always_inline: see the top of this file.
-__attribute__((always_inline)) inline ParsedToken classify_prefixed(std::string_view token, size_t prefix_len) {
+__attribute__((always_inline)) inline ParsedToken classify_prefixed(std::string_view token,
+                                                                   size_t prefix_len) {
   ParsedToken p;
   p.kind = TokenKind::Malformed;
   constexpr size_t kRest = 8 + kBodyLen + kCheckLen;  // "sk_live_" body check
@@ -149,7 +150,8 @@ __attribute__((always_inline)) inline ParsedToken parse_authorization(const char
   if ((reinterpret_cast<uintptr_t>(auth) & (kPage - 1)) <= kPage - (7 + k + 1)) {
     const char *t = auth;
     if (t[6] == ' ' && format::iequals_bearer(std::string_view(t, 6))) t += 7;
-    if (t[k] == '\0' && t[prefix.size()] == '_' && format::has_prefix(std::string_view(t, k), prefix)) {
+    if (t[k] == '\0' && t[prefix.size()] == '_' &&
+        format::has_prefix(std::string_view(t, k), prefix)) {
       ParsedToken p = format::classify_prefixed(std::string_view(t, k), prefix.size());
       if (p.kind == TokenKind::Prefixed) return p;
     }
