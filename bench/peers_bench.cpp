@@ -6,6 +6,8 @@
 // valid checksum). Every peer does a gateway's whole job per request: hash
 // the token with the same hasher, look the hash up, take the record:
 //   edgekey   ek_validate on a table built with shm::TableWriter (the public API)
+//   edgekey-2m  the same with the table in 2 MiB pages, where the host gives
+//             /dev/shm huge pages (skipped, saying why, elsewhere)
 //   floor     SHA-256 + linear probe in a plain in-process array of 128-byte
 //             slots of the table's capacity (validate_bench's floor, plus an
 //             empty-slot stop for the misses)
@@ -39,6 +41,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <chrono>
 #include <random>
 
@@ -90,7 +93,7 @@ std::vector<int64_t> g_sizes = {1'000'000};
 int64_t g_socket_keys = 100'000;  // 0 = all keys
 std::string g_out, g_edgekeyd = EDGEKEYD_PATH, g_command;
 std::string g_only;  // "", "hits" or "misses": a diagnostic workload of one kind only
-std::vector<std::string> g_peers = {"edgekey", "floor", "lmdb", "boost", "redis", "edgekeyd"};
+std::vector<std::string> g_peers = {"edgekey", "edgekey-2m", "floor", "lmdb", "boost", "redis", "edgekeyd"};
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -149,8 +152,9 @@ class EdgekeyPeer {
     }
     ~Client() { ek_close(v); }
   };
-  explicit EdgekeyPeer(const KeySet &ks) {
-    name_ = run_tag() + "-ek-" + std::to_string(ks.n);
+  // huge: the table in 2 MiB pages (TableOptions::huge_pages = require).
+  explicit EdgekeyPeer(const KeySet &ks, bool huge = false) {
+    name_ = run_tag() + (huge ? "-ek2m-" : "-ek-") + std::to_string(ks.n);
     const std::string name = name_;
     cleanup_ = add_cleanup([name] { shm::TableWriter::destroy(name); });
     shm::TableOptions o;
@@ -158,6 +162,7 @@ class EdgekeyPeer {
     o.permissions = {"chat:write", "agents:read", "logs:read"};
     o.roles = {"developer", "viewer"};
     o.capacity = uint64_t(double(ks.n + 64) / o.max_load);
+    if (huge) o.huge_pages = shm::HugePages::Require;
     capacity_ = o.capacity;
     shm::TableWriter::destroy(name_);
     writer_ = std::make_unique<shm::TableWriter>(o);
@@ -191,6 +196,7 @@ class EdgekeyPeer {
     return r.status;
   }
   uint64_t capacity() const { return capacity_; }
+  std::string huge_page_report() const { return writer_->huge_page_report(); }
 
  private:
   std::string name_;
@@ -252,7 +258,7 @@ class FloorPeer {
 // ---- one size's peers ----
 struct Size {
   KeySet ks;
-  std::unique_ptr<EdgekeyPeer> edgekey;
+  std::unique_ptr<EdgekeyPeer> edgekey, edgekey_2m;
   std::unique_ptr<FloorPeer> floor;
   std::unique_ptr<LmdbPeer> lmdb;
   std::unique_ptr<BoostPeer> boost;
@@ -314,11 +320,17 @@ std::unique_ptr<Size> build(int64_t n) {
     printf("  loading %s...", name);
     fflush(stdout);
     auto t = std::chrono::steady_clock::now();
+    bool built = true;  // a step may return false: skipped, saying why
     try {
-      fn();
+      if constexpr (std::is_void_v<decltype(fn())>) fn();
+      else built = fn();
     } catch (const std::exception &e) {
       fprintf(stderr, "\npeers_bench: %s: %s\n", name, e.what());
       exit(1);
+    }
+    if (!built) {
+      printf("\n");
+      return;
     }
     s->load_s[name] = seconds_since(t);
     printf(" %.1f s\n", s->load_s[name]);
@@ -328,6 +340,18 @@ std::unique_ptr<Size> build(int64_t n) {
   step("edgekey", [&] {
     s->edgekey = std::make_unique<EdgekeyPeer>(ks);
     check_peer("edgekey", *s->edgekey, ks.workload, ks.expect_hit);
+  });
+  step("edgekey-2m", [&] {
+    const shm::HugePageHost host = shm::huge_page_host();
+    if (!host.allows) {
+      printf(" skipped: this host gives /dev/shm no huge pages (%s; %s)", host.describe().c_str(),
+             host.how_to_enable().c_str());
+      return false;
+    }
+    s->edgekey_2m = std::make_unique<EdgekeyPeer>(ks, true);
+    printf(" (%s)", s->edgekey_2m->huge_page_report().c_str());
+    check_peer("edgekey-2m", *s->edgekey_2m, ks.workload, ks.expect_hit);
+    return true;
   });
   step("floor", [&] {
     const uint64_t cap = s->edgekey ? s->edgekey->capacity() : uint64_t(double(n + 64) / 0.8);
@@ -351,6 +375,7 @@ std::unique_ptr<Size> build(int64_t n) {
     check_peer("edgekeyd", *s->edgekeyd, ks.head_workload, ks.head_expect_hit);
   });
   add_peer("edgekey", n, s->edgekey.get(), ks.workload);
+  add_peer("edgekey-2m", n, s->edgekey_2m.get(), ks.workload);
   add_peer("floor", n, s->floor.get(), ks.workload);
   add_peer("lmdb", n, s->lmdb.get(), ks.workload);
   add_peer("boost", n, s->boost.get(), ks.workload);
