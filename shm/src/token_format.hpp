@@ -140,11 +140,14 @@ __attribute__((always_inline)) inline ParsedToken parse_authorization(const char
                                                                     std::string_view prefix,
                                                                     bool legacy_allowed) {
 #if EK_PAGE_OVERREAD
-  // "Bearer <token>" or "<token>", exactly: k bytes of token, then the NUL.
-  // Everything read lies within 7 + k + 1 bytes of auth, inside its page
-  // (no fault whatever follows the string). Only an accepted token is
-  // returned: its bytes are all format characters, none is a NUL, so it is
-  // the whole string, and the answer is what the general parse gives.
+  // "Bearer <token>" or "<token>": k bytes that start with the prefix and
+  // '_', then a NUL. Everything read lies within 7 + k + 1 bytes of auth,
+  // inside its page (no fault whatever follows the string). The kind is what
+  // the general parse gives: accepted, the bytes are all format characters,
+  // none a NUL, so they are the whole string; refused, the string (cut short
+  // by an earlier NUL or not) is a word starting with the prefix and '_'
+  // that is not a whole token of our format, which the general parse calls
+  // Malformed too. (A Malformed answer's other fields are unspecified.)
   const size_t k = prefix.size() + 1 + 8 + kBodyLen + kCheckLen;
   constexpr uintptr_t kPage = 4096;
   if ((reinterpret_cast<uintptr_t>(auth) & (kPage - 1)) <= kPage - (7 + k + 1)) {
@@ -152,8 +155,7 @@ __attribute__((always_inline)) inline ParsedToken parse_authorization(const char
     if (t[6] == ' ' && format::iequals_bearer(std::string_view(t, 6))) t += 7;
     if (t[k] == '\0' && t[prefix.size()] == '_' &&
         format::has_prefix(std::string_view(t, k), prefix)) {
-      ParsedToken p = format::classify_prefixed(std::string_view(t, k), prefix.size());
-      if (p.kind == TokenKind::Prefixed) return p;
+      return format::classify_prefixed(std::string_view(t, k), prefix.size());
     }
   }
 #endif

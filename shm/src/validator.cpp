@@ -42,6 +42,15 @@ inline int answer(ek_result *out, int code) {
   return 0;
 }
 
+// An answer before a key was found: no key fields. (The hit path writes
+// every key field, so it does not clear them first.)
+inline int unkeyed(ek_result *out, int code) {
+  out->key_id[0] = out->workspace[0] = out->role[0] = '\0';
+  out->type = out->env = 0;
+  out->expires_at = 0;
+  return answer(out, code);
+}
+
 inline int64_t coarse_now() {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME_COARSE, &ts);
@@ -111,17 +120,14 @@ void ek_close(ek_validator *v) { delete v; }
 
 int ek_validate(ek_validator *v, const ek_request *req, ek_result *out) {
   if (!v || !req || !out) return EK_ERR_INVALID_ARG;
-  out->key_id[0] = out->workspace[0] = out->role[0] = '\0';
-  out->type = out->env = 0;
-  out->expires_at = 0;
 
   const char *auth = req->authorization;
-  if (!auth || !*auth) return answer(out, EK_CODE_MISSING_TOKEN);
-  if (v->refresh() != 0) return answer(out, EK_CODE_KEYSET_UNAVAILABLE);
+  if (!auth || !*auth) return unkeyed(out, EK_CODE_MISSING_TOKEN);
+  if (v->refresh() != 0) return unkeyed(out, EK_CODE_KEYSET_UNAVAILABLE);
 
   ParsedToken tok = parse_authorization(auth, v->prefix(), v->legacy_tokens());
-  if (tok.kind == TokenKind::Missing) return answer(out, EK_CODE_MISSING_TOKEN);
-  if (tok.kind == TokenKind::Malformed) return answer(out, EK_CODE_MALFORMED_TOKEN);
+  if (tok.kind == TokenKind::Missing) return unkeyed(out, EK_CODE_MISSING_TOKEN);
+  if (tok.kind == TokenKind::Malformed) return unkeyed(out, EK_CODE_MALFORMED_TOKEN);
 
   int64_t now = 0;
   const uint64_t stale = v->control()->staleness.load(std::memory_order_relaxed);
@@ -130,7 +136,7 @@ int ek_validate(ek_validator *v, const ek_request *req, ek_result *out) {
     // last_contact is any int64 the segment holds: compare it with a bound
     // computed from the clock (now - max cannot overflow), never subtract it.
     const int64_t contact = v->control()->last_contact.load(std::memory_order_relaxed);
-    if (contact < now - int64_t(uint32_t(stale))) return answer(out, EK_CODE_KEYSET_STALE);
+    if (contact < now - int64_t(uint32_t(stale))) return unkeyed(out, EK_CODE_KEYSET_STALE);
   }
 
   uint8_t hash[32];
@@ -139,13 +145,13 @@ int ek_validate(ek_validator *v, const ek_request *req, ek_result *out) {
   SlotImage &s = img.s;
   const DataView &d = v->view();
   switch (find_slot(d, hash, s)) {
-    case Lookup::Miss: return answer(out, EK_CODE_UNKNOWN_KEY);
-    case Lookup::Busy: return answer(out, EK_CODE_KEYSET_UNAVAILABLE);
+    case Lookup::Miss: return unkeyed(out, EK_CODE_UNKNOWN_KEY);
+    case Lookup::Busy: return unkeyed(out, EK_CODE_KEYSET_UNAVAILABLE);
     case Lookup::Hit: break;
   }
 
   std::string_view key_id, workspace;
-  if (!slot_ids(d, s, key_id, workspace)) return answer(out, EK_CODE_KEYSET_UNAVAILABLE);
+  if (!slot_ids(d, s, key_id, workspace)) return unkeyed(out, EK_CODE_KEYSET_UNAVAILABLE);
   if (!(s.flags & kFlagIdsInArena)) {  // views into img: room behind them for whole lanes
     copy_padded(out->key_id, key_id.data(), key_id.size() < 48 ? key_id.size() : 47);
     copy_padded(out->workspace, workspace.data(), workspace.size() < 48 ? workspace.size() : 47);

@@ -1,7 +1,8 @@
 // parse_authorization(const char *): ek_validate's entry, which classifies a
 // plain "Bearer <token>" or "<token>" without measuring the string first.
-// Whatever the input, it must answer exactly what the general parse of the
-// measured string answers, and never read past the string's page.
+// Whatever the input, it must answer the kind the general parse of the
+// measured string answers (and for an accepted token the same token, type
+// and env), and never read past the string's page.
 #include "shm/src/token_format.hpp"
 
 #include <edgekey/edgekey.h>
@@ -23,6 +24,7 @@ void expect_same(const char *in, std::string_view prefix, bool legacy) {
   const ParsedToken got = parse_authorization(in, prefix, legacy);
   const std::string shown = std::string("[") + in + "] prefix " + std::string(prefix);
   ASSERT_EQ(int(got.kind), int(want.kind)) << shown;
+  if (got.kind == TokenKind::Malformed) return;  // its other fields are unspecified
   EXPECT_EQ(got.token.data(), want.token.data()) << shown;
   EXPECT_EQ(got.token.size(), want.token.size()) << shown;
   EXPECT_EQ(got.type, want.type) << shown;
