@@ -197,8 +197,8 @@ void Generation::cover(uint64_t slot, const uint8_t hash[32]) {
   // sees the record these precede sees them too).
   std::atomic<uint64_t> &bits = homes_[home / 16];
   const uint64_t bit = uint64_t(1) << home_tag_bit(home, hash);
-  if (!(bits.load(std::memory_order_relaxed) & bit))
-    bits.store(bits.load(std::memory_order_relaxed) | bit, std::memory_order_release);
+  const uint64_t have = bits.load(std::memory_order_relaxed);  // only this writer stores
+  if (!(have & bit)) bits.store(have | bit, std::memory_order_release);
   const uint64_t cur = w0.load(std::memory_order_relaxed);
   if (slot_reach(cur) >= need) return;
   w0.store((cur & kSeqMask) | need << kReachShift, std::memory_order_release);
