@@ -193,12 +193,12 @@ void Generation::cover(uint64_t slot, const uint8_t hash[32]) {
   const uint64_t dist = slot >= home ? slot - home : slot + capacity_ - home;
   const uint64_t need = dist + 1 < kReachUnbounded ? dist + 1 : kReachUnbounded;
   std::atomic<uint64_t> &w0 = slots_[home].w[0];
-  // The key's homes bit first, then the reach (release each: a reader that
+  // The key's homes bits first, then the reach (release each: a reader that
   // sees the record these precede sees them too).
   std::atomic<uint64_t> &bits = homes_[home / 16];
-  const uint64_t bit = uint64_t(1) << home_tag_bit(home, hash);
+  const uint64_t mask = home_mask(hash);
   const uint64_t have = bits.load(std::memory_order_relaxed);  // only this writer stores
-  if (!(have & bit)) bits.store(have | bit, std::memory_order_release);
+  if ((have & mask) != mask) bits.store(have | mask, std::memory_order_release);
   const uint64_t cur = w0.load(std::memory_order_relaxed);
   if (slot_reach(cur) >= need) return;
   w0.store((cur & kSeqMask) | need << kReachShift, std::memory_order_release);

@@ -64,7 +64,7 @@ class Generation {
   };
   Probe find(const uint8_t hash[32]) const;
 
-  // Sets `hash`'s homes bit and raises its home slot's reach to cover
+  // Sets `hash`'s homes bits and raises its home slot's reach to cover
   // `slot` (layout.hpp: Reach, Homes), before a record for `hash` is written
   // there.
   void cover(uint64_t slot, const uint8_t hash[32]);

@@ -1,7 +1,7 @@
 // The reach of a home slot and the homes bits (layout.hpp: Reach, Homes):
-// every key lies within its home's reach and has its bit set in its home's
-// four, a position's bits are zero exactly while its reach is, and a lookup
-// that stops at either still finds every key.
+// every key lies within its home's reach and has its three bits set in its
+// home's homes word, a word is zero exactly while its 16 positions' reaches
+// are, and a lookup that stops at either still finds every key.
 #include "table_fixture.hpp"
 
 #include "shm/src/generation.hpp"
@@ -51,10 +51,8 @@ uint64_t reach_of(const shm::DataView &d, uint64_t slot) {
   return shm::slot_reach(d.slots[slot].w[0].load(std::memory_order_relaxed));
 }
 
-// Position `slot`'s four homes bits.
-uint64_t home_bits(const shm::DataView &d, uint64_t slot) {
-  return (d.homes[slot / 16].load(std::memory_order_relaxed) >> (slot % 16 * 4)) & 15;
-}
+// The homes word of positions 16w .. 16w + 15.
+uint64_t homes_word(const shm::DataView &d, uint64_t w) { return d.homes[w].load(std::memory_order_relaxed); }
 
 // For every live or revoked key: its distance from home < its home's reach
 // (or the reach is unbounded). Returns the largest distance + 1 per home.
@@ -70,11 +68,15 @@ std::map<uint64_t, uint64_t> check_every_key_is_within_reach(const shm::DataView
     EXPECT_TRUE(r == shm::kReachUnbounded || dist < r)
         << "slot " << s << " is " << dist << " from its home " << home << ", whose reach is " << r;
     need[home] = std::max(need[home], dist + 1);
-    EXPECT_TRUE((d.homes[home / 16].load(std::memory_order_relaxed) >> shm::home_tag_bit(home, img.hash)) & 1)
-        << "slot " << s << ": its key's bit in the homes of position " << home << " is clear";
+    const uint64_t mask = shm::home_mask(img.hash);
+    EXPECT_EQ(homes_word(d, home / 16) & mask, mask)
+        << "slot " << s << ": one of its key's bits in the homes word of position " << home << " is clear";
   }
-  for (uint64_t s = 0; s < d.capacity; ++s)
-    EXPECT_EQ(home_bits(d, s) != 0, reach_of(d, s) != 0) << "homes bits of slot " << s;
+  for (uint64_t w = 0; w < shm::homes_words(d.capacity); ++w) {
+    bool any_reach = false;
+    for (uint64_t s = 16 * w; s < std::min(16 * w + 16, d.capacity); ++s) any_reach |= reach_of(d, s) != 0;
+    EXPECT_EQ(homes_word(d, w) != 0, any_reach) << "homes word " << w;
+  }
   return need;
 }
 
