@@ -195,7 +195,7 @@ void Generation::cover(uint64_t slot, const uint8_t hash[32]) {
   std::atomic<uint64_t> &w0 = slots_[home].w[0];
   // The key's homes bits first, then the reach (release each: a reader that
   // sees the record these precede sees them too).
-  std::atomic<uint64_t> &bits = homes_[home / 16];
+  std::atomic<uint64_t> &bits = homes_[homes_word_of(home)];
   const uint64_t mask = home_mask(hash);
   const uint64_t have = bits.load(std::memory_order_relaxed);  // only this writer stores
   if ((have & mask) != mask) bits.store(have | mask, std::memory_order_release);

@@ -78,10 +78,10 @@ Lookup find_slot(const DataView &d, const uint8_t hash[32], SlotImage &out) {
   auto put = [img](size_t i, uint64_t w) { std::memcpy(img + 8 * i, &w, 8); };
   int budget = kSeqlockRetries;
   if (d.capacity == 0) return Lookup::Miss;
-  // No key of this home's 16 positions set all of this key's bits
+  // No key whose home shares this key's homes word set all of its bits
   // (layout.hpp: Homes): a miss without a slot access.
   const uint64_t mask = home_mask(hash);
-  if ((d.homes[idx / 16].load(std::memory_order_acquire) & mask) != mask) return Lookup::Miss;
+  if ((d.homes[homes_word_of(idx)].load(std::memory_order_acquire) & mask) != mask) return Lookup::Miss;
   // A hit reads its slot's second line too (ids, arena offset), and at load
   // 0.8 about half the keys sit one or two slots past their home: fetch the
   // home slot's second line and the next two slots whole along with the

@@ -1,6 +1,6 @@
 // The reach of a home slot and the homes bits (layout.hpp: Reach, Homes):
 // every key lies within its home's reach and has its three bits set in its
-// home's homes word, a word is zero exactly while its 16 positions' reaches
+// home's homes word, a word is zero exactly while its 12 positions' reaches
 // are, and a lookup that stops at either still finds every key.
 #include "table_fixture.hpp"
 
@@ -51,7 +51,7 @@ uint64_t reach_of(const shm::DataView &d, uint64_t slot) {
   return shm::slot_reach(d.slots[slot].w[0].load(std::memory_order_relaxed));
 }
 
-// The homes word of positions 16w .. 16w + 15.
+// Homes word w (positions 12w .. 12w + 11).
 uint64_t homes_word(const shm::DataView &d, uint64_t w) { return d.homes[w].load(std::memory_order_relaxed); }
 
 // For every live or revoked key: its distance from home < its home's reach
@@ -69,12 +69,12 @@ std::map<uint64_t, uint64_t> check_every_key_is_within_reach(const shm::DataView
         << "slot " << s << " is " << dist << " from its home " << home << ", whose reach is " << r;
     need[home] = std::max(need[home], dist + 1);
     const uint64_t mask = shm::home_mask(img.hash);
-    EXPECT_EQ(homes_word(d, home / 16) & mask, mask)
+    EXPECT_EQ(homes_word(d, shm::homes_word_of(home)) & mask, mask)
         << "slot " << s << ": one of its key's bits in the homes word of position " << home << " is clear";
   }
   for (uint64_t w = 0; w < shm::homes_words(d.capacity); ++w) {
     bool any_reach = false;
-    for (uint64_t s = 16 * w; s < std::min(16 * w + 16, d.capacity); ++s) any_reach |= reach_of(d, s) != 0;
+    for (uint64_t s = w * shm::kHomePositions; s < std::min((w + 1) * shm::kHomePositions, d.capacity); ++s) any_reach |= reach_of(d, s) != 0;
     EXPECT_EQ(homes_word(d, w) != 0, any_reach) << "homes word " << w;
   }
   return need;
