@@ -23,7 +23,8 @@ namespace edgekey::shm {
 
 inline constexpr uint64_t kControlMagic = 0x4c52544359454b45ULL;  // "EKEYCTRL"
 inline constexpr uint64_t kDataMagic = 0x41544144594b4545ULL;     // "EEKYDATA"
-inline constexpr uint32_t kLayoutVersion = 4;  // 2: reach, homes; 3: 3 bits/key; 4: 12 positions/word
+// 2: reach in word 0, homes; 3: homes of 3 bits per key; 4: 12 positions per homes word
+inline constexpr uint32_t kLayoutVersion = 4;
 
 inline constexpr size_t kCacheLine = 64;
 inline constexpr size_t kSlotWords = 16;
@@ -170,7 +171,9 @@ inline uint64_t slot_reach(uint64_t w0) { return w0 >> kReachShift; }
 // Written only by the writer, never cleared within a generation.
 inline constexpr uint64_t kHomePositions = 12;  // slot positions per homes word
 inline uint64_t homes_word_of(uint64_t home) { return home / kHomePositions; }
-inline uint64_t homes_words(uint64_t capacity) { return (capacity + kHomePositions - 1) / kHomePositions; }
+inline uint64_t homes_words(uint64_t capacity) {
+  return (capacity + kHomePositions - 1) / kHomePositions;
+}
 
 // The decoded form of a slot. Words 1..5 (meta + hash) are in the first cache
 // line so a probe that does not match touches one line.

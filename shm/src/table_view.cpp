@@ -81,7 +81,8 @@ Lookup find_slot(const DataView &d, const uint8_t hash[32], SlotImage &out) {
   // No key whose home shares this key's homes word set all of its bits
   // (layout.hpp: Homes): a miss without a slot access.
   const uint64_t mask = home_mask(hash);
-  if ((d.homes[homes_word_of(idx)].load(std::memory_order_acquire) & mask) != mask) return Lookup::Miss;
+  if ((d.homes[homes_word_of(idx)].load(std::memory_order_acquire) & mask) != mask)
+    return Lookup::Miss;
   // A hit reads its slot's second line too (ids, arena offset), and at load
   // 0.8 about half the keys sit one or two slots past their home: fetch the
   // home slot's second line and the next two slots whole along with the

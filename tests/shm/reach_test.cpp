@@ -52,7 +52,9 @@ uint64_t reach_of(const shm::DataView &d, uint64_t slot) {
 }
 
 // Homes word w (positions 12w .. 12w + 11).
-uint64_t homes_word(const shm::DataView &d, uint64_t w) { return d.homes[w].load(std::memory_order_relaxed); }
+uint64_t homes_word(const shm::DataView &d, uint64_t w) {
+  return d.homes[w].load(std::memory_order_relaxed);
+}
 
 // For every live or revoked key: its distance from home < its home's reach
 // (or the reach is unbounded). Returns the largest distance + 1 per home.
@@ -70,11 +72,13 @@ std::map<uint64_t, uint64_t> check_every_key_is_within_reach(const shm::DataView
     need[home] = std::max(need[home], dist + 1);
     const uint64_t mask = shm::home_mask(img.hash);
     EXPECT_EQ(homes_word(d, shm::homes_word_of(home)) & mask, mask)
-        << "slot " << s << ": one of its key's bits in the homes word of position " << home << " is clear";
+        << "slot " << s << ": one of its key's bits in the homes word of position " << home
+        << " is clear";
   }
   for (uint64_t w = 0; w < shm::homes_words(d.capacity); ++w) {
     bool any_reach = false;
-    for (uint64_t s = w * shm::kHomePositions; s < std::min((w + 1) * shm::kHomePositions, d.capacity); ++s) any_reach |= reach_of(d, s) != 0;
+    const uint64_t end = std::min((w + 1) * shm::kHomePositions, d.capacity);
+    for (uint64_t s = w * shm::kHomePositions; s < end; ++s) any_reach |= reach_of(d, s) != 0;
     EXPECT_EQ(homes_word(d, w) != 0, any_reach) << "homes word " << w;
   }
   return need;
