@@ -197,7 +197,7 @@ void write_outputs_impl(const PeerResults &results, const std::string &dir, cons
     const size_t m = series.size();
     std::ofstream gp(dir + "/peers.gp");
     gp << "# Written by peers_bench; run from this directory: gnuplot peers.gp\n"
-       << "set terminal pngcairo size 1200,640 font 'Sans,10'\n"
+       << "set terminal pngcairo size 1400,640 font 'Sans,10'\n"
        << "set output 'peers.png'\n"
        << "set title \"edgekey beside its peers: ns per request (SHA-256 + lookup), median, log scale — "
        << when << "\"\n"
@@ -211,7 +211,7 @@ void write_outputs_impl(const PeerResults &results, const std::string &dir, cons
     // Values over the bars: cluster k is centred at x = k, bar j at k + (j - (m-1)/2) / (m + gap).
     for (size_t j = 0; j < m; ++j)
       gp << ", \\\n  'peers.dat' using ($0 + (" << j << " - " << (double(m) - 1) / 2 << ") / " << m + 1 << "):"
-         << j + 2 << ":(sprintf('%.0f', column(" << j + 2 << "))) with labels offset 0,0.7 font 'Sans,8' notitle";
+         << j + 2 << ":(sprintf('%.0f', column(" << j + 2 << "))) with labels offset 0,0.7 font 'Sans,7' notitle";
     gp << "\n";
   }
   const std::string cmd = "cd '" + dir + "' && gnuplot peers.gp";

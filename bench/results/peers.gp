@@ -1,5 +1,5 @@
 # Written by peers_bench; run from this directory: gnuplot peers.gp
-set terminal pngcairo size 1200,640 font 'Sans,10'
+set terminal pngcairo size 1400,640 font 'Sans,10'
 set output 'peers.png'
 set title "edgekey beside its peers: ns per request (SHA-256 + lookup), median, log scale — 2026-11-24 01:41 UTC"
 set key autotitle columnheader
@@ -17,7 +17,7 @@ set xtics noenhanced
 set key noenhanced
 set xtics scale 0
 plot for [i=2:5] 'peers.dat' using i:xtic(1) title columnheader(i), \
-  'peers.dat' using ($0 + (0 - 1.5) / 5):2:(sprintf('%.0f', column(2))) with labels offset 0,0.7 font 'Sans,8' notitle, \
-  'peers.dat' using ($0 + (1 - 1.5) / 5):3:(sprintf('%.0f', column(3))) with labels offset 0,0.7 font 'Sans,8' notitle, \
-  'peers.dat' using ($0 + (2 - 1.5) / 5):4:(sprintf('%.0f', column(4))) with labels offset 0,0.7 font 'Sans,8' notitle, \
-  'peers.dat' using ($0 + (3 - 1.5) / 5):5:(sprintf('%.0f', column(5))) with labels offset 0,0.7 font 'Sans,8' notitle
+  'peers.dat' using ($0 + (0 - 1.5) / 5):2:(sprintf('%.0f', column(2))) with labels offset 0,0.7 font 'Sans,7' notitle, \
+  'peers.dat' using ($0 + (1 - 1.5) / 5):3:(sprintf('%.0f', column(3))) with labels offset 0,0.7 font 'Sans,7' notitle, \
+  'peers.dat' using ($0 + (2 - 1.5) / 5):4:(sprintf('%.0f', column(4))) with labels offset 0,0.7 font 'Sans,7' notitle, \
+  'peers.dat' using ($0 + (3 - 1.5) / 5):5:(sprintf('%.0f', column(5))) with labels offset 0,0.7 font 'Sans,7' notitle
