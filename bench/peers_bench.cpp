@@ -41,7 +41,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <type_traits>
 #include <chrono>
 #include <random>
 
@@ -320,17 +319,11 @@ std::unique_ptr<Size> build(int64_t n) {
     printf("  loading %s...", name);
     fflush(stdout);
     auto t = std::chrono::steady_clock::now();
-    bool built = true;  // a step may return false: skipped, saying why
     try {
-      if constexpr (std::is_void_v<decltype(fn())>) fn();
-      else built = fn();
+      fn();
     } catch (const std::exception &e) {
       fprintf(stderr, "\npeers_bench: %s: %s\n", name, e.what());
       exit(1);
-    }
-    if (!built) {
-      printf("\n");
-      return;
     }
     s->load_s[name] = seconds_since(t);
     printf(" %.1f s\n", s->load_s[name]);
@@ -341,18 +334,16 @@ std::unique_ptr<Size> build(int64_t n) {
     s->edgekey = std::make_unique<EdgekeyPeer>(ks);
     check_peer("edgekey", *s->edgekey, ks.workload, ks.expect_hit);
   });
-  step("edgekey-2m", [&] {
-    const shm::HugePageHost host = shm::huge_page_host();
-    if (!host.allows) {
-      printf(" skipped: this host gives /dev/shm no huge pages (%s; %s)", host.describe().c_str(),
-             host.how_to_enable().c_str());
-      return false;
-    }
-    s->edgekey_2m = std::make_unique<EdgekeyPeer>(ks, true);
-    printf(" (%s)", s->edgekey_2m->huge_page_report().c_str());
-    check_peer("edgekey-2m", *s->edgekey_2m, ks.workload, ks.expect_hit);
-    return true;
-  });
+  const shm::HugePageHost host = shm::huge_page_host();
+  if (wanted("edgekey-2m") && !host.allows)
+    printf("  edgekey-2m skipped: this host gives /dev/shm no huge pages (%s; %s)\n",
+           host.describe().c_str(), host.how_to_enable().c_str());
+  else
+    step("edgekey-2m", [&] {
+      s->edgekey_2m = std::make_unique<EdgekeyPeer>(ks, true);
+      printf(" (%s)", s->edgekey_2m->huge_page_report().c_str());
+      check_peer("edgekey-2m", *s->edgekey_2m, ks.workload, ks.expect_hit);
+    });
   step("floor", [&] {
     const uint64_t cap = s->edgekey ? s->edgekey->capacity() : uint64_t(double(n + 64) / 0.8);
     s->floor = std::make_unique<FloorPeer>(ks, cap);

@@ -23,8 +23,9 @@ namespace {
 const PeerResults *g_r = nullptr;
 
 const std::map<std::string, std::string> kShort = {
-    {"edgekey", "edgekey"}, {"edgekey-2m", "edgekey, 2 MiB pages"}, {"floor", "floor"}, {"lmdb", "LMDB"}, {"boost", "Boost.IPC map"},
-    {"redis", "Redis (socket)"}, {"edgekeyd", "edgekeyd (socket)"},
+    {"edgekey", "edgekey"}, {"edgekey-2m", "edgekey, 2 MiB pages"}, {"floor", "floor"},
+    {"lmdb", "LMDB"},       {"boost", "Boost.IPC map"},        {"redis", "Redis (socket)"},
+    {"edgekeyd", "edgekeyd (socket)"},
 };
 const std::map<std::string, std::string> kLabel = {
     {"edgekey", "edgekey (ek_validate)"},
@@ -89,8 +90,10 @@ std::string report_table_impl(const PeerResults &results) {
         o << line;
       }
     o << "\nTargets (ratios of ns/request, same run):\n\n";
-    auto ratio = [&](const std::string &peer, int t, bool peer_over_ek) -> double {
-      const PeerRun *p = get(n, peer, t), *ek = get(n, "edgekey", t);
+    // peer / base (or base / peer) at t threads; -1 when either did not run.
+    auto ratio = [&](const std::string &peer, int t, bool peer_over_ek,
+                     const char *base = "edgekey") -> double {
+      const PeerRun *p = get(n, peer, t), *ek = get(n, base, t);
       if (!p || !ek) return -1;
       return peer_over_ek ? ns_of(*p, t) / ns_of(*ek, t) : ns_of(*ek, t) / ns_of(*p, t);
     };
@@ -114,10 +117,10 @@ std::string report_table_impl(const PeerResults &results) {
     // table in 2 MiB pages, for information (the peers keep 4 KiB pages).
     for (const char *peer : {"lmdb", "boost"})
       for (int t : {1, 2}) {
-        const PeerRun *p = get(n, peer, t), *ek2 = get(n, "edgekey-2m", t);
-        if (!p || !ek2) continue;
+        const double v = ratio(peer, t, true, "edgekey-2m");
+        if (v < 0) continue;
         snprintf(line, sizeof line, "- %s / edgekey with 2 MiB pages, %d thread%s: %.2f (for information)\n",
-                 kShort.at(peer).c_str(), t, t == 1 ? "" : "s", ns_of(*p, t) / ns_of(*ek2, t));
+                 kShort.at(peer).c_str(), t, t == 1 ? "" : "s", v);
         o << line;
       }
     o << "\nLoad time (building each store from the hashes, and the check pass): ";
