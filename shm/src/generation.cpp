@@ -11,14 +11,12 @@
 #include <cerrno>
 #include <cstring>
 
-namespace bip = boost::interprocess;
-
 namespace edgekey::shm {
 
 namespace {
 
-[[noreturn]] void fail(const std::string &segment, const std::string &what) {
-  throw TableError("shared-memory segment /dev/shm/" + segment + ": " + what);
+[[noreturn]] void fail(const std::string &path, const std::string &what) {
+  throw TableError("segment " + path + ": " + what);
 }
 
 void copy_name(char *dst, size_t cap, const std::string &s) {
@@ -27,37 +25,6 @@ void copy_name(char *dst, size_t cap, const std::string &s) {
 }
 
 }  // namespace
-
-RwSegment RwSegment::create(const std::string &name, uint64_t size, const SegmentAccess &access) {
-  RwSegment s;
-  try {
-    bip::permissions perm(access.mode);
-    s.shm = bip::shared_memory_object(bip::create_only, name.c_str(), bip::read_write, perm);
-    if (access.gid >= 0 && fchown(s.fd(), uid_t(-1), gid_t(access.gid)) != 0)
-      fail(name, std::string("cannot give it to the readers' group: ") + std::strerror(errno) +
-                     " (run edgekeyd as root or as a member of table.readers_group)");
-    s.shm.truncate(bip::offset_t(size));
-    s.region = bip::mapped_region(s.shm, bip::read_write);
-  } catch (const bip::interprocess_exception &e) {
-    fail(name, std::string("cannot create (") + e.what() +
-                   "): check /dev/shm is mounted with room for " + std::to_string(size >> 20) +
-                   " MiB");
-  }
-  return s;
-}
-
-RwSegment RwSegment::open(const std::string &name) {
-  RwSegment s;
-  try {
-    s.shm = bip::shared_memory_object(bip::open_only, name.c_str(), bip::read_write);
-    s.region = bip::mapped_region(s.shm, bip::read_write);
-  } catch (const bip::interprocess_exception &e) {
-    fail(name, std::string("cannot open read-write (") + e.what() + ")");
-  }
-  return s;
-}
-
-int RwSegment::fd() const { return shm.get_mapping_handle().handle; }
 
 std::string Generation::segment_name(const std::string &table, uint64_t gen) {
   return table + ".g" + std::to_string(gen);
@@ -74,7 +41,7 @@ void Generation::map_parts() {
   arena_used_ = hdr_->arena_used.load(std::memory_order_relaxed);
 }
 
-std::unique_ptr<Generation> Generation::create(const std::string &table, uint64_t gen,
+std::unique_ptr<Generation> Generation::create(const SegmentDir &dir, const std::string &table, uint64_t gen,
                                                uint64_t capacity, uint64_t arena_size,
                                                const SegmentAccess &access,
                                                const TableOptions &opts, bool huge) {
@@ -85,26 +52,30 @@ std::unique_ptr<Generation> Generation::create(const std::string &table, uint64_
   const uint64_t homes_off = slots_off + capacity * kSlotSize;
   const uint64_t arena_off = homes_off + round_up(homes_words(capacity) * 8, kCacheLine);
   uint64_t total = arena_off + arena_size;
-  if (huge) {
-    total = round_up(total, kHugePageSize);
+  const uint64_t page = dir.kind == DirKind::Hugetlbfs ? dir.page_size : kHugePageSize;
+  if (huge || dir.kind == DirKind::Hugetlbfs) {
+    huge = true;
+    total = round_up(total, page);
     arena_size = std::min(total - arena_off, kMaxArena);  // arena_off is a multiple of 64
   }
 
   std::unique_ptr<Generation> g(new Generation);
+  g->dir_ = dir;
   g->table_ = table;
   g->gen_ = gen;
   const std::string name = segment_name(table, gen);
-  bip::shared_memory_object::remove(name.c_str());  // an unpublished leftover of a killed writer
-  g->seg_ = RwSegment::create(name, total, access);
+  remove_segment(dir, name);  // an unpublished leftover of a killed writer
+  g->seg_ = RwSegment::create(dir, name, total, access);
 
   void *base = g->seg_.region.get_address();
   if (huge) {
     // Before the header's first store: a page gets its size when first faulted.
     advise_huge_pages(base, total);
-    const int err = populate_write(base, round_up(arena_off, kHugePageSize));
+    const int err = populate_write(base, round_up(arena_off, page));
     if (err != 0 && err != EINVAL)
-      fail(name, std::string("cannot allocate its ") + std::to_string(arena_off >> 20) +
-                     " MiB of slots (" + std::strerror(err) + "): make room in /dev/shm or memory");
+      fail(dir.path(name), std::string("cannot allocate its ") + std::to_string(arena_off >> 20) +
+                               " MiB of slots (" + std::strerror(err) + "): make room in " +
+                               dir.listing() + " or memory");
   }
   auto *h = static_cast<DataHeader *>(base);
   h->layout_version = kLayoutVersion;
@@ -141,20 +112,22 @@ std::unique_ptr<Generation> Generation::create(const std::string &table, uint64_
   return g;
 }
 
-std::unique_ptr<Generation> Generation::attach(const std::string &table, uint64_t gen, bool huge) {
+std::unique_ptr<Generation> Generation::attach(const SegmentDir &dir, const std::string &table,
+                                               uint64_t gen, bool huge) {
   std::unique_ptr<Generation> g(new Generation);
+  g->dir_ = dir;
   g->table_ = table;
   g->gen_ = gen;
   const std::string name = segment_name(table, gen);
-  g->seg_ = RwSegment::open(name);
+  g->seg_ = RwSegment::open(dir, name);
   if (huge) advise_huge_pages(g->seg_.region.get_address(), g->seg_.region.get_size());
   DataView dv;
   int rc = check_data(g->seg_.region.get_address(), g->seg_.region.get_size(), dv);
-  if (rc != 0) fail(name, std::string("unusable: ") + ek_strerror(rc));
-  if (dv.hdr->generation != gen) fail(name, "header names another generation");
+  if (rc != 0) fail(dir.path(name), std::string("unusable: ") + ek_strerror(rc));
+  if (dv.hdr->generation != gen) fail(dir.path(name), "header names another generation");
   g->map_parts();
   if (g->arena_used_ < 8 || g->arena_used_ > g->arena_size_)
-    fail(name, "arena bookkeeping is corrupt");
+    fail(dir.path(name), "arena bookkeeping is corrupt");
   return g;
 }
 
@@ -234,9 +207,7 @@ uint32_t Generation::arena_append(const uint8_t *p, size_t n) {
 
 void Generation::seal() { hdr_->magic.store(kDataMagic, std::memory_order_release); }
 
-void Generation::unlink() {
-  bip::shared_memory_object::remove(segment_name(table_, gen_).c_str());
-}
+void Generation::unlink() { remove_segment(dir_, segment_name(table_, gen_)); }
 
 uint64_t Generation::huge_mapped() const {
   return huge_mapped_bytes(seg_.region.get_address(), seg_.region.get_size());

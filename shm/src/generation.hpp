@@ -7,12 +7,10 @@
 #pragma once
 
 #include "shm/src/layout.hpp"
+#include "shm/src/segment.hpp"
 #include "shm/src/table_options.hpp"
 #include "shm/src/table_record.hpp"
 #include "shm/src/table_view.hpp"
-
-#include <boost/interprocess/mapped_region.hpp>
-#include <boost/interprocess/shared_memory_object.hpp>
 
 #include <cstdint>
 #include <memory>
@@ -22,38 +20,24 @@
 namespace edgekey::shm {
 
 
-// Ownership and mode applied to every segment the writer creates.
-struct SegmentAccess {
-  unsigned mode = 0640;
-  long gid = -1;  // -1 = leave the creator's group
-};
-
-// Creates, or maps read-write, a POSIX shared-memory segment by name.
-// Throws TableError naming the segment and the system error.
-struct RwSegment {
-  boost::interprocess::shared_memory_object shm;
-  boost::interprocess::mapped_region region;
-  static RwSegment create(const std::string &name, uint64_t size, const SegmentAccess &access);
-  static RwSegment open(const std::string &name);
-  int fd() const;
-};
-
 class Generation {
  public:
   static constexpr uint64_t npos = ~uint64_t(0);
 
   // A new, unpublished generation holding no keys; its magic is stored by
-  // seal() once it is filled. `huge`: the segment is a whole number of 2 MiB
-  // pages (the arena takes the rounding), madvised before its first byte is
-  // touched, and its header and slots are allocated here (huge_pages.hpp).
-  static std::unique_ptr<Generation> create(const std::string &table, uint64_t gen,
+  // seal() once it is filled. `huge`: the segment is a whole number of huge
+  // pages (2 MiB, or hugetlbfs's size; the arena takes the rounding),
+  // madvised before its first byte is touched, and its header and slots are
+  // allocated here (huge_pages.hpp).
+  static std::unique_ptr<Generation> create(const SegmentDir &dir, const std::string &table, uint64_t gen,
                                             uint64_t capacity, uint64_t arena_size,
                                             const SegmentAccess &access, const TableOptions &opts,
                                             bool huge = false);
   // The published generation a previous writer left. Throws TableError when
   // it is unusable. `huge`: the mapping is madvised (pages it faults later
   // may be huge; those already allocated stay as they are).
-  static std::unique_ptr<Generation> attach(const std::string &table, uint64_t gen, bool huge = false);
+  static std::unique_ptr<Generation> attach(const SegmentDir &dir, const std::string &table, uint64_t gen,
+                                            bool huge = false);
   static std::string segment_name(const std::string &table, uint64_t gen);
 
   // Where `hash` lives (found) or would be inserted (first tombstone on its
@@ -107,6 +91,7 @@ class Generation {
   Generation() = default;
   void map_parts();
 
+  SegmentDir dir_;
   std::string table_;
   uint64_t gen_ = 0;
   RwSegment seg_;

@@ -111,7 +111,8 @@ uint64_t huge_mapped_bytes(const void *addr, size_t len) {
       continue;
     }
     if (!inside) continue;
-    for (std::string_view field : {"ShmemPmdMapped:", "FilePmdMapped:", "AnonHugePages:"})
+    for (std::string_view field :
+         {"ShmemPmdMapped:", "FilePmdMapped:", "AnonHugePages:", "Shared_Hugetlb:", "Private_Hugetlb:"})
       if (line.compare(0, field.size(), field) == 0) kb += std::strtoull(line.c_str() + field.size(), nullptr, 10);
   }
   return kb * 1024;

@@ -58,8 +58,8 @@ bool advise_huge_pages(void *addr, size_t len);
 int populate_write(void *addr, size_t len);
 
 // Bytes of [addr, addr + len) this process maps with PMD (2 MiB) entries, from
-// /proc/self/smaps: ShmemPmdMapped + FilePmdMapped + AnonHugePages of every
-// mapping inside the range. Walks the page tables of the whole process: call
+// /proc/self/smaps: ShmemPmdMapped + FilePmdMapped + AnonHugePages (+ the
+// Hugetlb fields, hugetlbfs) of every mapping inside the range. Walks the page tables of the whole process: call
 // it when a generation is published, not per request. 0 when unreadable.
 uint64_t huge_mapped_bytes(const void *addr, size_t len);
 

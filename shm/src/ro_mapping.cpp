@@ -33,10 +33,10 @@ void RoMapping::reset() {
   size_ = 0;
 }
 
-int RoMapping::open(const std::string &shm_name) {
+int RoMapping::open(const std::string &name) {
   reset();
-  std::string path = "/" + shm_name;
-  int fd = shm_open(path.c_str(), O_RDONLY | O_CLOEXEC, 0);
+  int fd = name[0] == '/' ? ::open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+                          : shm_open(("/" + name).c_str(), O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) {
     if (errno == ENOENT) return EK_ERR_NO_TABLE;
     if (errno == EACCES || errno == EPERM) return EK_ERR_ACCESS;

@@ -1,4 +1,5 @@
-// ro_mapping.hpp -- a POSIX shared-memory segment mapped PROT_READ.
+// ro_mapping.hpp -- a table segment (POSIX shm, or a file on hugetlbfs or
+// tmpfs) mapped PROT_READ.
 //
 // The reader side maps with shm_open/fstat/mmap rather than Boost.Interprocess
 // because it must not throw inside ek_validate and needs fstat's size to
@@ -20,8 +21,10 @@ class RoMapping {
   RoMapping &operator=(const RoMapping &) = delete;
   ~RoMapping();
 
-  // 0, or a negative ek_err (EK_ERR_NO_TABLE for ENOENT, EK_ERR_ACCESS, ...).
-  int open(const std::string &shm_name);
+  // A POSIX shm segment by name, or a file (hugetlbfs, tmpfs) by its
+  // absolute path (`name` starts with '/'). 0, or a negative ek_err
+  // (EK_ERR_NO_TABLE for ENOENT, EK_ERR_ACCESS, ...).
+  int open(const std::string &name);
   const void *data() const { return base_; }
   size_t size() const { return size_; }
 

@@ -29,6 +29,10 @@ inline const char *huge_pages_name(HugePages h) {
 
 struct TableOptions {
   std::string name;                 // POSIX shm name, no '/'; data segments add ".g<G>"
+  // "" = POSIX shm (/dev/shm); else a directory on hugetlbfs or tmpfs that
+  // holds the segments as files, and readers open "<directory>/<name>"
+  // (segment.hpp). Fixed for the writer's life.
+  std::string directory;
   uint64_t capacity = 1024;         // initial slots; the table grows on demand
   double max_load = 0.8;            // occupied/capacity that triggers a rebuild
   unsigned mode = 0640;

@@ -3,7 +3,6 @@
 #include "shm/src/pepper.hpp"
 #include "shm/src/token.hpp"
 
-#include <dirent.h>
 #include <grp.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -15,8 +14,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <utility>
-
-namespace bip = boost::interprocess;
 
 namespace edgekey::shm {
 
@@ -103,6 +100,7 @@ TableWriter::TableWriter(TableOptions opts) : opts_(std::move(opts)) {
     if (end && *end == ':')
       failpoint_words_ = unsigned(std::min<unsigned long>(std::strtoul(end + 1, nullptr, 10), kSlotWords - 1));
   }
+  dir_ = shm::segment_dir(opts_.directory);
   access_.mode = opts_.mode;
   access_.gid = group_id(opts_.readers_group);
   check_huge_pages(opts_);
@@ -118,17 +116,17 @@ void TableWriter::open_control() {
   const std::string &name = opts_.name;
   bool created = false;
   try {
-    control_seg_ = RwSegment::open(name);
+    control_seg_ = RwSegment::open(dir_, name);
   } catch (const TableError &) {
     try {
-      control_seg_ = RwSegment::create(name, kControlSize, access_);
+      control_seg_ = RwSegment::create(dir_, name, kControlSize, access_);
       created = true;
     } catch (const TableError &) {
-      control_seg_ = RwSegment::open(name);  // another writer created it meanwhile
+      control_seg_ = RwSegment::open(dir_, name);  // another writer created it meanwhile
     }
   }
   if (control_seg_.region.get_size() < sizeof(ControlHeader))
-    throw TableError("/dev/shm/" + name + " is too small to be an edgekey table: remove it");
+    throw TableError(dir_.path(name) + " is too small to be an edgekey table: remove it");
   ctl_ = static_cast<ControlHeader *>(control_seg_.region.get_address());
   if (flock(control_seg_.fd(), LOCK_EX | LOCK_NB) != 0) {
     long pid = long(ctl_->writer_pid.load(std::memory_order_relaxed));
@@ -145,7 +143,7 @@ void TableWriter::open_control() {
   } else if (magic != kControlMagic || ctl_->layout_version != kLayoutVersion ||
              ctl_->header_size != sizeof(ControlHeader)) {
     ctl_ = nullptr;
-    throw TableError("/dev/shm/" + name +
+    throw TableError(dir_.path(name) +
                      " is not an edgekey table of this layout version: remove it (and its .g* "
                      "segments) once no reader needs it, or choose another table.name");
   }
@@ -160,7 +158,7 @@ void TableWriter::attach_current() {
   const uint64_t gen = ctl_->generation.load(std::memory_order_acquire);
   if (gen != 0) {
     try {
-      cur_ = Generation::attach(opts_.name, gen, use_huge());
+      cur_ = Generation::attach(dir_, opts_.name, gen, use_huge());
       torn_ = cur_->recount();  // touches every slot: measure_huge() then sees them all
       measure_huge();
       attached_ = true;
@@ -170,15 +168,8 @@ void TableWriter::attach_current() {
       settings_match_ = false;
     }
   }
-  const std::string prefix = opts_.name + ".g";
-  if (DIR *d = opendir("/dev/shm")) {
-    while (dirent *e = readdir(d)) {
-      std::string n = e->d_name;
-      if (n.compare(0, prefix.size(), prefix) == 0 && n != Generation::segment_name(opts_.name, gen))
-        bip::shared_memory_object::remove(n.c_str());
-    }
-    closedir(d);
-  }
+  for (const std::string &n : segment_names(dir_, opts_.name + ".g"))
+    if (n != Generation::segment_name(opts_.name, gen)) remove_segment(dir_, n);
   sync_counts();
 }
 
@@ -186,7 +177,7 @@ std::unique_ptr<Generation> TableWriter::new_generation(uint64_t capacity, uint6
   uint64_t next = ctl_->generation.load(std::memory_order_relaxed) + 1;
   if (cur_ && cur_->generation() >= next) next = cur_->generation() + 1;
   if (opts_.huge_pages != HugePages::Off) host_ = huge_page_host();  // the host may have changed
-  return Generation::create(opts_.name, next, capacity, arena_size, access_, opts_, use_huge());
+  return Generation::create(dir_, opts_.name, next, capacity, arena_size, access_, opts_, use_huge());
 }
 
 void TableWriter::publish(std::unique_ptr<Generation> next) {
@@ -202,7 +193,7 @@ void TableWriter::publish(std::unique_ptr<Generation> next) {
 }
 
 void TableWriter::check_huge_pages(const TableOptions &o) {
-  if (o.huge_pages == HugePages::Off) return;
+  if (o.huge_pages == HugePages::Off || dir_.kind == DirKind::Hugetlbfs) return;
   host_ = edgekey::shm::huge_page_host();
   if (o.huge_pages == HugePages::Require && !host_.allows)
     throw TableError("table.huge_pages is require, but this host gives /dev/shm segments no huge "
@@ -211,6 +202,13 @@ void TableWriter::check_huge_pages(const TableOptions &o) {
 }
 
 std::string TableWriter::huge_page_report() const {
+  if (dir_.kind == DirKind::Hugetlbfs) {
+    const std::string head = "table.directory " + dir_.describe();
+    if (!cur_) return head + ": no generation built yet";
+    return head + ": " + std::to_string(huge_bytes_ >> 20) + " of " +
+           std::to_string(cur_->segment_bytes() >> 20) + " MiB of generation " +
+           std::to_string(cur_->generation()) + " in huge pages";
+  }
   const std::string head = std::string("table.huge_pages ") + huge_pages_name(opts_.huge_pages);
   if (opts_.huge_pages == HugePages::Off) return head + ": 4 KiB pages";
   if (!host_.allows)
@@ -472,6 +470,8 @@ void TableWriter::rebuild(uint64_t capacity) {
 void TableWriter::set_options(const TableOptions &opts) {
   check_options(opts);
   if (opts.name != opts_.name) throw TableError("table.name cannot change without a restart");
+  if (opts.directory != opts_.directory)
+    throw TableError("table.directory cannot change without a restart");
   check_huge_pages(opts);
   const long gid = group_id(opts.readers_group);
   opts_ = opts;
@@ -507,16 +507,15 @@ TableWriter::Stats TableWriter::stats() const {
   return s;
 }
 
-void TableWriter::destroy(const std::string &name) {
-  bip::shared_memory_object::remove(name.c_str());
-  const std::string prefix = name + ".g";
-  if (DIR *d = opendir("/dev/shm")) {
-    while (dirent *e = readdir(d)) {
-      std::string n = e->d_name;
-      if (n.compare(0, prefix.size(), prefix) == 0) bip::shared_memory_object::remove(n.c_str());
-    }
-    closedir(d);
+void TableWriter::destroy(const std::string &name, const std::string &directory) {
+  SegmentDir d;
+  try {
+    d = shm::segment_dir(directory);
+  } catch (const TableError &) {
+    return;  // no such directory: nothing to remove
   }
+  remove_segment(d, name);
+  for (const std::string &n : segment_names(d, name + ".g")) remove_segment(d, n);
 }
 
 }  // namespace edgekey::shm

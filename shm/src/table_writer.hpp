@@ -13,7 +13,8 @@
 // - Huge pages (TableOptions::huge_pages): each new generation is built with
 //   them when the option is not Off and the host allows it at that moment;
 //   Require on a host that does not is a TableError at construction and in
-//   set_options(), never later.
+//   set_options(), never later. In a hugetlbfs table.directory every
+//   segment is in huge pages, whatever huge_pages says.
 //
 // Errors: TableError (exceptions) at start-up and when a rebuild cannot get
 // memory; return values on the per-key path.
@@ -91,9 +92,13 @@ class TableWriter {
   const TableOptions &options() const { return opts_; }
   const Generation *current() const { return cur_.get(); }
 
-  // Unlinks every segment of table `name` (tests, uninstall). Readers that
-  // have it mapped keep their mapping.
-  static void destroy(const std::string &name);
+  // What readers pass to ek_open: the name, or "<directory>/<name>".
+  std::string address() const { return dir_.address(opts_.name); }
+  const SegmentDir &segment_dir() const { return dir_; }
+
+  // Unlinks every segment of table `name` (in `directory`, "" = /dev/shm;
+  // tests, uninstall). Readers that have it mapped keep their mapping.
+  static void destroy(const std::string &name, const std::string &directory = "");
 
  private:
   void open_control();
@@ -109,7 +114,9 @@ class TableWriter {
   void sync_counts();
   // Probes the host; throws TableError when `o` requires what it lacks.
   void check_huge_pages(const TableOptions &o);
-  bool use_huge() const { return opts_.huge_pages != HugePages::Off && host_.allows; }
+  bool use_huge() const {
+    return dir_.kind == DirKind::Hugetlbfs || (opts_.huge_pages != HugePages::Off && host_.allows);
+  }
   void measure_huge() { huge_bytes_ = cur_ && use_huge() ? cur_->huge_mapped() : 0; }
   // Every slot write goes through here (the failpoint's only cost).
   void write_slot(Generation &g, uint64_t slot, const SlotImage &img) {
@@ -119,6 +126,7 @@ class TableWriter {
   [[noreturn]] void die_mid_write(Generation &g, uint64_t slot, const SlotImage &img);
 
   TableOptions opts_;
+  SegmentDir dir_;  // of opts_.directory, fixed at construction
   SegmentAccess access_;
   RwSegment control_seg_;
   ControlHeader *ctl_ = nullptr;

@@ -46,7 +46,11 @@ using namespace edgekey::shm;
 
 int ek_validator::open(const char *table_name) {
   name_ = table_name;
-  if (name_.find('/') != std::string::npos || name_.size() > 200) return EK_ERR_INVALID_ARG;
+  // A name ("edgekey-eu") or an absolute path ("/dev/hugepages/edgekey-eu").
+  const size_t slash = name_.rfind('/');
+  // table.directory and table.name are at most 200 bytes each.
+  if (name_.size() > 401 || (slash != std::string::npos && (name_[0] != '/' || slash + 1 == name_.size())))
+    return EK_ERR_INVALID_ARG;
   int rc = control_map_.open(name_);
   if (rc != 0) return rc;
   rc = check_control(control_map_.data(), control_map_.size());

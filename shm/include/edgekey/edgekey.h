@@ -18,7 +18,7 @@
  * - A validator is for one thread at a time. Open one per thread; opening is
  *   cheap (two mappings) and validating never allocates.
  * - The table is mapped read-only. The caller needs read access to
- *   /dev/shm/<table>*, which edgekeyd creates with mode 0640 and the group
+ *   /dev/shm/<table>* (or <table.directory>/<table>*), which edgekeyd creates with mode 0640 and the group
  *   named by `table.readers_group` in edgekey.yaml: add the worker's user to
  *   that group. When the deployment hashes keys with HMAC, the worker also
  *   needs read access to the pepper file named in the config.
@@ -99,8 +99,10 @@ typedef struct ek_result {
   long long expires_at;      /* unix seconds, 0 = never */
 } ek_result;
 
-/* Maps the table `table_name` (the `table.name` of edgekey.yaml) read-only.
- * Returns 0 and sets *out, or a negative ek_err. */
+/* Maps the table `table_name` read-only: the `table.name` of edgekey.yaml,
+ * or, when edgekey.yaml sets `table.directory` (hugetlbfs), the path
+ * "<table.directory>/<table.name>". Returns 0 and sets *out, or a negative
+ * ek_err. */
 EK_API int ek_open(const char *table_name, ek_validator **out);
 EK_API void ek_close(ek_validator *v);
 
