@@ -7,7 +7,8 @@
 // the token with the same hasher, look the hash up, take the record:
 //   edgekey   ek_validate on a table built with shm::TableWriter (the public API)
 //   edgekey-2m  the same with the table in 2 MiB pages, where the host gives
-//             /dev/shm huge pages (skipped, saying why, elsewhere)
+//             /dev/shm huge pages, or in the hugetlbfs directory --hugetlbfs
+//             names (skipped, saying why, elsewhere)
 //   floor     SHA-256 + linear probe in a plain in-process array of 128-byte
 //             slots of the table's capacity (validate_bench's floor, plus an
 //             empty-slot stop for the misses)
@@ -27,6 +28,7 @@
 //   peers_bench --out=bench/results      # also peers.md, peers.csv, peers.gp, peers.png
 //   peers_bench --peers=edgekey,floor,lmdb,boost,redis,edgekeyd
 //   peers_bench --only=hits              # diagnostic: a workload of hits (or misses) only
+//   peers_bench --hugetlbfs=/dev/hugepages  # edgekey-2m in hugetlbfs (table.directory), not THP
 //   peers_bench --socket-keys=0          # edgekeyd serves all N keys (default: the first 100k;
 //                                        # 1M keys through its YAML keyset: ~160 s, ~9 GiB)
 #include "peers/peers.hpp"
@@ -92,6 +94,7 @@ std::vector<int64_t> g_sizes = {1'000'000};
 int64_t g_socket_keys = 100'000;  // 0 = all keys
 std::string g_out, g_edgekeyd = EDGEKEYD_PATH, g_command;
 std::string g_only;  // "", "hits" or "misses": a diagnostic workload of one kind only
+std::string g_hugetlbfs;  // --hugetlbfs: edgekey-2m's table.directory ("" = THP on /dev/shm)
 std::vector<std::string> g_peers = {"edgekey", "edgekey-2m", "floor", "lmdb", "boost", "redis", "edgekeyd"};
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -151,19 +154,22 @@ class EdgekeyPeer {
     }
     ~Client() { ek_close(v); }
   };
-  // huge: the table in 2 MiB pages (TableOptions::huge_pages = require).
+  // huge: the table in 2 MiB pages: in the hugetlbfs directory g_hugetlbfs,
+  // or transparent ones (TableOptions::huge_pages = require).
   explicit EdgekeyPeer(const KeySet &ks, bool huge = false) {
     name_ = run_tag() + (huge ? "-ek2m-" : "-ek-") + std::to_string(ks.n);
-    const std::string name = name_;
-    cleanup_ = add_cleanup([name] { shm::TableWriter::destroy(name); });
+    if (huge) dir_ = g_hugetlbfs;
+    const std::string name = name_, dir = dir_;
+    cleanup_ = add_cleanup([name, dir] { shm::TableWriter::destroy(name, dir); });
     shm::TableOptions o;
     o.name = name_;
+    o.directory = dir_;
     o.permissions = {"chat:write", "agents:read", "logs:read"};
     o.roles = {"developer", "viewer"};
     o.capacity = uint64_t(double(ks.n + 64) / o.max_load);
-    if (huge) o.huge_pages = shm::HugePages::Require;
+    if (huge && dir_.empty()) o.huge_pages = shm::HugePages::Require;
     capacity_ = o.capacity;
-    shm::TableWriter::destroy(name_);
+    shm::TableWriter::destroy(name_, dir_);
     writer_ = std::make_unique<shm::TableWriter>(o);
     for (size_t i = 0; i < ks.hashes.size(); ++i) {
       const PeerValue v = KeySet::value_for(i);
@@ -179,11 +185,12 @@ class EdgekeyPeer {
   ~EdgekeyPeer() {
     clients_.clear();
     writer_.reset();
-    shm::TableWriter::destroy(name_);
+    shm::TableWriter::destroy(name_, dir_);
     remove_cleanup(cleanup_);
   }
   Client &client(int thread) {
-    return client_for(clients_, mu_, thread, [&] { return std::make_unique<Client>(name_); });
+    return client_for(clients_, mu_, thread,
+                      [&] { return std::make_unique<Client>(shm::table_address(dir_, name_)); });
   }
   static int lookup(Client &c, std::string_view token, PeerResult &out) {
     // token points into a std::string: NUL-terminated.
@@ -198,7 +205,7 @@ class EdgekeyPeer {
   std::string huge_page_report() const { return writer_->huge_page_report(); }
 
  private:
-  std::string name_;
+  std::string name_, dir_;  // dir_: table.directory, "" = /dev/shm
   uint64_t capacity_ = 0;
   int cleanup_ = -1;
   std::unique_ptr<shm::TableWriter> writer_;
@@ -335,8 +342,9 @@ std::unique_ptr<Size> build(int64_t n) {
     check_peer("edgekey", *s->edgekey, ks.workload, ks.expect_hit);
   });
   const shm::HugePageHost host = shm::huge_page_host();
-  if (wanted("edgekey-2m") && !host.allows)
-    printf("  edgekey-2m skipped: this host gives /dev/shm no huge pages (%s; %s)\n",
+  if (wanted("edgekey-2m") && !host.allows && g_hugetlbfs.empty())
+    printf("  edgekey-2m skipped: this host gives /dev/shm no huge pages (%s; %s; or pass "
+           "--hugetlbfs=DIR)\n",
            host.describe().c_str(), host.how_to_enable().c_str());
   else
     step("edgekey-2m", [&] {
@@ -438,6 +446,8 @@ int main(int argc, char **argv) {
       if (g_only != "hits" && g_only != "misses") fatal("--only= takes hits or misses");
     } else if (a.rfind("--out=", 0) == 0) {
       g_out = a.substr(6);
+    } else if (a.rfind("--hugetlbfs=", 0) == 0) {
+      g_hugetlbfs = a.substr(12);
     } else if (a.rfind("--edgekeyd=", 0) == 0) {
       g_edgekeyd = a.substr(11);
     } else {

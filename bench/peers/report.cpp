@@ -29,7 +29,7 @@ const std::map<std::string, std::string> kShort = {
 };
 const std::map<std::string, std::string> kLabel = {
     {"edgekey", "edgekey (ek_validate)"},
-    {"edgekey-2m", "edgekey, table in 2 MiB pages (table.huge_pages)"},
+    {"edgekey-2m", "edgekey, table in 2 MiB pages (huge_pages, or hugetlbfs)"},
     {"floor", "floor (SHA-256 + array probe)"},
     {"lmdb", "LMDB (mdb_get, RDONLY txn)"},
     {"boost", "Boost.Interprocess map + sharable lock"},

@@ -66,7 +66,7 @@ bool valid_group(std::string_view s) {
 }
 
 void read_table(const Reader &r, const YAML::Node &n, Config &c) {
-  const MapView m = r.map(n, "table", {"name", "capacity", "readers_group", "mode", "huge_pages"});
+  const MapView m = r.map(n, "table", {"name", "capacity", "readers_group", "mode", "huge_pages", "directory"});
   if (const auto *e = m.find("name")) {
     c.table.name = r.scalar(e->value, m.child("name"), "a shared-memory name");
     if (!valid_table_name(c.table.name))
@@ -89,6 +89,14 @@ void read_table(const Reader &r, const YAML::Node &n, Config &c) {
     c.table.huge_pages = h == "require" ? shm::HugePages::Require
                          : h == "try"   ? shm::HugePages::Try
                                         : shm::HugePages::Off;
+  }
+  // Whether it is hugetlbfs or tmpfs is the writer's check, at start-up.
+  if (const auto *e = m.find("directory")) {
+    c.table.directory = r.scalar(e->value, m.child("directory"), "a directory");
+    if (!c.table.directory.empty() && c.table.directory[0] != '/')
+      r.expected(e->value, m.child("directory"), "an absolute path to a hugetlbfs or tmpfs directory (or \"\")");
+    if (c.table.directory.size() > 200)
+      r.fail(e->value, m.child("directory"), "expected a path of at most 200 bytes");
   }
 }
 

@@ -44,6 +44,9 @@ struct TableConfig {
   std::string readers_group = "edgekey-readers";  // "" = the daemon's own group
   unsigned mode = 0640;                        // never world-writable
   shm::HugePages huge_pages = shm::HugePages::Off;  // off | try | require (2 MiB pages)
+  std::string directory;  // "" = /dev/shm; else an absolute hugetlbfs (or tmpfs) directory
+  // What readers pass to ek_open: the name, or "<directory>/<name>".
+  std::string address() const { return shm::table_address(directory, name); }
 };
 
 struct SocketConfig {

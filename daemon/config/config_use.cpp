@@ -72,6 +72,7 @@ shm::TableOptions to_table_options(const Config &c) {
   o.mode = c.table.mode;
   o.readers_group = c.table.readers_group;
   o.huge_pages = c.table.huge_pages;
+  o.directory = c.table.directory;
   o.key_prefix = c.key_prefix;
   o.legacy_tokens = c.legacy_tokens;
   if (c.hash == shm::HashMode::HmacSha256) o.pepper_path = c.pepper_file;
@@ -92,7 +93,8 @@ std::string describe(const Config &c) {
        (c.hash == shm::HashMode::HmacSha256 ? "hmac-sha256 (pepper " + c.pepper_file + ")" : "sha256"));
   line("table " + c.table.name + ": capacity " + std::to_string(c.table.capacity) + ", group " +
        (c.table.readers_group.empty() ? "(daemon's)" : c.table.readers_group) + ", mode " +
-       octal(c.table.mode) + ", huge pages " + shm::huge_pages_name(c.table.huge_pages));
+       octal(c.table.mode) + ", huge pages " + shm::huge_pages_name(c.table.huge_pages) +
+       (c.table.directory.empty() ? "" : ", in " + c.table.directory + " (readers open " + c.table.address() + ")"));
   line("socket " + c.socket.path + ", mode " + octal(c.socket.mode));
   if (c.upstream.kind == UpstreamKind::File) {
     line("upstream file " + c.upstream.file);

@@ -65,6 +65,7 @@ void Daemon::status_json(http::Response &res) const {
       {"region", cfg_.region},
       {"ready", ready_},
       {"table", {{"name", cfg_.table.name},
+                 {"address", cfg_.table.address()},
                  {"generation", st.generation},
                  {"capacity", st.capacity},
                  {"live_keys", st.live},

@@ -53,7 +53,7 @@ sync::ResolvePolicy resolve_policy(const Config &c) {
 }
 
 Daemon::Daemon(std::string config_path, Config cfg)
-    : config_path_(std::move(config_path)), cfg_(std::move(cfg)), validate_(cfg_.table.name) {
+    : config_path_(std::move(config_path)), cfg_(std::move(cfg)), validate_(cfg_.table.address()) {
   set_log_severity(severity_of(cfg_.log_level));
   uv_loop_init(&loop_);
 }
@@ -70,7 +70,8 @@ Daemon::~Daemon() {
 int Daemon::run() {
   start();
   uv_run(&loop_, UV_RUN_DEFAULT);
-  log(Severity::Info, "edgekeyd stopped; the table %s stays for its readers", cfg_.table.name.c_str());
+  log(Severity::Info, "edgekeyd stopped; the table %s stays for its readers",
+      cfg_.table.address().c_str());
   return 0;
 }
 
@@ -94,7 +95,7 @@ void Daemon::start() {
   writer_ = std::make_unique<shm::TableWriter>(to_table_options(cfg_));
   if (writer_->attached())
     log(Severity::Info, "re-attached to table %s (generation %llu, %llu keys, revision %llu)%s",
-        cfg_.table.name.c_str(), (unsigned long long)writer_->stats().generation,
+        cfg_.table.address().c_str(), (unsigned long long)writer_->stats().generation,
         (unsigned long long)writer_->stats().live, (unsigned long long)writer_->revision(),
         writer_->torn_slots() ? ": half-written records found, a full load repairs them" : "");
   applier_ = std::make_unique<sync::Applier>(*writer_, resolve_policy(cfg_), [](const std::string &m) {
@@ -117,7 +118,7 @@ void Daemon::start() {
   });
   server_->start();
   log(Severity::Info, "serving on %s (table %s, region %s)", cfg_.socket.path.c_str(),
-      cfg_.table.name.c_str(), cfg_.region.c_str());
+      cfg_.table.address().c_str(), cfg_.region.c_str());
   if (loaded) mark_ready(loaded);  // READY=1 once the socket answers
 
   uv_timer_init(&loop_, &tick_);
@@ -211,7 +212,8 @@ void Daemon::mark_ready(const std::string &how) {
   status_sent_ = status_line();
   notify_.ready(status_sent_);
   log(Severity::Info, "ready: %zu keys from the %s", applier_->size(), how.c_str());
-  if (cfg_.table.huge_pages != shm::HugePages::Off) log(Severity::Info, "%s", writer_->huge_page_report().c_str());
+  if (cfg_.table.huge_pages != shm::HugePages::Off || !cfg_.table.directory.empty())
+    log(Severity::Info, "%s", writer_->huge_page_report().c_str());
 }
 
 std::string Daemon::status_line() const {
@@ -272,9 +274,11 @@ void Daemon::reload_config() {
   notify_.reloading();
   try {
     Config next = load_config(config_path_);
-    if (next.table.name != cfg_.table.name || next.socket.path != cfg_.socket.path)
-      log(Severity::Warn, "table.name and socket.path changes take effect on restart");
+    if (next.table.name != cfg_.table.name || next.table.directory != cfg_.table.directory ||
+        next.socket.path != cfg_.socket.path)
+      log(Severity::Warn, "table.name, table.directory and socket.path changes take effect on restart");
     next.table.name = cfg_.table.name;
+    next.table.directory = cfg_.table.directory;
     next.socket = cfg_.socket;
     set_log_severity(severity_of(next.log_level));
     writer_->set_options(to_table_options(next));

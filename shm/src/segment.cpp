@@ -48,9 +48,7 @@ std::string room_hint(const SegmentDir &d, uint64_t size) {
 
 std::string SegmentDir::path(const std::string &name) const { return listing() + "/" + name; }
 
-std::string SegmentDir::address(const std::string &name) const {
-  return dir.empty() ? name : path(name);
-}
+std::string SegmentDir::address(const std::string &name) const { return table_address(dir, name); }
 
 std::string SegmentDir::describe() const {
   if (kind == DirKind::PosixShm) return "/dev/shm";

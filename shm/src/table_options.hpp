@@ -27,6 +27,18 @@ inline const char *huge_pages_name(HugePages h) {
   return h == HugePages::Require ? "require" : h == HugePages::Try ? "try" : "off";
 }
 
+// What readers pass to ek_open for table `name` in `directory`
+// (TableOptions::directory): the name, or "<directory>/<name>".
+inline std::string table_address(const std::string &directory, const std::string &name) {
+  size_t n = directory.size();
+  while (n > 1 && directory[n - 1] == '/') --n;
+  if (n == 0) return name;
+  std::string a(directory, 0, n);  // appends, not operator+: GCC 12's -Wrestrict false positive
+  a.push_back('/');
+  a.append(name);
+  return a;
+}
+
 struct TableOptions {
   std::string name;                 // POSIX shm name, no '/'; data segments add ".g<G>"
   // "" = POSIX shm (/dev/shm); else a directory on hugetlbfs or tmpfs that

@@ -81,6 +81,7 @@ class DaemonProcess {
   TempDir dir;
   std::string table, socket, keyset, config, snapshot, log_path, notify_path;
   std::string region = "in-mum";  // change, then write_config() again
+  std::string table_directory;     // table.directory; "" = /dev/shm
   pid_t pid = -1;
   std::vector<std::string> notifications;  // every sd_notify datagram received
 
@@ -100,13 +101,18 @@ class DaemonProcess {
   ~DaemonProcess() {
     stop();
     if (notify_fd_ >= 0) ::close(notify_fd_);
-    shm::TableWriter::destroy(table);
+    shm::TableWriter::destroy(table, table_directory);
   }
+
+  // What readers open: the table's name, or its path in table_directory.
+  std::string address() const { return shm::table_address(table_directory, table); }
 
   void write_config(const std::string &extra) {
     const std::string upstream = upstream_.empty() ? "upstream:\n  file: " + keyset + "\n" : upstream_;
     write_file(config, "region: " + region + "\nkey_prefix: ek\ntable:\n  name: " + table +
-                           "\n  capacity: 1024\n  readers_group: \"\"\nsocket:\n  path: " + socket + "\n" +
+                           "\n  capacity: 1024\n  readers_group: \"\"\n" +
+                           (table_directory.empty() ? "" : "  directory: " + table_directory + "\n") +
+                           "socket:\n  path: " + socket + "\n" +
                            upstream + "snapshot: " + snapshot + "\n" + extra);
   }
   void write_keys(const std::vector<sync::KeyRecord> &records) { sync::save_keyset_file(keyset, records); }

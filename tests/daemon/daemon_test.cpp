@@ -204,6 +204,40 @@ TEST(Daemon, SigtermLeavesTheTableToReadersAndARestartReattaches) {
   EXPECT_TRUE(v.validate("Bearer " + k.token).ok());
 }
 
+// table.directory (here a tmpfs directory; hugetlbfs is the same code, see
+// tests/shm/table_directory_test.cpp): the socket and readers use the
+// table's path, /dev/shm holds nothing, a restart re-attaches.
+TEST(Daemon, ATableInADirectoryServesBySocketAndByPath) {
+  char tmpl[] = "/dev/shm/ektest-daemon-dir.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  struct RemoveDir {
+    std::string path;
+    ~RemoveDir() { rmdir(path.c_str()); }
+  } remove_dir{tmpl};
+  {
+    DaemonProcess d;
+    d.table_directory = tmpl;
+    d.write_config("");
+    MintedKey k = mint_key("key_dir");
+    d.write_keys({k.record});
+    d.start_ready();
+    EXPECT_EQ(d.validate(k.token).status, 200) << d.log();
+    const auto status = nlohmann::json::parse(d.get("/v1/status").body);
+    EXPECT_EQ(status["table"]["address"], std::string(tmpl) + "/" + d.table);
+
+    auto v = Validator::open(d.address().c_str());
+    ASSERT_TRUE(v) << Validator::error_text(v.error());
+    EXPECT_TRUE(v.validate("Bearer " + k.token).ok());
+    EXPECT_FALSE(Validator::open(d.table.c_str())) << "the table is in /dev/shm as well";
+
+    d.stop();
+    d.start_ready();
+    EXPECT_NE(d.log().find("re-attached to table " + d.address()), std::string::npos) << d.log();
+    EXPECT_TRUE(v.validate("Bearer " + k.token).ok());
+    EXPECT_EQ(d.validate(k.token).status, 200);
+  }
+}
+
 TEST(Daemon, AnUnreadableUpstreamFallsBackToTheSnapshot) {
   DaemonProcess d;
   MintedKey k = mint_key("key_snap");

@@ -212,6 +212,17 @@ TEST_F(ConfigLoad, TableHugePages) {
   EXPECT_NE(err.find("table.huge_pages: expected off, try or require, got \"yes\""), std::string::npos) << err;
 }
 
+TEST_F(ConfigLoad, TableDirectory) {
+  EXPECT_EQ(load(kDesignExample).table.directory, "");
+  EXPECT_EQ(load(kDesignExample).table.address(), load(kDesignExample).table.name);
+  const Config c = load(replaced(kDesignExample, "mode: \"0640\"", "mode: \"0640\"\n  directory: /dev/hugepages/"));
+  EXPECT_EQ(to_table_options(c).directory, "/dev/hugepages/");
+  EXPECT_EQ(c.table.address(), "/dev/hugepages/" + c.table.name);
+  EXPECT_NE(describe(c).find("readers open /dev/hugepages/" + c.table.name), std::string::npos) << describe(c);
+  const std::string err = error(replaced(kDesignExample, "mode: \"0640\"", "mode: \"0640\"\n  directory: hugepages"));
+  EXPECT_NE(err.find("table.directory: expected an absolute path"), std::string::npos) << err;
+}
+
 TEST_F(ConfigLoad, DescribeSummarisesWithoutSecrets) {
   const std::string text = describe(load(kDesignExample));
   EXPECT_NE(text.find("region in-mum"), std::string::npos) << text;

@@ -121,7 +121,7 @@ TEST_F(ConfigErrors, UnknownTopLevelKeyNamesTheValidOnes) {
 
 TEST_F(ConfigErrors, UnknownNestedKey) {
   EXPECT_EQ(example_error("  name: edgekey-in-mum", "  nmae: edgekey-in-mum"),
-            F + "6: table.nmae: unknown key; valid keys under table: name, capacity, readers_group, mode, huge_pages");
+            F + "6: table.nmae: unknown key; valid keys under table: name, capacity, readers_group, mode, huge_pages, directory");
   EXPECT_EQ(example_error("  policy: serve_stale", "  polcy: serve_stale"),
             F + "17: staleness.polcy: unknown key; valid keys under staleness: max, policy");
 }
