@@ -7,17 +7,19 @@
 //   floor/4K    SHA-256 + a probe in an anonymous array madvised NOHUGEPAGE
 //   floor/2M    the same array madvised HUGEPAGE (anonymous THP)
 //   validate/4K libedgekey's validate, table.huge_pages: off
-//   validate/2M the same, table.huge_pages: require
+//   validate/2M the same, table.huge_pages: require (or, with --hugetlbfs=DIR,
+//               table.directory: DIR, a hugetlbfs mount)
 // Each row's "huge_MiB" counter says how much of the structure the kernel
 // actually backed with 2 MiB pages (smaps), so a figure is never mislabelled.
 //
 // Runs only where the host gives /dev/shm huge pages (shm/src/huge_pages.hpp:
 // shmem_enabled `force`, or /dev/shm mounted huge=advise|always|within_size);
-// elsewhere it prints one line saying so and what to set, and exits 0. It
-// never changes the host.
+// or with --hugetlbfs=DIR; elsewhere it prints one line saying so and what
+// to set, and exits 0. It never changes the host.
 //
 //   hugepage_bench [--sizes=1000000,10000000] [benchmark flags]
 //   hugepage_bench --benchmark_repetitions=3   # the summary takes medians
+//   hugepage_bench --hugetlbfs=/dev/hugepages  # the 2M table in hugetlbfs (pages reserved)
 #include "bench_args.hpp"
 #include "shm/src/hasher.hpp"
 #include "shm/src/huge_pages.hpp"
@@ -46,6 +48,7 @@ namespace {
 std::vector<int64_t> g_sizes = {1'000'000, 10'000'000};
 constexpr size_t kSample = 1 << 20;  // hit tokens drawn from, per size (at most)
 constexpr double kMaxLoad = 0.8;     // as validate_bench: the writer's default
+std::string g_hugetlbfs;             // --hugetlbfs: the 2M table's table.directory
 
 // The keys of one size: every hash (to fill the structures) and a shuffled
 // sample of tokens (what the benchmarks look up). Shared by both page sizes.
@@ -111,14 +114,14 @@ class FloorArray {
 struct Setup {
   int64_t n = 0;
   bool huge = false;
-  std::string name;
+  std::string name, dir;  // dir: table.directory, "" = /dev/shm
   std::unique_ptr<shm::TableWriter> writer;
   std::unique_ptr<FloorArray> floor;
   ek_validator *reader = nullptr;
   ~Setup() {
     if (reader) ek_close(reader);
     writer.reset();
-    if (!name.empty()) shm::TableWriter::destroy(name);
+    if (!name.empty()) shm::TableWriter::destroy(name, dir);
   }
 };
 
@@ -164,8 +167,10 @@ Setup &setup(int64_t n, bool huge) {
   o.permissions = {"chat:write"};
   o.roles = {"developer"};
   o.capacity = uint64_t(double(n + 64) / kMaxLoad);
-  o.huge_pages = huge ? shm::HugePages::Require : shm::HugePages::Off;
-  shm::TableWriter::destroy(s->name);
+  if (huge) s->dir = g_hugetlbfs;
+  o.directory = s->dir;
+  o.huge_pages = huge && s->dir.empty() ? shm::HugePages::Require : shm::HugePages::Off;
+  shm::TableWriter::destroy(s->name, s->dir);
   s->writer = std::make_unique<shm::TableWriter>(o);
   s->floor = std::make_unique<FloorArray>(o.capacity, huge);
   shm::TableRecord r;
@@ -180,7 +185,7 @@ Setup &setup(int64_t n, bool huge) {
     s->floor->insert(k.hashes[i].data(), used);
   }
   s->floor->touch_all();
-  if (ek_open(s->name.c_str(), &s->reader) != 0) {
+  if (ek_open(s->writer->address().c_str(), &s->reader) != 0) {
     std::fprintf(stderr, "hugepage_bench: cannot open table %s\n", s->name.c_str());
     std::exit(1);
   }
@@ -195,12 +200,15 @@ Setup &setup(int64_t n, bool huge) {
   return *g_setup;
 }
 
-// ShmemPmdMapped of the whole process (the writer's and the reader's mapping).
+// ShmemPmdMapped + Shared_Hugetlb of the whole process (the writer's and the
+// reader's mapping; the second for a hugetlbfs table).
 uint64_t process_shmem_pmd_bytes() {
   std::ifstream in("/proc/self/smaps_rollup");
+  uint64_t kb = 0;
   for (std::string line; std::getline(in, line);)
-    if (line.rfind("ShmemPmdMapped:", 0) == 0) return std::stoull(line.substr(15)) * 1024;
-  return 0;
+    for (std::string_view field : {"ShmemPmdMapped:", "Shared_Hugetlb:"})
+      if (line.rfind(field, 0) == 0) kb += std::stoull(line.substr(field.size()));
+  return kb * 1024;
 }
 
 void BM_Floor(benchmark::State &state, int64_t n, bool huge) {
@@ -287,11 +295,13 @@ class Summary : public benchmark::ConsoleReporter {
 int main(int argc, char **argv) {
   std::vector<char *> args;
   for (int i = 0; i < argc; ++i) {
-    if (!bench::take_sizes_flag(argv[i], g_sizes)) args.push_back(argv[i]);
+    if (std::strncmp(argv[i], "--hugetlbfs=", 12) == 0) g_hugetlbfs = argv[i] + 12;
+    else if (!bench::take_sizes_flag(argv[i], g_sizes)) args.push_back(argv[i]);
   }
   const shm::HugePageHost host = shm::huge_page_host();
-  if (!host.allows) {
-    std::printf("hugepage_bench skipped: this host gives /dev/shm no huge pages (%s); to enable: %s\n",
+  if (!host.allows && g_hugetlbfs.empty()) {
+    std::printf("hugepage_bench skipped: this host gives /dev/shm no huge pages (%s); to enable: %s; "
+                "or pass --hugetlbfs=DIR\n",
                 host.describe().c_str(), host.how_to_enable().c_str());
     return 0;
   }
