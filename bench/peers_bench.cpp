@@ -27,7 +27,8 @@
 //   peers_bench --sizes=1000000,10000000 # also 10M (~10 GiB of memory, ~5 min more)
 //   peers_bench --out=bench/results      # also peers.md, peers.csv, peers.gp, peers.png
 //   peers_bench --peers=edgekey,floor,lmdb,boost,redis,edgekeyd
-//   peers_bench --only=hits              # diagnostic: a workload of hits (or misses) only
+//   peers_bench --only=hits              # diagnostic: a workload of hits (or misses) only,
+//                                        # or --only=alternating: hit, miss, hit, ...
 //   peers_bench --hugetlbfs=/dev/hugepages  # edgekey-2m in hugetlbfs (table.directory), not THP
 //   peers_bench --socket-keys=0          # edgekeyd serves all N keys (default: the first 100k;
 //                                        # 1M keys through its YAML keyset: ~160 s, ~9 GiB)
@@ -93,7 +94,10 @@ std::vector<int64_t> g_sizes = {1'000'000};
 // is the socket's, not the table's (13.8 us at 1M keys, as at 10k).
 int64_t g_socket_keys = 100'000;  // 0 = all keys
 std::string g_out, g_edgekeyd = EDGEKEYD_PATH, g_command;
-std::string g_only;  // "", "hits" or "misses": a diagnostic workload of one kind only
+// "", or a diagnostic workload: "hits" or "misses" only, or "alternating"
+// (hit, miss, hit, ...: the same tokens, in an order a branch predictor
+// learns, which shows what the shuffled mix's unpredictable answers cost).
+std::string g_only;
 std::string g_hugetlbfs;  // --hugetlbfs: edgekey-2m's table.directory ("" = THP on /dev/shm)
 std::vector<std::string> g_peers = {"edgekey", "edgekey-2m", "floor", "lmdb", "boost", "redis", "edgekeyd"};
 
@@ -104,13 +108,16 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 // Hits sampled evenly from keys [0, count), as many unknown tokens, shuffled.
 void make_workload(const std::vector<std::string> &hits, const std::vector<std::string> &misses,
                    std::vector<std::string> &tokens, std::vector<uint8_t> &expect, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<size_t> order(hits.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  if (g_only == "alternating") std::shuffle(order.begin(), order.end(), rng);
   std::vector<std::pair<const std::string *, uint8_t>> all;
-  for (size_t i = 0; i < hits.size(); ++i) {
+  for (size_t i : order) {
     if (g_only != "misses") all.push_back({&hits[i], 1});
     if (g_only != "hits") all.push_back({&misses[i], 0});
   }
-  std::mt19937_64 rng(seed);
-  std::shuffle(all.begin(), all.end(), rng);
+  if (g_only != "alternating") std::shuffle(all.begin(), all.end(), rng);
   tokens.clear();
   expect.clear();
   for (auto &[t, e] : all) {
@@ -443,7 +450,8 @@ int main(int argc, char **argv) {
       g_socket_keys = std::stoll(a.substr(14));
     } else if (a.rfind("--only=", 0) == 0) {
       g_only = a.substr(7);
-      if (g_only != "hits" && g_only != "misses") fatal("--only= takes hits or misses");
+      if (g_only != "hits" && g_only != "misses" && g_only != "alternating")
+        fatal("--only= takes hits, misses or alternating");
     } else if (a.rfind("--out=", 0) == 0) {
       g_out = a.substr(6);
     } else if (a.rfind("--hugetlbfs=", 0) == 0) {

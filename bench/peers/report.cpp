@@ -70,7 +70,10 @@ std::string report_table_impl(const PeerResults &results) {
     int reps = 0;
     for (auto &[k, r] : g_r->runs)
       if (std::get<0>(k) == n) reps = std::max(reps, r.reps);
-    const char *mix = g_r->only.empty() ? "half hits / half misses" : g_r->only == "hits" ? "hits only" : "misses only";
+    const char *mix = g_r->only.empty()            ? "half hits / half misses"
+                      : g_r->only == "hits"        ? "hits only"
+                      : g_r->only == "alternating" ? "hits and misses alternating"
+                                                   : "misses only";
     o << "\n### " << fmt_keys(n) << " keys, " << mix << " (median of " << std::max(reps, 1)
       << " runs)\n\n";
     o << "| peer | threads | ns/request (per thread) | requests/s (all threads) | × edgekey |\n";
