@@ -53,8 +53,7 @@ std::unique_ptr<Generation> Generation::create(const SegmentDir &dir, const std:
   const uint64_t arena_off = homes_off + round_up(homes_words(capacity) * 8, kCacheLine);
   uint64_t total = arena_off + arena_size;
   const uint64_t page = dir.kind == DirKind::Hugetlbfs ? dir.page_size : kHugePageSize;
-  if (huge || dir.kind == DirKind::Hugetlbfs) {
-    huge = true;
+  if (huge) {
     total = round_up(total, page);
     arena_size = std::min(total - arena_off, kMaxArena);  // arena_off is a multiple of 64
   }

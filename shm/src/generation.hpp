@@ -25,8 +25,9 @@ class Generation {
   static constexpr uint64_t npos = ~uint64_t(0);
 
   // A new, unpublished generation holding no keys; its magic is stored by
-  // seal() once it is filled. `huge`: the segment is a whole number of huge
-  // pages (2 MiB, or hugetlbfs's size; the arena takes the rounding),
+  // seal() once it is filled. `huge` (always, in a hugetlbfs `dir`): the
+  // segment is a whole number of huge pages (2 MiB, or hugetlbfs's size; the
+  // arena takes the rounding),
   // madvised before its first byte is touched, and its header and slots are
   // allocated here (huge_pages.hpp).
   static std::unique_ptr<Generation> create(const SegmentDir &dir, const std::string &table, uint64_t gen,

@@ -112,24 +112,20 @@ RwSegment RwSegment::create(const SegmentDir &d, const std::string &name, uint64
       if (fd < 0) fail(path, std::string("cannot create: ") + std::strerror(errno));
       created = s.in_dir = true;
     }
-    const auto close_file = [&] {
-      if (s.in_dir) ::close(fd);
-    };
+    std::string problem;
     if ((s.in_dir && fchmod(fd, access.mode) != 0) ||
-        (access.gid >= 0 && fchown(fd, uid_t(-1), gid_t(access.gid)) != 0)) {
-      const int err = errno;
-      close_file();
-      remove_segment(d, name);
-      fail(path, std::string("cannot give it to the readers' group: ") + std::strerror(err) +
-                     " (run edgekeyd as root or as a member of table.readers_group)");
+        (access.gid >= 0 && fchown(fd, uid_t(-1), gid_t(access.gid)) != 0))
+      problem = std::string("cannot give it to the readers' group: ") + std::strerror(errno) +
+                " (run edgekeyd as root or as a member of table.readers_group)";
+    else if (ftruncate(fd, off_t(size)) != 0) {
+      const int err = errno;  // before room_hint() reads files
+      problem = "cannot size it to " + mib(size) + " (" + std::strerror(err) + "): " + room_hint(d, size);
     }
-    if (ftruncate(fd, off_t(size)) != 0) {
-      const int err = errno;
-      close_file();
+    if (s.in_dir) ::close(fd);  // the file_mapping below opens its own
+    if (!problem.empty()) {
       remove_segment(d, name);
-      fail(path, "cannot size it to " + mib(size) + " (" + std::strerror(err) + "): " + room_hint(d, size));
+      fail(path, problem);
     }
-    close_file();
     if (s.in_dir) s.file = bip::file_mapping(path.c_str(), bip::read_write);
     s.region = s.in_dir ? bip::mapped_region(s.file, bip::read_write)
                         : bip::mapped_region(s.shm, bip::read_write);

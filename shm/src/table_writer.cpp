@@ -202,12 +202,14 @@ void TableWriter::check_huge_pages(const TableOptions &o) {
 }
 
 std::string TableWriter::huge_page_report() const {
+  // "<held> of <size> MiB of generation <G>"
+  const auto held = [&] {
+    return std::to_string(huge_bytes_ >> 20) + " of " + std::to_string(cur_->segment_bytes() >> 20) +
+           " MiB of generation " + std::to_string(cur_->generation());
+  };
   if (dir_.kind == DirKind::Hugetlbfs) {
     const std::string head = "table.directory " + dir_.describe();
-    if (!cur_) return head + ": no generation built yet";
-    return head + ": " + std::to_string(huge_bytes_ >> 20) + " of " +
-           std::to_string(cur_->segment_bytes() >> 20) + " MiB of generation " +
-           std::to_string(cur_->generation()) + " in huge pages";
+    return cur_ ? head + ": " + held() + " in huge pages" : head + ": no generation built yet";
   }
   const std::string head = std::string("table.huge_pages ") + huge_pages_name(opts_.huge_pages);
   if (opts_.huge_pages == HugePages::Off) return head + ": 4 KiB pages";
@@ -215,9 +217,7 @@ std::string TableWriter::huge_page_report() const {
     return head + ": 4 KiB pages, the host allows no huge pages for /dev/shm (" + host_.describe() +
            "); to enable: " + host_.how_to_enable();
   if (!cur_) return head + ": allowed (" + host_.describe() + "), no generation built yet";
-  return head + ": " + std::to_string(huge_bytes_ >> 20) + " of " +
-         std::to_string(cur_->segment_bytes() >> 20) + " MiB of generation " +
-         std::to_string(cur_->generation()) + " in 2 MiB pages (" + host_.describe() + ")";
+  return head + ": " + held() + " in 2 MiB pages (" + host_.describe() + ")";
 }
 
 void TableWriter::sync_counts() {
