@@ -23,19 +23,6 @@ namespace edgekey::test {
 
 namespace {
 
-// A port the kernel just handed out on 127.0.0.1 (closed again for the server to take).
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 bool accepts(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -63,14 +50,13 @@ ScratchDir::~ScratchDir() {
 NatsServer::NatsServer(const std::string &dir, std::string name, std::string domain, int hub_leaf_port)
     : dir_(dir), name_(std::move(name)), domain_(std::move(domain)), hub_leaf_port_(hub_leaf_port) {
   log_path_ = log_path_or("nats-server-" + name_, dir_ + "/" + name_ + ".log");
-  port_ = free_port();
-  if (hub_leaf_port_ == 0) leaf_port_ = free_port();
+  if (hub_leaf_port_ == 0) leaf_port_.emplace();
   std::ofstream conf(dir_ + "/" + name_ + ".conf");
   conf << "server_name: " << name_ << "\n"
-       << "listen: 127.0.0.1:" << port_ << "\n"
+       << "listen: 127.0.0.1:" << port_.port() << "\n"
        << "jetstream { domain: " << domain_ << ", store_dir: \"" << dir_ << "/" << name_ << "-js\" }\n";
   if (hub_leaf_port_ == 0)
-    conf << "leafnodes { listen: 127.0.0.1:" << leaf_port_ << " }\n";
+    conf << "leafnodes { listen: 127.0.0.1:" << leaf_port_->port() << " }\n";
   else
     conf << "leafnodes { remotes: [ { url: \"nats-leaf://127.0.0.1:" << hub_leaf_port_ << "\" } ] }\n";
 }
@@ -104,7 +90,7 @@ bool NatsServer::start(std::string *why) {
       if (why) *why = "nats-server " + name_ + " exited; log:\n" + log();
       return false;
     }
-    if (accepts(port_)) return true;
+    if (accepts(port_.port())) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling the condition
   }
   if (why) *why = "nats-server " + name_ + " did not listen on " + url() + " in 10 s; log:\n" + log();

@@ -1,17 +1,19 @@
 // nats_servers.hpp -- real nats-server processes for tests (NATS.md's
 // topology): an origin hub with JetStream domain "eu" and leaf regions with
 // their own domains, all on 127.0.0.1, each with its own store directory,
-// started by the fixture and stopped by pid. Ports are chosen free at start
-// and kept across restarts, so clients reconnect to a restarted server.
+// started by the fixture and stopped by pid. Ports are reserved (test_ports.hpp)
+// when a server is made and kept across restarts, so clients reconnect to a restarted server.
 // No test framework needed: the benchmarks (bench/) use it too.
 #pragma once
 
 #include "sync/nats/nats_client.hpp"
 #include "sync/nats/nats_options.hpp"
+#include "test_ports.hpp"
 
 #include <sys/types.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,7 +42,7 @@ struct NatsServerTls {
 
 class NatsServer {
  public:
-  // A hub: `leaf_port` = 0 gives it a leafnode listener on a free port.
+  // A hub: `hub_leaf_port` = 0 gives it a leafnode listener on a port of its own.
   // A leaf: `hub_leaf_port` is the hub's leafnode port to connect to.
   NatsServer(const std::string &dir, std::string name, std::string domain, int hub_leaf_port);
   ~NatsServer();  // SIGKILL if still running
@@ -57,15 +59,17 @@ class NatsServer {
   void stop();       // SIGTERM and reap
   bool running() const { return pid_ > 0; }
 
-  std::string url() const { return (tls_ ? "tls://127.0.0.1:" : "nats://127.0.0.1:") + std::to_string(port_); }
-  int leaf_port() const { return leaf_port_; }
+  std::string url() const { return (tls_ ? "tls://127.0.0.1:" : "nats://127.0.0.1:") + std::to_string(port_.port()); }
+  int leaf_port() const { return leaf_port_ ? leaf_port_->port() : 0; }
   const std::string &domain() const { return domain_; }
   std::string log() const;
 
  private:
   std::string dir_, name_, domain_;
   std::string log_path_;  // in EDGEKEY_TEST_LOG_DIR when set (tests/logscan), else in dir_
-  int port_ = 0, leaf_port_ = 0, hub_leaf_port_ = 0;
+  ReservedPort port_;
+  std::optional<ReservedPort> leaf_port_;  // a hub's
+  int hub_leaf_port_ = 0;                  // a leaf's
   pid_t pid_ = -1;
   bool tls_ = false;
 };

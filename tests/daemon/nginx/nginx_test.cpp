@@ -8,6 +8,7 @@
 // its auth_request module) every case fails and says so. scripts/deps
 // installs it; EDGEKEY_NGINX names another binary.
 #include "daemon_fixture.hpp"
+#include "test_ports.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -47,23 +48,6 @@ bool substitute_once(std::string &text, const std::string &from, const std::stri
   }
   text.replace(at, from.size(), to);
   return true;
-}
-
-// A TCP port on 127.0.0.1 nobody listens on right now.
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len) != 0) {
-    if (fd >= 0) ::close(fd);
-    return -1;
-  }
-  ::close(fd);
-  return ntohs(a.sin_port);
 }
 
 int connect_loopback(int port) {
@@ -121,8 +105,9 @@ HttpResponse http_get(int port, const std::string &target, const std::vector<std
 class NginxProcess {
  public:
   TempDir dir;
-  int port = -1;      // the example's server
-  int api_port = -1;  // the stand-in API
+  ReservedPort port_hold, api_port_hold;
+  const int port = port_hold.port();          // the example's server
+  const int api_port = api_port_hold.port();  // the stand-in API
   pid_t pid = -1;
   const std::string error_path = log_path_or("nginx-error", dir.file("error.log"));
   const std::string access_path = log_path_or("nginx-access", dir.file("access.log"));
@@ -135,11 +120,6 @@ class NginxProcess {
   // The example, pointed at this test's socket and ports, and a main config
   // including it.
   void configure(const std::string &edgekeyd_socket) {
-    port = free_port();
-    api_port = free_port();
-    ASSERT_GT(port, 0);
-    ASSERT_GT(api_port, 0);
-    ASSERT_NE(port, api_port);
     std::string site = read_text(EDGEKEY_NGINX_EXAMPLE);
     ASSERT_FALSE(site.empty()) << "cannot read " << EDGEKEY_NGINX_EXAMPLE;
     ASSERT_TRUE(substitute_once(site, "proxy_pass http://unix:/run/edgekey/edgekeyd.sock:/v1/validate;",
@@ -168,21 +148,16 @@ class NginxProcess {
     DaemonProcess::write_file(dir.file("nginx.conf"), conf);
   }
 
-  // Configures and starts nginx, again on new ports should another process
-  // have taken one of the free ports meanwhile.
+  // Configures and starts nginx.
   void start(const std::string &edgekeyd_socket) {
     ASSERT_EQ(access(nginx_path(), X_OK), 0)
         << "nginx not found at " << nginx_path()
         << ": this integration test needs it (scripts/deps installs it; EDGEKEY_NGINX names another binary)";
-    for (int attempt = 1;; ++attempt) {
-      ASSERT_NO_FATAL_FAILURE(configure(edgekeyd_socket));
-      bool exited = false;
-      if (launch(exited)) return;
-      const bool port_taken = exited && error_log().find("Address already in use") != std::string::npos;
-      ASSERT_TRUE(port_taken && attempt < 3) << "nginx did not start listening on 127.0.0.1:" << port
-                                             << " and :" << api_port << (exited ? " (it exited)" : "") << "; its log:\n"
-                                             << error_log();
-    }
+    ASSERT_NO_FATAL_FAILURE(configure(edgekeyd_socket));
+    bool exited = false;
+    ASSERT_TRUE(launch(exited)) << "nginx did not start listening on 127.0.0.1:" << port << " and :" << api_port
+                                << (exited ? " (it exited)" : "") << "; its log:\n"
+                                << error_log();
   }
 
   void stop() {
