@@ -118,12 +118,13 @@ __attribute__((always_inline)) inline ParsedToken classify_prefixed(std::string_
 }  // namespace format
 
 // Reading a few bytes past a string's NUL is harmless within its page, but
-// AddressSanitizer (rightly, by the language's rules) reports it: sanitized
-// builds always measure the string first.
-#if defined(__SANITIZE_ADDRESS__)
+// AddressSanitizer and ThreadSanitizer (rightly, by the language's rules)
+// report it when those bytes were freed: sanitized builds always measure the
+// string first.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define EK_PAGE_OVERREAD 0
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer) || __has_feature(thread_sanitizer)
 #define EK_PAGE_OVERREAD 0
 #endif
 #endif
