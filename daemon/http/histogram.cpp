@@ -47,7 +47,8 @@ void LatencyHistogram::append_series(std::string& out, std::string_view name,
     out.append(name).append("_bucket{").append(sep).append("le=\"").append(le).append("\"} ");
     out.append(std::to_string(cumulative)).push_back('\n');
   }
-  const std::string braces = labels.empty() ? std::string() : "{" + std::string(labels) + "}";
+  std::string braces;  // appended, not "{" + labels + "}" (a GCC 12 -Wrestrict false positive)
+  if (!labels.empty()) braces.append("{").append(labels).append("}");
   char sum[48];
   std::snprintf(sum, sizeof sum, "%" PRIu64 ".%09" PRIu64, sum_ns_ / 1'000'000'000,
                 sum_ns_ % 1'000'000'000);

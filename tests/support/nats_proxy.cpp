@@ -83,7 +83,8 @@ std::optional<Frame> next_frame(const std::string &b, size_t pos, std::string_vi
 
 // Removes `"field":[...]` (an array of strings) and one comma next to it.
 bool strip_array_field(std::string &json, std::string_view field) {
-  const std::string key = "\"" + std::string(field) + "\":";
+  std::string key;  // appended: "\"" + field + ... trips a GCC 12 -Wrestrict false positive
+  key.append("\"").append(field).append("\":");
   const size_t k = json.find(key);
   if (k == std::string::npos) return false;
   const size_t close = json.find(']', k + key.size());
