@@ -18,7 +18,7 @@ namespace edgekey::shm {
 namespace {
 // Slots from which find_slot streams them (below): 4M slots of 128 bytes,
 // 512 MiB, 16 times a 32 MiB L3 (~3.4M keys at load 0.8). Measured: at 10M
-// keys streaming gains ~9%; at 1M keys (160 MiB of slots) it lost ~3%.
+// keys streaming pays (below); at 1M keys (160 MiB of slots) it lost ~3%.
 constexpr uint64_t kStreamedSlots = uint64_t(1) << 22;
 }  // namespace
 
@@ -90,17 +90,16 @@ Lookup find_slot(const DataView &d, const uint8_t hash[32], SlotImage &out) {
   // with non-temporal prefetches: a random slot line is not read again
   // before it would be evicted, and kept out of L2 and L3 it no longer
   // evicts the homes and the page-table entries every lookup needs. Its home
-  // slot is fetched before the homes word arrives, so a hit whose homes
-  // branch the CPU predicted as a miss does not wait for the homes word and
-  // then for its slot; a miss wastes that fetch, which it does not wait for.
-  // (10M keys, peers_bench, 1 thread, medians of 19 and 12 runs taken in
-  // turn: 360 -> 328 ns.) A smaller table fetches its slots only once the
-  // homes pass, into every cache level.
+  // slot's first line is fetched before the homes word arrives, so a hit
+  // whose homes branch the CPU predicted as a miss does not wait for the
+  // homes word and then for its slot. A miss wastes that fetch and its page
+  // walk (10M keys, misses only: 150 -> 271 ns), which the hits in a mix
+  // more than repay. (10M keys, peers_bench, the mix, 1 thread, runs taken
+  // in turn: edgekey / Boost medians 1.93x -> 2.11x; fetching the second line
+  // early too: 2.05x.) A smaller table fetches its slots only once the homes
+  // pass, into every cache level.
   const bool streamed = d.capacity >= kStreamedSlots;
-  if (streamed) {
-    __builtin_prefetch(&d.slots[idx].w[0], 0, 0);
-    __builtin_prefetch(&d.slots[idx].w[kSlotWords / 2], 0, 0);
-  }
+  if (streamed) __builtin_prefetch(&d.slots[idx].w[0], 0, 0);
   // No key whose home shares this key's homes word set all of its bits
   // (layout.hpp: Homes): a miss without a slot access.
   if ((d.homes[homes_word_of(idx)].load(std::memory_order_acquire) & mask) != mask)
@@ -114,6 +113,7 @@ Lookup find_slot(const DataView &d, const uint8_t hash[32], SlotImage &out) {
   // (Past the last slot this prefetches arena bytes instead: a prefetch
   // never faults, and the wrap costs more than the rare wasted fetch.)
   if (streamed) {
+    __builtin_prefetch(&d.slots[idx].w[kSlotWords / 2], 0, 0);
     for (uint64_t k = 1; k <= 2; ++k) {
       __builtin_prefetch(&d.slots[idx + k].w[0], 0, 0);
       __builtin_prefetch(&d.slots[idx + k].w[kSlotWords / 2], 0, 0);
