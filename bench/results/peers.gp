@@ -1,7 +1,7 @@
 # Written by peers_bench; run from this directory: gnuplot peers.gp
 set terminal pngcairo size 1400,640 font 'Sans,10'
 set output 'peers.png'
-set title "edgekey beside its peers: ns per request (SHA-256 + lookup), median, log scale — 2026-11-24 03:37 UTC"
+set title "edgekey beside its peers: ns per request (SHA-256 + lookup), median, log scale — 2026-11-24 07:26 UTC"
 set key autotitle columnheader
 set style data histogram
 set style histogram clustered gap 1
