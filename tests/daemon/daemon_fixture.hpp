@@ -11,6 +11,7 @@
 #include "shm/src/token.hpp"
 #include "sync/key_record.hpp"
 #include "sync/keyset_file.hpp"
+#include "spawn.hpp"
 #include "test_support.hpp"
 #include "tests/logscan/test_log_dir.hpp"
 
@@ -21,7 +22,9 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -127,16 +130,15 @@ class DaemonProcess {
   // Starts edgekeyd; `env` adds variables (e.g. WATCHDOG_USEC).
   void start(std::vector<std::string> env = {}) {
     notifications.clear();  // a restart must announce itself again
-    pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      FILE *log = freopen(log_path.c_str(), "a", stderr);
-      (void)log;
-      setenv("NOTIFY_SOCKET", notify_path.c_str(), 1);
-      for (auto &e : env) putenv(const_cast<char *>(e.c_str()));
-      execl(EDGEKEYD_PATH, "edgekeyd", "--config", config.c_str(), (char *)nullptr);
-      _exit(127);
+    SpawnOptions o;
+    o.env = {"NOTIFY_SOCKET=" + notify_path};
+    for (auto &e : env) {  // `env` wins, as it did when put after NOTIFY_SOCKET
+      if (e.rfind("NOTIFY_SOCKET=", 0) == 0) o.env.clear();
+      o.env.push_back(e);
     }
+    o.log_path = log_path;
+    pid = spawn({EDGEKEYD_PATH, "--config", config}, o);
+    ASSERT_GE(pid, 0) << "cannot start edgekeyd (log " << log_path << "): " << strerror(errno);
   }
 
   // Waits for a notification containing `what` ("READY=1"); false on timeout

@@ -1,6 +1,8 @@
 // nats_servers.cpp -- see nats_servers.hpp.
 #include "nats_servers.hpp"
 
+#include "spawn.hpp"
+
 #include "sync/nats/nats_streams.hpp"
 #include "tests/logscan/test_log_dir.hpp"
 
@@ -14,7 +16,9 @@
 #include <chrono>
 #include <filesystem>
 #include <stdexcept>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -75,12 +79,12 @@ void NatsServer::require_tls(const NatsServerTls &t) {
 bool NatsServer::start(std::string *why) {
   if (pid_ > 0) return true;
   const std::string conf = dir_ + "/" + name_ + ".conf";
-  pid_ = fork();
-  if (pid_ == 0) {
-    FILE *out = freopen(log_path_.c_str(), "a", stderr);
-    (void)out;
-    execlp("nats-server", "nats-server", "-c", conf.c_str(), (char *)nullptr);
-    _exit(127);
+  SpawnOptions o;
+  o.log_path = log_path_;
+  pid_ = spawn({"nats-server", "-c", conf}, o);
+  if (pid_ < 0) {
+    if (why) *why = "cannot start nats-server " + name_ + " (log " + log_path_ + "): " + std::strerror(errno);
+    return false;
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::chrono::steady_clock::now() < deadline) {

@@ -8,11 +8,11 @@
 // its auth_request module) every case fails and says so. scripts/deps
 // installs it; EDGEKEY_NGINX names another binary.
 #include "daemon_fixture.hpp"
+#include "spawn.hpp"
 #include "test_ports.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -175,14 +175,12 @@ class NginxProcess {
     const std::string d = dir.path();
     const std::string globals = "daemon off; pid " + d + "/nginx.pid; error_log " + error_path + " info;";
     const std::string conf = dir.file("nginx.conf");
-    pid = fork();
+    SpawnOptions o;
+    o.log_path = out_path;
+    o.stdout_to_log = true;
+    o.die_with_parent = true;  // no nginx outlives a crashed test
+    pid = spawn({nginx_path(), "-p", d, "-c", conf, "-g", globals}, o);
     if (pid < 0) return false;
-    if (pid == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGTERM);  // no nginx outlives a crashed test
-      if (!freopen(out_path.c_str(), "a", stderr) || !freopen(out_path.c_str(), "a", stdout)) _exit(126);
-      execl(nginx_path(), "nginx", "-p", d.c_str(), "-c", conf.c_str(), "-g", globals.c_str(), (char *)nullptr);
-      _exit(127);
-    }
     // Ready once both servers accept connections (the master binds every
     // listen socket before it starts a worker, and connections wait in the
     // backlog for one).
