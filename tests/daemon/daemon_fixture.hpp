@@ -131,11 +131,8 @@ class DaemonProcess {
   void start(std::vector<std::string> env = {}) {
     notifications.clear();  // a restart must announce itself again
     SpawnOptions o;
-    o.env = {"NOTIFY_SOCKET=" + notify_path};
-    for (auto &e : env) {  // `env` wins, as it did when put after NOTIFY_SOCKET
-      if (e.rfind("NOTIFY_SOCKET=", 0) == 0) o.env.clear();
-      o.env.push_back(e);
-    }
+    o.env = std::move(env);
+    o.env.push_back("NOTIFY_SOCKET=" + notify_path);
     o.log_path = log_path;
     pid = spawn({EDGEKEYD_PATH, "--config", config}, o);
     ASSERT_GE(pid, 0) << "cannot start edgekeyd (log " << log_path << "): " << strerror(errno);

@@ -1,6 +1,8 @@
 // nats_proxy.cpp -- see nats_proxy.hpp.
 #include "nats_proxy.hpp"
 
+#include "test_ports.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -25,14 +27,6 @@ namespace {
 constexpr size_t kMaxBuffered = 4u << 20;
 
 void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
-
-sockaddr_in loopback(int port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(uint16_t(port));
-  return a;
-}
 
 std::vector<std::string_view> split_ws(std::string_view s) {
   std::vector<std::string_view> out;
@@ -132,7 +126,7 @@ struct NatsProxy::Conn {
 
 NatsProxy::NatsProxy(int upstream_port, uint64_t seed) : upstream_port_(upstream_port), rng_(seed) {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a = loopback(0);
+  sockaddr_in a = loopback_address(0);
   socklen_t len = sizeof a;
   if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0 ||
       ::listen(listen_fd_, 64) != 0 || ::getsockname(listen_fd_, reinterpret_cast<sockaddr *>(&a), &len) != 0) {
@@ -258,7 +252,7 @@ void NatsProxy::accept_all() {
     auto c = std::make_unique<Conn>();
     c->client = cfd;
     c->server = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a = loopback(upstream_port_);
+    sockaddr_in a = loopback_address(upstream_port_);
     if (c->server < 0 || ::connect(c->server, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0)
       continue;  // the server is down: the client sees its connection closed
     const int one = 1;

@@ -11,7 +11,21 @@
 // a bind() to it succeeded.
 #pragma once
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cstdint>
+
 namespace edgekey::test {
+
+// 127.0.0.1:`port` (0: any port) as bind() and connect() take it.
+inline sockaddr_in loopback_address(int port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(uint16_t(port));
+  return a;
+}
 
 class ReservedPort {
  public:

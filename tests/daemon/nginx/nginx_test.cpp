@@ -52,10 +52,7 @@ bool substitute_once(std::string &text, const std::string &from, const std::stri
 
 int connect_loopback(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(uint16_t(port));
+  sockaddr_in a = loopback_address(port);
   if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0) return fd;
   if (fd >= 0) ::close(fd);
   return -1;
