@@ -1,0 +1,3 @@
+module edgekey
+
+go 1.19
