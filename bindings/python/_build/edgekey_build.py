@@ -37,7 +37,7 @@ def _library_path():
                              text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
-    path = os.path.join(out, "libedgekey.so.0")
+    path = os.path.normpath(os.path.join(out, "libedgekey.so.0"))
     return path if out and os.path.exists(path) else None
 
 
