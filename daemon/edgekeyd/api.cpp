@@ -1,5 +1,6 @@
 // api.cpp -- edgekeyd's HTTP routes (DESIGN.md "Daemon"):
-//   GET /v1/validate   the validation answer (validate_route.cpp)
+//   /v1/validate       the validation answer (validate_route.cpp), for any
+//                      method and under /v1/validate/ too (Envoy ext_authz)
 //   GET /v1/status     table, upstream and freshness as JSON
 //   GET /v1/keys/{id}  a key's metadata (never a token, never its hash)
 //   GET /healthz       the loop answers
@@ -40,12 +41,12 @@ void metric(std::string &out, const char *name, const char *type, const char *he
 }  // namespace
 
 void Daemon::handle(const http::Request &req, http::Response &res) {
+  if (ValidateRoute::serves(req.path)) return validate_.handle(req, res);  // any method (ext_authz)
   if (req.method != "GET" && req.method != "HEAD") {
     res.add_header("Allow", "GET, HEAD");
     return text(res, 405, "only GET is served here\n");
   }
   const std::string_view path = req.path;
-  if (path == "/v1/validate") return validate_.handle(req, res);
   if (path == "/healthz") return text(res, 200, "ok\n");
   if (path == "/readyz")
     return ready_ ? text(res, 200, "ready\n") : text(res, 503, "not ready: no complete load of the keyset yet\n");

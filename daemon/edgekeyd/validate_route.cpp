@@ -1,7 +1,6 @@
 #include "daemon/edgekeyd/validate_route.hpp"
 
-#include "daemon/edgekeyd/json_text.hpp"
-
+#include <algorithm>
 #include <ctime>
 #include <cstring>
 
@@ -68,29 +67,18 @@ void ValidateRoute::handle(const http::Request &req, http::Response &res) {
   res.status = r.status;
   res.add_header("Content-Type", "application/json");
   res.add_header("X-Edgekey-Code", r.code_name());
-  if (r.status == 401) res.add_header("WWW-Authenticate", "Bearer");
-  std::string &b = res.body;
-  b.clear();
-  b.append("{\"status\":").append(std::to_string(r.status));
-  b.append(",\"code\":\"").append(r.code_name()).append("\"");
+  if (const char *challenge = ek_result_challenge(&r)) res.add_header("WWW-Authenticate", challenge);
+  if (r.status == 503) res.add_header("Retry-After", "1");
   if (has_key) {
     res.add_header("X-Edgekey-Key-Id", r.key_id);
     res.add_header("X-Edgekey-Workspace", r.workspace);
     res.add_header("X-Edgekey-Role", r.role);
     res.add_header("X-Edgekey-Type", r.type_name());
     res.add_header("X-Edgekey-Env", r.env_name());
-    b.append(",\"key_id\":");
-    append_json_string(b, r.key_id);
-    b.append(",\"workspace\":");
-    append_json_string(b, r.workspace);
-    b.append(",\"type\":\"").append(r.type_name()).append("\"");
-    b.append(",\"env\":\"").append(r.env_name()).append("\"");
-    b.append(",\"role\":");
-    append_json_string(b, r.role);
-    b.append(",\"expires_at\":");
-    append_json_time(b, r.expires_at);
   }
-  b.append("}\n");
+  // The body is libedgekey's rendering, the one the nginx module sends too.
+  char body[EK_RESULT_JSON_MAX];
+  res.body.assign(body, std::min(ek_result_json(&r, body, sizeof body), sizeof body - 1));
 }
 
 }  // namespace edgekey::daemon

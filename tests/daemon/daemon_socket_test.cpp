@@ -132,3 +132,50 @@ TEST(Daemon, ARevokedKeysUseIsLoggedOncePerKeyAndCounted) {
   EXPECT_TRUE(has_sample(m, "edgekey_ready 1")) << m;
   EXPECT_NE(m.find("\nedgekey_last_sync_age_seconds "), std::string::npos) << m;
 }
+
+// Envoy's ext_authz filter in HTTP mode (path_prefix: /v1/validate) sends
+// the original method, its path after the prefix, Content-Length: 0 (or a
+// buffered body with with_request_body) and the allowed headers. Envoy is
+// not in Debian: these are the request shapes its documentation describes,
+// sent by a plain client.
+TEST(Daemon, ValidatesEnvoyExtAuthzRequestShapes) {
+  DaemonProcess d;
+  MintedKey dev = mint_key("key_envoy", "developer");
+  MintedKey analyst = mint_key("key_analyst", "analyst");
+  d.write_keys({dev.record, analyst.record});
+  d.start_ready();
+  auto ask = [&](const std::string &head, const std::string &body = "") {
+    auto r = one_request(d, head + "Host: api.example.com\r\nx-envoy-expected-rq-timeout-ms: 200\r\n"
+                                   "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    EXPECT_TRUE(r.has_value()) << head.substr(0, head.find('\r'));  // the request line: no token
+    return r.value_or(HttpResponse{});
+  };
+  const std::string auth = "Authorization: Bearer " + dev.token + "\r\n";
+
+  HttpResponse r = ask("POST /v1/validate/v1/agents HTTP/1.1\r\n" + auth + "x-forwarded-for: 203.0.113.7\r\n");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("X-Edgekey-Key-Id").value_or(""), "key_envoy");
+  EXPECT_EQ(r.header("X-Edgekey-Workspace").value_or(""), "ws_test");
+  r = ask("PUT /v1/validate/v1/agents/a1?force=1 HTTP/1.1\r\n" + auth, "{\"name\":\"a1\"}");  // a body is ignored
+  EXPECT_EQ(r.status, 200) << r.body;
+  r = ask("GET /v1/validate/ HTTP/1.1\r\n" + auth);
+  EXPECT_EQ(r.status, 200) << r.body;
+
+  // Refusals carry RFC 6750's challenge.
+  r = ask("DELETE /v1/validate/v1/agents/a1 HTTP/1.1\r\n");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.header("X-Edgekey-Code").value_or(""), "missing_token");
+  EXPECT_EQ(r.header("WWW-Authenticate").value_or(""), "Bearer");
+  r = ask("POST /v1/validate/v1/chat HTTP/1.1\r\nAuthorization: Bearer ek_sk_live_nonsense\r\n");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.header("WWW-Authenticate").value_or(""), "Bearer error=\"invalid_token\"");
+  r = ask("POST /v1/validate/v1/agents/deploy HTTP/1.1\r\nAuthorization: Bearer " + analyst.token +
+          "\r\nX-Edgekey-Permission: agents:deploy\r\n");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.header("WWW-Authenticate").value_or(""), "Bearer error=\"insufficient_scope\"");
+  EXPECT_EQ(nlohmann::json::parse(r.body).value("code", ""), "insufficient_permission");
+
+  // Only /v1/validate and what is under it: other routes keep GET only.
+  EXPECT_EQ(ask("GET /v1/validatex HTTP/1.1\r\n" + auth).status, 404);
+  EXPECT_EQ(ask("POST /v1/status HTTP/1.1\r\n").status, 405);
+}

@@ -34,6 +34,8 @@
 #ifndef EDGEKEY_EDGEKEY_H
 #define EDGEKEY_EDGEKEY_H
 
+#include <stddef.h> /* size_t */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -119,6 +121,28 @@ EK_API const char *ek_strerror(int err);
 /* "secret"/"publishable", "live"/"test"; "" for NONE. */
 EK_API const char *ek_type_name(int type);
 EK_API const char *ek_env_name(int env);
+
+/* An answer as HTTP callers send it (edgekeyd's /v1/validate, the nginx
+ * module): one rendering, so no two of them drift apart. */
+
+/* A buffer of this size always holds ek_result_json's output. */
+#define EK_RESULT_JSON_MAX 1024
+
+/* Writes the JSON body of an answer, with a final newline, NUL-terminated:
+ *   {"status":403,"code":"insufficient_permission","key_id":"key_2hT9cQ4mZ8",
+ *    "workspace":"ws_solar","type":"secret","env":"live","role":"developer",
+ *    "expires_at":null}
+ * (the key fields only when a key was found; expires_at as RFC 3339 UTC or
+ * null). Returns the length of the whole text, as snprintf does: a result
+ * >= len means buf was too small and holds a truncated text. Never
+ * allocates. */
+EK_API size_t ek_result_json(const ek_result *r, char *buf, size_t len);
+
+/* The WWW-Authenticate value for an answer (RFC 6750), or NULL when none is
+ * sent: "Bearer" for missing_token, "Bearer error=\"invalid_token\"" for the
+ * other 401s, "Bearer error=\"insufficient_scope\"" for
+ * insufficient_permission. (A 503 is sent with "Retry-After: 1".) */
+EK_API const char *ek_result_challenge(const ek_result *r);
 
 #ifdef __cplusplus
 }

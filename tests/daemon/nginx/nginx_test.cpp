@@ -7,35 +7,15 @@
 // nginx is a requirement of this test, not an option: without it (or without
 // its auth_request module) every case fails and says so. scripts/deps
 // installs it; EDGEKEY_NGINX names another binary.
-#include "daemon_fixture.hpp"
-#include "spawn.hpp"
-#include "test_ports.hpp"
+#include "nginx_fixture.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <unistd.h>
-
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 using namespace edgekey;
 using namespace edgekey::test;
 
 namespace {
-
-const char *nginx_path() {
-  const char *p = getenv("EDGEKEY_NGINX");
-  return p && *p ? p : "/usr/sbin/nginx";
-}
-
-std::string read_text(const std::string &path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Replaces the one occurrence of `from`; false (and a test failure naming it)
 // when the example no longer has exactly one.
@@ -50,157 +30,19 @@ bool substitute_once(std::string &text, const std::string &from, const std::stri
   return true;
 }
 
-int connect_loopback(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a = loopback_address(port);
-  if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0) return fd;
-  if (fd >= 0) ::close(fd);
-  return -1;
+// The example, pointed at this test's socket and ports, included by nginx's
+// main config; then nginx started.
+void start_example(NginxProcess &n, const std::string &edgekeyd_socket) {
+  std::string site = read_text(EDGEKEY_NGINX_EXAMPLE);
+  ASSERT_FALSE(site.empty()) << "cannot read " << EDGEKEY_NGINX_EXAMPLE;
+  ASSERT_TRUE(substitute_once(site, "proxy_pass http://unix:/run/edgekey/edgekeyd.sock:/v1/validate;",
+                              "proxy_pass http://unix:" + edgekeyd_socket + ":/v1/validate;"));
+  ASSERT_TRUE(substitute_once(site, "listen 80;", "listen 127.0.0.1:" + std::to_string(n.port) + ";"));
+  ASSERT_TRUE(substitute_once(site, "server 127.0.0.1:8080;", "server 127.0.0.1:" + std::to_string(n.api_port) + ";"));
+  DaemonProcess::write_file(n.dir.file("edgekey.conf"), site);
+  n.write_config("  include " + n.dir.path() + "/edgekey.conf;\n");
+  ASSERT_NO_FATAL_FAILURE(n.start());
 }
-
-// One request on its own connection (Connection: close); the whole answer is
-// read until nginx closes, with a deadline.
-HttpResponse http_get(int port, const std::string &target, const std::vector<std::string> &headers = {}) {
-  int fd = connect_loopback(port);
-  EXPECT_GE(fd, 0) << "cannot connect to nginx on 127.0.0.1:" << port;
-  if (fd < 0) return {};
-  std::string req = "GET " + target + " HTTP/1.1\r\nHost: api.test\r\n";
-  for (const auto &h : headers) req += h + "\r\n";
-  req += "Connection: close\r\n\r\n";
-  for (size_t off = 0; off < req.size();) {
-    ssize_t n = ::send(fd, req.data() + off, req.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) break;
-    off += size_t(n);
-  }
-  std::string rx;
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  for (;;) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
-    struct pollfd p = {fd, POLLIN, 0};
-    if (poll(&p, 1, int(left.count())) != 1) break;
-    char buf[8192];
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    rx.append(buf, size_t(n));
-  }
-  ::close(fd);
-  std::optional<HttpResponse> r;
-  try {
-    r = daemon::http::test::take_response(rx);
-  } catch (const std::exception &e) {
-    ADD_FAILURE() << e.what() << " in:\n" << rx;
-  }
-  EXPECT_TRUE(r.has_value()) << "no whole answer to " << target << "; got:\n" << rx;
-  return r.value_or(HttpResponse{});
-}
-
-// The system's nginx as a child process (daemon off), its files in a temp dir
-// (its logs in EDGEKEY_TEST_LOG_DIR when set, for tests/logscan's token
-// scan), stopped by pid.
-class NginxProcess {
- public:
-  TempDir dir;
-  ReservedPort port_hold, api_port_hold;
-  const int port = port_hold.port();          // the example's server
-  const int api_port = api_port_hold.port();  // the stand-in API
-  pid_t pid = -1;
-  const std::string error_path = log_path_or("nginx-error", dir.file("error.log"));
-  const std::string access_path = log_path_or("nginx-access", dir.file("access.log"));
-  const std::string out_path = log_path_or("nginx-out", dir.file("nginx.out"));  // its stderr and stdout
-
-  ~NginxProcess() { stop(); }
-
-  std::string error_log() const { return read_text(error_path) + read_text(out_path); }
-
-  // The example, pointed at this test's socket and ports, and a main config
-  // including it.
-  void configure(const std::string &edgekeyd_socket) {
-    std::string site = read_text(EDGEKEY_NGINX_EXAMPLE);
-    ASSERT_FALSE(site.empty()) << "cannot read " << EDGEKEY_NGINX_EXAMPLE;
-    ASSERT_TRUE(substitute_once(site, "proxy_pass http://unix:/run/edgekey/edgekeyd.sock:/v1/validate;",
-                                "proxy_pass http://unix:" + edgekeyd_socket + ":/v1/validate;"));
-    ASSERT_TRUE(substitute_once(site, "listen 80;", "listen 127.0.0.1:" + std::to_string(port) + ";"));
-    ASSERT_TRUE(substitute_once(site, "server 127.0.0.1:8080;", "server 127.0.0.1:" + std::to_string(api_port) + ";"));
-    DaemonProcess::write_file(dir.file("edgekey.conf"), site);
-
-    const std::string d = dir.path();
-    std::string conf;
-    // As root the workers would otherwise become nobody, who cannot enter
-    // the temp dirs; as anyone else nginx runs as that user anyway.
-    if (geteuid() == 0) conf += "user root;\n";
-    conf += "worker_processes 1;\nevents { worker_connections 64; }\nhttp {\n";
-    conf += "  access_log " + access_path + ";\n";
-    for (const char *t : {"client_body", "proxy", "fastcgi", "uwsgi", "scgi"})
-      conf += std::string("  ") + t + "_temp_path " + d + "/" + t + "_temp;\n";
-    conf += "  include " + d + "/edgekey.conf;\n";
-    // The API: what it received, as JSON.
-    conf += "  server {\n    listen 127.0.0.1:" + std::to_string(api_port) +
-            ";\n    default_type application/json;\n"
-            "    return 200 '{\"api\":true,\"uri\":\"$request_uri\",\"key_id\":\"$http_x_edgekey_key_id\","
-            "\"workspace\":\"$http_x_edgekey_workspace\",\"role\":\"$http_x_edgekey_role\","
-            "\"type\":\"$http_x_edgekey_type\",\"env\":\"$http_x_edgekey_env\",\"real_ip\":\"$http_x_real_ip\"}';\n"
-            "  }\n}\n";
-    DaemonProcess::write_file(dir.file("nginx.conf"), conf);
-  }
-
-  // Configures and starts nginx.
-  void start(const std::string &edgekeyd_socket) {
-    ASSERT_EQ(access(nginx_path(), X_OK), 0)
-        << "nginx not found at " << nginx_path()
-        << ": this integration test needs it (scripts/deps installs it; EDGEKEY_NGINX names another binary)";
-    ASSERT_NO_FATAL_FAILURE(configure(edgekeyd_socket));
-    bool exited = false;
-    ASSERT_TRUE(launch(exited)) << "nginx did not start listening on 127.0.0.1:" << port << " and :" << api_port
-                                << (exited ? " (it exited)" : "") << "; its log:\n"
-                                << error_log();
-  }
-
-  void stop() {
-    if (pid <= 0) return;
-    kill(pid, SIGTERM);  // fast shutdown: the master stops its workers and exits
-    int status;
-    waitpid(pid, &status, 0);
-    pid = -1;
-  }
-
- private:
-  // Starts nginx; true once both servers accept connections, false when it
-  // exited first (`exited`) or the deadline passed.
-  bool launch(bool &exited) {
-    const std::string d = dir.path();
-    const std::string globals = "daemon off; pid " + d + "/nginx.pid; error_log " + error_path + " info;";
-    const std::string conf = dir.file("nginx.conf");
-    SpawnOptions o;
-    o.log_path = out_path;
-    o.stdout_to_log = true;
-    o.die_with_parent = true;  // no nginx outlives a crashed test
-    pid = spawn({nginx_path(), "-p", d, "-c", conf, "-g", globals}, o);
-    if (pid < 0) return false;
-    // Ready once both servers accept connections (the master binds every
-    // listen socket before it starts a worker, and connections wait in the
-    // backlog for one).
-    exited = false;
-    const bool ready = eventually(
-        [&] {
-          int status;
-          if (waitpid(pid, &status, WNOHANG) == pid) {
-            pid = -1;
-            exited = true;
-            return true;
-          }
-          for (int p : {port, api_port}) {
-            int fd = connect_loopback(p);
-            if (fd < 0) return false;
-            ::close(fd);
-          }
-          return true;
-        },
-        10000ms);
-    return ready && !exited;
-  }
-};
 
 std::string header(const HttpResponse &r, const char *name) { return r.header(name).value_or("<none>"); }
 
@@ -227,7 +69,7 @@ class NginxAuthRequest : public ::testing::Test {
     daemon->write_keys({dev.record, analyst.record, revoked.record, pub.record});
     ASSERT_NO_FATAL_FAILURE(daemon->start_ready());
     nginx = std::make_unique<NginxProcess>();
-    ASSERT_NO_FATAL_FAILURE(nginx->start(daemon->socket));
+    ASSERT_NO_FATAL_FAILURE(start_example(*nginx, daemon->socket));
   }
   virtual std::string daemon_config() const { return ""; }
   void SetUp() override { ASSERT_NO_FATAL_FAILURE(start(daemon_config())); }

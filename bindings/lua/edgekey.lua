@@ -1,0 +1,257 @@
+-- edgekey.lua -- LuaJIT FFI binding of libedgekey's public C API
+-- (edgekey/edgekey.h), for OpenResty and Debian's libnginx-mod-http-lua.
+--
+--   local edgekey = require "edgekey"
+--   local v = assert(edgekey.open("edgekey-in-mum"))     -- once per worker
+--   local r = v:validate(ngx.var.http_authorization,
+--     { permission = "chat:write", client_ip = ngx.var.remote_addr,
+--       origin = ngx.var.http_origin })
+--   if r.status ~= 200 then return v:deny(r) end          -- edgekeyd's answer
+--   -- r.status, r.code, r.key_id, r.workspace, r.role, r.type, r.env,
+--   -- r.expires_at (nil = never); key fields are nil when no key was found
+--
+-- A validator is for one thread at a time: in nginx, open one per worker
+-- (init_worker_by_lua, or lazily at the first request). Validating
+-- allocates nothing but the result table: the request and answer structs
+-- live in the validator, the names are interned strings.
+-- libedgekey.so.0 is loaded on first use; edgekey.load(path) picks another.
+local ffi = require "ffi"
+
+ffi.cdef [[
+typedef struct ek_validator ek_validator;
+typedef struct ek_request {
+  const char *authorization;
+  const char *permission;
+  const char *client_ip;
+  const char *origin;
+  const char *env;
+} ek_request;
+typedef struct ek_result {
+  int status;
+  int code;
+  char key_id[48], workspace[48], role[32];
+  int type, env;
+  long long expires_at;
+} ek_result;
+int ek_open(const char *table_name, ek_validator **out);
+void ek_close(ek_validator *v);
+int ek_validate(ek_validator *v, const ek_request *req, ek_result *out);
+const char *ek_code_name(int code);
+int ek_code_status(int code);
+const char *ek_strerror(int err);
+const char *ek_type_name(int type);
+const char *ek_env_name(int env);
+size_t ek_result_json(const ek_result *r, char *buf, size_t len);
+const char *ek_result_challenge(const ek_result *r);
+]]
+
+local C                 -- the loaded library
+local code_names = {}   -- ek_code -> "revoked_key", ...
+local type_names, env_names = {}, {}
+local JSON_MAX = 1024   -- EK_RESULT_JSON_MAX
+
+local _M = { _VERSION = "0.1.0" }
+
+-- Loads libedgekey from `path` (default: libedgekey.so.0, then libedgekey.so,
+-- through the dynamic loader's search path). Returns true, or nil and why.
+function _M.load(path)
+  local ok, lib
+  for _, name in ipairs(path and { path } or { "libedgekey.so.0", "edgekey" }) do
+    ok, lib = pcall(ffi.load, name)
+    if ok then break end
+  end
+  if not ok then
+    return nil, "edgekey: cannot load libedgekey (" .. tostring(lib) .. "): install it or pass its path to edgekey.load"
+  end
+  C = lib
+  for c = 0, 63 do
+    local name = ffi.string(C.ek_code_name(c))
+    if name == "unknown_code" then break end
+    code_names[c] = name
+  end
+  for t = 0, 2 do
+    local n = ffi.string(C.ek_type_name(t))
+    type_names[t] = n ~= "" and n or nil
+    n = ffi.string(C.ek_env_name(t))
+    env_names[t] = n ~= "" and n or nil
+  end
+  return true
+end
+
+local Validator = {}
+Validator.__index = Validator
+
+-- Maps the table read-only: `table.name` of edgekey.yaml, or the path of a
+-- table in hugetlbfs. Returns a validator, or nil and a message that says
+-- what to do (e.g. join the table's readers group).
+function _M.open(table_name)
+  if type(table_name) ~= "string" or table_name == "" then
+    return nil, "edgekey.open: expected the table's name (table.name in edgekey.yaml)"
+  end
+  if not C then
+    local ok, err = _M.load()
+    if not ok then return nil, err end
+  end
+  local out = ffi.new("ek_validator *[1]")
+  local rc = C.ek_open(table_name, out)
+  if rc ~= 0 then
+    return nil, ffi.string(C.ek_strerror(rc))
+  end
+  return setmetatable({
+    handle = ffi.gc(out[0], C.ek_close),
+    req = ffi.new("ek_request"),
+    res = ffi.new("ek_result"),
+    json_buf = nil,  -- made on the first deny()/json()
+  }, Validator)
+end
+
+local function field(s)
+  if s == nil or s == "" then return nil end
+  return s
+end
+
+-- Validates `authorization` (the raw header value, "Bearer ...", or the bare
+-- token; nil = none) with opts.permission, opts.client_ip, opts.origin and
+-- opts.env (each nil = not given). Returns the answer as a table.
+function Validator:validate(authorization, opts)
+  local req, res = self.req, self.res
+  req.authorization = authorization
+  if opts then
+    req.permission = field(opts.permission)
+    req.client_ip = field(opts.client_ip)
+    req.origin = field(opts.origin)
+    req.env = field(opts.env)
+  else
+    req.permission, req.client_ip, req.origin, req.env = nil, nil, nil, nil
+  end
+  C.ek_validate(self.handle, req, res)
+  -- the strings are anchored by the arguments until here
+  req.authorization, req.permission, req.client_ip, req.origin, req.env = nil, nil, nil, nil, nil
+  local r = { status = res.status, code = code_names[res.code] or "keyset_unavailable" }
+  if res.key_id[0] ~= 0 then
+    r.key_id = ffi.string(res.key_id)
+    r.workspace = ffi.string(res.workspace)
+    r.role = ffi.string(res.role)
+    r.type = type_names[res.type]
+    r.env = env_names[res.env]
+    if res.expires_at ~= 0 then r.expires_at = tonumber(res.expires_at) end
+  end
+  return r
+end
+
+local function json_of(res, buf)
+  local n = tonumber(C.ek_result_json(res, buf, JSON_MAX))
+  return ffi.string(buf, math.min(n, JSON_MAX - 1))
+end
+
+local function challenge_of(res)
+  local c = C.ek_result_challenge(res)
+  if c == nil then return nil end
+  return ffi.string(c)
+end
+
+-- The JSON body edgekeyd's /v1/validate sends for the last answer of this
+-- validator (libedgekey's ek_result_json: one rendering everywhere).
+function Validator:json()
+  if not self.json_buf then self.json_buf = ffi.new("char[?]", JSON_MAX) end
+  return json_of(self.res, self.json_buf)
+end
+
+-- The WWW-Authenticate value (RFC 6750) for the last answer, or nil.
+function Validator:challenge()
+  return challenge_of(self.res)
+end
+
+-- ngx_lua: sends the refusal `r` with `body` and `challenge` and ends the request.
+local function send_refusal(r, body, challenge)
+  local ngx = ngx
+  ngx.status = r.status
+  local h = ngx.header
+  h["Content-Type"] = "application/json"
+  h["X-Edgekey-Code"] = r.code
+  if r.key_id then
+    h["X-Edgekey-Key-Id"] = r.key_id
+    h["X-Edgekey-Workspace"] = r.workspace
+    h["X-Edgekey-Role"] = r.role
+    h["X-Edgekey-Type"] = r.type
+    h["X-Edgekey-Env"] = r.env
+  end
+  h["WWW-Authenticate"] = challenge
+  if r.status == 503 then h["Retry-After"] = "1" end
+  h["Content-Length"] = #body
+  ngx.print(body)
+  return ngx.exit(ngx.HTTP_OK)  -- the status and body are sent: end the request
+end
+
+-- ngx_lua only: answers the refusal `r` (the last answer of this validator)
+-- as edgekeyd and the nginx module do -- its status, X-Edgekey-* headers,
+-- WWW-Authenticate or Retry-After, the JSON body -- and ends the request.
+function Validator:deny(r)
+  return send_refusal(r, self:json(), self:challenge())
+end
+
+-- ngx_lua only, the whole access check in one call (access_by_lua):
+--   local r = require("edgekey").access("edgekey-in-mum", { permission = "chat:write" })
+-- validates the request's Authorization with opts.permission, opts.env,
+-- opts.client_ip (default ngx.var.remote_addr) and its Origin header; a
+-- refusal is answered (deny) and ends the request, a 200 is returned.
+-- The worker's validator of each table is opened on first use; while that
+-- fails, requests get 503 keyset_unavailable and it is tried again at most
+-- once a second (the reason logged once per change, never a token).
+local workers = {}  -- table name -> { v = validator, next_try = time, err = last error }
+local unavailable_res, unavailable_buf
+local scratch, scratch_opts = {}, {}
+function _M.access(table_name, opts)
+  local ngx = ngx
+  local w = workers[table_name]
+  if not w then
+    w = { next_try = 0 }
+    workers[table_name] = w
+  end
+  local v = w.v
+  if not v and ngx.now() >= w.next_try then
+    local err
+    v, err = _M.open(table_name)
+    w.next_try = ngx.now() + 1
+    if v then
+      w.v = v
+      if w.err then ngx.log(ngx.NOTICE, "edgekey: table \"", table_name, "\" opened") end
+      w.err = nil
+    elseif err ~= w.err then
+      ngx.log(ngx.WARN, "edgekey: cannot open table \"", table_name, "\": ", err,
+              "; requests get 503 keyset_unavailable, retrying every second")
+      w.err = err
+    end
+  end
+  if not v then
+    if not unavailable_res then
+      unavailable_res = ffi.new("ek_result", { status = 503, code = 12 })  -- EK_CODE_KEYSET_UNAVAILABLE
+      unavailable_buf = ffi.new("char[?]", JSON_MAX)
+    end
+    return send_refusal({ status = 503, code = "keyset_unavailable" }, json_of(unavailable_res, unavailable_buf), nil)
+  end
+  local var = ngx.var
+  local q = opts or scratch
+  local o = scratch_opts  -- reused: no table per request but the result
+  o.permission, o.env = q.permission, q.env
+  o.client_ip = q.client_ip or var.remote_addr
+  o.origin = var.http_origin
+  local r = v:validate(var.http_authorization, o)
+  if r.status ~= 200 then return v:deny(r) end
+  return r
+end
+
+-- Releases the mapping now (otherwise when the validator is collected).
+function Validator:close()
+  if self.handle ~= nil then
+    C.ek_close(ffi.gc(self.handle, nil))
+    self.handle = nil
+  end
+end
+
+-- "revoked_key" for an ek_code number.
+function _M.code_name(code)
+  return code_names[code]
+end
+
+return _M
