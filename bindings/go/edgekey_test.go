@@ -144,10 +144,7 @@ func TestConcurrentGoroutines(t *testing.T) {
 	for n := range errs {
 		t.Errorf("%s answered differently under concurrency", n)
 	}
-	v.mu.Lock()
-	pooled := len(v.free)
-	v.mu.Unlock()
-	if pooled < 1 || pooled > 16 {
+	if pooled := v.idle(); pooled < 1 || pooled > 16 {
 		t.Fatalf("%d pooled C validators for 16 goroutines", pooled)
 	}
 }
@@ -182,8 +179,8 @@ func TestCloseWhileValidating(t *testing.T) {
 	}
 	v.Close()
 	wg.Wait() // every goroutine ended by ErrClosed; -race/ASan would flag a use of a freed slot
-	if len(v.free) != 0 {
-		t.Fatalf("%d C validators left after Close", len(v.free))
+	if n := v.idle(); n != 0 {
+		t.Fatalf("%d C validators left after Close", n)
 	}
 }
 

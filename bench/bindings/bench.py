@@ -1,0 +1,65 @@
+"""bindings_bench's Python side: prints "binding NS", "binding_cpu NS" (the
+thread's CPU time) and "socket NS" (ns per call, median of 5 runs). The socket client is the standard library's
+http.client, keep-alive, over edgekeyd's Unix socket."""
+import http.client
+import os
+import socket
+import statistics
+import time
+
+import edgekey
+
+TABLE = os.environ["EDGEKEY_BENCH_TABLE"]
+SOCK = os.environ["EDGEKEY_BENCH_SOCKET"]
+with open(os.environ["EDGEKEY_BENCH_TOKENS"]) as f:
+    TOKENS = f.read().split("\n")[:-1]
+
+
+def binding_run(v):
+    """(wall ns, thread CPU ns) per call."""
+    validate = v.validate
+    bad = 0
+    t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
+    for t in TOKENS:
+        if not validate(t, permission="chat:write").ok:
+            bad += 1
+    wall, cpu = time.perf_counter_ns() - t0, time.thread_time_ns() - c0
+    assert bad == 0, "%d calls were not 200" % bad
+    return wall / len(TOKENS), cpu / len(TOKENS)
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("edgekey")
+        self.unix_path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(self.unix_path)
+        self.sock = s
+
+
+def socket_run(conn, n):
+    t0 = time.perf_counter_ns()
+    for t in TOKENS[:n]:
+        conn.request("GET", "/v1/validate", headers={"Authorization": t, "X-Edgekey-Permission": "chat:write"})
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 200, r.status
+    return (time.perf_counter_ns() - t0) / n
+
+
+def main():
+    with edgekey.Validator(TABLE) as v:
+        binding_run(v)  # warm-up
+        runs = [binding_run(v) for _ in range(5)]
+        print("binding %.1f" % statistics.median(r[0] for r in runs))
+        print("binding_cpu %.1f" % statistics.median(r[1] for r in runs))
+    conn = UnixHTTPConnection(SOCK)
+    socket_run(conn, 200)
+    print("socket %.1f" % statistics.median(socket_run(conn, 2000) for _ in range(5)))
+    conn.close()
+
+
+if __name__ == "__main__":
+    main()
