@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <set>
+#include <utility>
 
 namespace edgekey::sync {
 
@@ -50,13 +52,38 @@ void Applier::load_prepared(PreparedLoad p, uint64_t revision) {
   }
   for (const auto &e : p.errors) reject(e);
   std::vector<size_t> rejected;
-  writer_.load(p.table, &rejected);
+  try {
+    writer_.load(p.table, &rejected);
+  } catch (const shm::TableError &e) {  // no room for a new generation
+    room_problem_ = e.what();
+    return load_into_current(std::move(p), revision);
+  }
   for (size_t i : rejected) {  // the table's own limits (resolve checks them first)
     reject("key " + p.table[i].key_id + ": does not fit the table: skipped");
     p.store.erase(uint32_t(i));
   }
   changes_ += p.table.size();
   store_ = std::move(p.store);
+  unplaced_.clear();
+  room_problem_.clear();
+  revision_ = revision;  // a snapshot may restart the count (a recreated stream)
+  writer_.set_revision(revision_);
+}
+
+void Applier::load_into_current(PreparedLoad p, uint64_t revision) {
+  std::vector<KeyRecord> records;
+  std::vector<TokenHash> hashes;
+  p.store.release(records, hashes);
+  std::erase_if(records, [](const KeyRecord &r) { return r.id.empty(); });
+  std::set<std::string> ids;
+  for (const auto &r : records) ids.insert(r.id);
+  std::vector<std::string> gone;  // what the snapshot lacks
+  store_.for_each([&](uint32_t slot) {
+    if (!ids.count(store_.record(slot).id)) gone.push_back(store_.record(slot).id);
+  });
+  for (const auto &id : gone) remove_id(id, revision);
+  std::erase_if(unplaced_, [&](const auto &e) { return !ids.count(e.first); });
+  for (const auto &r : records) upsert(r, revision);
   revision_ = revision;  // a snapshot may restart the count (a recreated stream)
   writer_.set_revision(revision_);
 }
@@ -65,6 +92,12 @@ bool Applier::upsert(const KeyRecord &r, uint64_t revision) {
   auto t = resolve(r);
   if (!t) return false;
   shm::WriteError e = writer_.put(*t);
+  if (e == shm::WriteError::NoRoom) {
+    room_problem_ = writer_.room_problem();
+    unplaced_[r.id] = r;
+    set_revision(revision);  // the snapshot on disk keeps the record (records())
+    return false;
+  }
   if (e != shm::WriteError::None) {
     reject("key " + r.id + ": " + shm::write_error_text(e));
     return false;
@@ -77,24 +110,52 @@ bool Applier::upsert(const KeyRecord &r, uint64_t revision) {
   const uint32_t other = store_.find_hash(t->hash);  // same hash under another id: that id is gone
   if (other != KeyStore::npos) store_.erase(other);
   store_.insert(r, t->hash);
+  unplaced_.erase(r.id);
   ++changes_;
   set_revision(revision);
   return true;
 }
 
+size_t Applier::retry_unplaced() {
+  if (unplaced_.empty() || (!removed_since_retry_ && !writer_.room_to_grow())) return 0;
+  removed_since_retry_ = false;
+  std::map<std::string, KeyRecord> pending = std::exchange(unplaced_, {});
+  size_t placed = 0;
+  for (auto it = pending.begin(); it != pending.end(); ++it) {
+    if (upsert(it->second, revision_)) {
+      ++placed;
+    } else if (unplaced_.count(it->first)) {  // still no room: the rest wait as they are
+      unplaced_.insert(std::next(it), pending.end());
+      break;
+    }
+  }
+  if (unplaced_.empty()) room_problem_.clear();
+  return placed;
+}
+
+void Applier::forget_unplaced(const TokenHash &h) {
+  std::erase_if(unplaced_, [&](const auto &e) {
+    TokenHash u;
+    return parse_record_hash(e.second.hash, u) && u == h;
+  });
+}
+
 bool Applier::remove_id(const std::string &id, uint64_t revision) {
   set_revision(revision);
+  const bool was_unplaced = unplaced_.erase(id) > 0;
   const uint32_t slot = store_.find_id(id);
-  if (slot == KeyStore::npos) return false;
+  if (slot == KeyStore::npos) return was_unplaced;
   writer_.remove(store_.hash(slot));
   store_.erase(slot);
+  removed_since_retry_ = true;
   ++changes_;
   return true;
 }
 
 void Applier::apply(const KeysetDiff &d, uint64_t revision) {
   for (const auto &h : d.removals) {
-    writer_.remove(h);
+    removed_since_retry_ |= writer_.remove(h);
+    forget_unplaced(h);
     const uint32_t slot = store_.find_hash(h);
     if (slot != KeyStore::npos) {
       store_.erase(slot);
@@ -116,12 +177,16 @@ void Applier::set_policy(const ResolvePolicy &policy) {
   std::vector<TokenHash> hashes;
   store_.release(records, hashes);
   std::erase_if(records, [](const KeyRecord &r) { return r.id.empty(); });
+  for (auto &[id, r] : unplaced_) records.push_back(std::move(r));
+  unplaced_.clear();
   load(std::move(records), revision_);
 }
 
 const KeyRecord *Applier::find_id(const std::string &id) const {
   const uint32_t slot = store_.find_id(id);
-  return slot == KeyStore::npos ? nullptr : &store_.record(slot);
+  if (slot != KeyStore::npos) return &store_.record(slot);
+  const auto it = unplaced_.find(id);
+  return it == unplaced_.end() ? nullptr : &it->second;
 }
 
 std::vector<KeyRecord> Applier::records() const {
@@ -146,8 +211,14 @@ std::vector<KeyRecord> Applier::records() const {
     return c != 0 ? c < 0 : store_.record(a.slot).id < store_.record(b.slot).id;
   });
   std::vector<KeyRecord> out;
-  out.reserve(order.size());
+  out.reserve(order.size() + unplaced_.size());
   for (const Entry &e : order) out.push_back(store_.record(e.slot));
+  if (!unplaced_.empty()) {  // rare: merged in id order
+    const size_t mid = out.size();
+    for (const auto &[id, r] : unplaced_) out.push_back(r);
+    std::inplace_merge(out.begin(), out.begin() + mid, out.end(),
+                       [](const KeyRecord &a, const KeyRecord &b) { return a.id < b.id; });
+  }
   return out;
 }
 

@@ -11,6 +11,11 @@
 // holds exactly the records of the store (one per id and per token hash:
 // a record naming another key's hash replaces that key); the revision only
 // moves forward and is stored in the table's header.
+// Room: a record the table has no room for (its filesystem cannot take the
+// larger generation a new key needs) is kept aside, "unplaced", changing
+// nothing in the table, until retry_unplaced() stores it or a later change
+// of the same key replaces or removes it. A snapshot that cannot get a new
+// generation is applied key by key to the one serving, the same way.
 // Single-threaded: call from the daemon's loop thread (resolver() excepted).
 #pragma once
 
@@ -22,6 +27,7 @@
 #include "sync/resolve.hpp"
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -50,6 +56,15 @@ class Applier {
   // The upstream was reached (heartbeat or change): staleness restarts.
   void contact(int64_t unix_s);
 
+  // Upstream keys the table has no room for (0 = the table holds them all).
+  size_t unplaced() const { return unplaced_.size(); }
+  // Why the last of them did not fit (the writer's room_problem()).
+  const std::string &room_problem() const { return room_problem_; }
+  // Stores the unplaced keys, when the filesystem now has room for the
+  // table to grow or keys were removed since the last try. Returns how many
+  // were stored.
+  size_t retry_unplaced();
+
   // A new policy (SIGHUP): every record is resolved again and reloaded.
   void set_policy(const ResolvePolicy &policy);
   // The policy in force, compiled; callable from any thread.
@@ -64,6 +79,9 @@ class Applier {
 
  private:
   std::optional<shm::TableRecord> resolve(const KeyRecord &r);
+  // A snapshot the writer could not build a generation for, as changes.
+  void load_into_current(PreparedLoad p, uint64_t revision);
+  void forget_unplaced(const TokenHash &h);
   void set_revision(uint64_t revision);
   void reject(const std::string &why);
 
@@ -72,6 +90,9 @@ class Applier {
   std::shared_ptr<const Resolver> resolver_;
   RejectFn on_reject_;
   KeyStore store_;  // what the table holds: each key by id and by token hash
+  std::map<std::string, KeyRecord> unplaced_;  // by id: what it has no room for
+  std::string room_problem_;
+  bool removed_since_retry_ = false;  // a removal may have made room without growth
   uint64_t revision_ = 0, rejected_ = 0, changes_ = 0;
 };
 

@@ -4,7 +4,8 @@
 //   GET /v1/status     table, upstream and freshness as JSON
 //   GET /v1/keys/{id}  a key's metadata (never a token, never its hash)
 //   GET /healthz       the loop answers
-//   GET /readyz        200 once the first full load is done, else 503
+//   GET /readyz        200 once the first full load is done and the table
+//                      holds every key of the upstream, else 503
 //   GET /metrics       Prometheus text
 #include "daemon/edgekeyd/daemon.hpp"
 #include "daemon/edgekeyd/json_text.hpp"
@@ -48,8 +49,13 @@ void Daemon::handle(const http::Request &req, http::Response &res) {
   }
   const std::string_view path = req.path;
   if (path == "/healthz") return text(res, 200, "ok\n");
-  if (path == "/readyz")
-    return ready_ ? text(res, 200, "ready\n") : text(res, 503, "not ready: no complete load of the keyset yet\n");
+  if (path == "/readyz") {
+    if (!ready_) return text(res, 503, "not ready: no complete load of the keyset yet\n");
+    if (applier_->unplaced())
+      return text(res, 503, "not ready: " + std::to_string(applier_->unplaced()) +
+                                " keys of the upstream are not in the table: " + applier_->room_problem() + "\n");
+    return text(res, 200, "ready\n");
+  }
   if (path == "/v1/status") return status_json(res);
   if (path == "/metrics") return metrics_text(res);
   constexpr std::string_view kKeys = "/v1/keys/";
@@ -74,7 +80,10 @@ void Daemon::status_json(http::Response &res) const {
                  {"tombstones", st.tombstones},
                  {"segment_bytes", st.segment_bytes},
                  {"huge_pages", shm::huge_pages_name(cfg_.table.huge_pages)},
-                 {"huge_page_bytes", st.huge_page_bytes}}},
+                 {"huge_page_bytes", st.huge_page_bytes},
+                 {"unplaced_keys", applier_->unplaced()},
+                 {"room_problem", applier_->room_problem().empty() ? nlohmann::json()
+                                                                   : nlohmann::json(applier_->room_problem())}}},
       {"upstream", {{"kind", cfg_.upstream.kind == UpstreamKind::File ? "file" : "nats"},
                     {"source", upstream_identity()},
                     {"healthy", (file_ && file_->healthy()) || (nats_ && nats_->status().connected)},
@@ -145,6 +154,9 @@ void Daemon::metrics_text(http::Response &res) const {
   metric(out, "edgekey_table_capacity", "gauge", "Slots of the current generation.", double(st.capacity));
   metric(out, "edgekey_table_generation", "gauge", "Current table generation.", double(st.generation));
   metric(out, "edgekey_table_bytes", "gauge", "Bytes of the current data segment.", double(st.segment_bytes));
+  metric(out, "edgekey_table_unplaced_keys", "gauge",
+         "Upstream keys the table has no room for (see /v1/status table.room_problem).",
+         double(applier_->unplaced()));
   metric(out, "edgekey_upstream_revision", "gauge", "Last upstream revision applied.", double(applier_->revision()));
   const int64_t contact = writer_->last_contact();
   metric(out, "edgekey_last_sync_age_seconds", "gauge", "Seconds since the last confirmed upstream contact.",

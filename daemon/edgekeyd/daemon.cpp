@@ -93,6 +93,10 @@ void Daemon::start() {
   }
 
   writer_ = std::make_unique<shm::TableWriter>(to_table_options(cfg_));
+  if (!writer_->current()) {  // a new table: its first generation must fit, or nothing starts
+    const shm::TableWriter::Room room = shm::TableWriter::first_generation_room(to_table_options(cfg_));
+    if (!room.fits) throw shm::TableError(room.line);
+  }
   if (writer_->attached())
     log(Severity::Info, "re-attached to table %s (generation %llu, %llu keys, revision %llu)%s",
         cfg_.table.address().c_str(), (unsigned long long)writer_->stats().generation,
@@ -223,6 +227,7 @@ std::string Daemon::status_line() const {
 
 void Daemon::tick() {
   collect_snapshot();
+  place_unplaced();
   const int64_t now = now_s();
   writer_->heartbeat(now);
   if (file_ && file_->healthy()) applier_->contact(now);
@@ -233,6 +238,22 @@ void Daemon::tick() {
     notify_.status(st);
     status_sent_ = std::move(st);
   }
+}
+
+// Keys the table had no room for: tried again when the filesystem has room
+// for the table to grow (or keys were removed); logged once per change of
+// their number, not per key or per tick.
+void Daemon::place_unplaced() {
+  if (applier_->unplaced() && applier_->retry_unplaced()) schedule_snapshot();
+  const size_t n = applier_->unplaced();
+  if (n == unplaced_logged_) return;
+  if (n)
+    log(Severity::Error, "%zu keys of the upstream are not in the table %s (they answer unknown_key here; /readyz "
+        "is not ready until they are): %s", n, cfg_.table.address().c_str(), applier_->room_problem().c_str());
+  else
+    log(Severity::Info, "the table %s holds every key of the upstream again (%zu keys)",
+        cfg_.table.address().c_str(), applier_->size());
+  unplaced_logged_ = n;
 }
 
 void Daemon::schedule_snapshot() {

@@ -55,6 +55,7 @@ class Daemon {
   void reload_config();
   void stop();
   void tick();
+  void place_unplaced();
   void schedule_snapshot();
   void write_snapshot();
   sync::Snapshot make_snapshot() const;
@@ -86,9 +87,10 @@ class Daemon {
   uv_timer_t tick_{}, snapshot_timer_{};
   bool ready_ = false, from_snapshot_ = false, stopping_ = false;
   int64_t started_at_ = 0;
-  uint64_t snapshots_written_ = 0;
   SnapshotWriter snapshot_writer_;
   std::string status_sent_;  // the last STATUS= sent
+  uint64_t snapshots_written_ = 0;
+  size_t unplaced_logged_ = 0;  // applier_->unplaced() as last logged
 };
 
 }  // namespace edgekey::daemon

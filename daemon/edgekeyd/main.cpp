@@ -1,12 +1,17 @@
 // edgekeyd --config FILE [--check-config]
 //
 // Exit codes: 0 clean stop or valid config, 1 start-up failure (the message
-// names the thing and what to do), 2 bad command line or config.
+// names the thing and what to do; with --check-config: a new table that would
+// not fit its filesystem), 2 bad command line or config.
 #include "daemon/config/config.hpp"
 #include "daemon/edgekeyd/daemon.hpp"
 #include "daemon/edgekeyd/log.hpp"
 
 #include <CLI/CLI.hpp>
+
+#include "shm/src/table_writer.hpp"
+
+#include <unistd.h>
 
 #include <cstdio>
 
@@ -35,7 +40,23 @@ int main(int argc, char **argv) {
   }
   if (check_only) {
     std::printf("%s", edgekey::daemon::describe(cfg).c_str());
-    return 0;
+    // Whether the table's first generation fits where it is to live: a new
+    // table that does not would fail the start (exit 1), so this does too.
+    try {
+      const auto opts = edgekey::daemon::to_table_options(cfg);
+      const auto room = edgekey::shm::TableWriter::first_generation_room(opts);
+      const std::string control = edgekey::shm::segment_dir(opts.directory).path(opts.name);
+      if (!room.fits && access(control.c_str(), F_OK) == 0) {
+        std::printf("table: %s exists; edgekeyd re-attaches to it, but cannot rebuild it: %s\n", control.c_str(),
+                    room.line.c_str());
+        return 0;
+      }
+      std::printf("table: %s\n", room.line.c_str());
+      return room.fits ? 0 : 1;
+    } catch (const std::exception &e) {
+      std::printf("table: %s\n", e.what());
+      return 1;
+    }
   }
   try {
     edgekey::daemon::Daemon d(config_path, std::move(cfg));

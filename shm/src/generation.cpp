@@ -41,22 +41,34 @@ void Generation::map_parts() {
   arena_used_ = hdr_->arena_used.load(std::memory_order_relaxed);
 }
 
+Generation::Plan Generation::plan(const SegmentDir &dir, uint64_t capacity, uint64_t arena_size, bool huge) {
+  constexpr uint64_t kMaxArena = uint64_t(UINT32_MAX) / kCacheLine * kCacheLine;
+  Plan p;
+  p.capacity = std::max<uint64_t>(capacity, 8);
+  p.arena_size = std::min(round_up(std::max<uint64_t>(arena_size, 4096), kCacheLine), kMaxArena);
+  const uint64_t homes_off = data_slots_offset() + p.capacity * kSlotSize;
+  p.arena_offset = homes_off + round_up(homes_words(p.capacity) * 8, kCacheLine);
+  p.segment_size = p.arena_offset + p.arena_size;
+  if (huge) {
+    const uint64_t page = dir.kind == DirKind::Hugetlbfs ? dir.page_size : kHugePageSize;
+    p.segment_size = round_up(p.segment_size, page);
+    p.arena_size = std::min(p.segment_size - p.arena_offset, kMaxArena);  // arena_offset is a multiple of 64
+  }
+  return p;
+}
+
 std::unique_ptr<Generation> Generation::create(const SegmentDir &dir, const std::string &table, uint64_t gen,
                                                uint64_t capacity, uint64_t arena_size,
                                                const SegmentAccess &access,
                                                const TableOptions &opts, bool huge) {
-  constexpr uint64_t kMaxArena = uint64_t(UINT32_MAX) / kCacheLine * kCacheLine;
-  if (capacity < 8) capacity = 8;
-  arena_size = std::min(round_up(std::max<uint64_t>(arena_size, 4096), kCacheLine), kMaxArena);
+  const Plan plan = Generation::plan(dir, capacity, arena_size, huge);
+  capacity = plan.capacity;
+  arena_size = plan.arena_size;
   const uint64_t slots_off = data_slots_offset();
   const uint64_t homes_off = slots_off + capacity * kSlotSize;
-  const uint64_t arena_off = homes_off + round_up(homes_words(capacity) * 8, kCacheLine);
-  uint64_t total = arena_off + arena_size;
+  const uint64_t arena_off = plan.arena_offset;
+  const uint64_t total = plan.segment_size;
   const uint64_t page = dir.kind == DirKind::Hugetlbfs ? dir.page_size : kHugePageSize;
-  if (huge) {
-    total = round_up(total, page);
-    arena_size = std::min(total - arena_off, kMaxArena);  // arena_off is a multiple of 64
-  }
 
   std::unique_ptr<Generation> g(new Generation);
   g->dir_ = dir;

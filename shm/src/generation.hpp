@@ -30,6 +30,13 @@ class Generation {
   // arena takes the rounding),
   // madvised before its first byte is touched, and its header and slots are
   // allocated here (huge_pages.hpp).
+  // The shape create() gives a generation of (at least) `capacity` slots
+  // and `arena_size` arena bytes: what it will hold and the segment's size.
+  struct Plan {
+    uint64_t capacity = 0, arena_size = 0, arena_offset = 0, segment_size = 0;
+  };
+  static Plan plan(const SegmentDir &dir, uint64_t capacity, uint64_t arena_size, bool huge);
+
   static std::unique_ptr<Generation> create(const SegmentDir &dir, const std::string &table, uint64_t gen,
                                             uint64_t capacity, uint64_t arena_size,
                                             const SegmentAccess &access, const TableOptions &opts,

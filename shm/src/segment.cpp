@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -33,22 +34,44 @@ long read_long(const std::string &path) {
   return in >> v ? v : -1;
 }
 
-// What to check when creating or mapping `size` bytes in `d` failed.
-std::string room_hint(const SegmentDir &d, uint64_t size) {
-  if (d.kind != DirKind::Hugetlbfs)
-    return "check " + d.listing() + " is mounted with room for " + mib(size);
-  const long free = free_huge_pages(d.page_size);
-  return "the segment needs " + std::to_string(size / d.page_size) + " huge pages of " +
-         mib(d.page_size) + ", the host's pool has " +
-         (free < 0 ? std::string("an unknown number") : std::to_string(free)) +
-         " free: raise vm.nr_hugepages (or the mount's size=)";
-}
-
 }  // namespace
 
 std::string SegmentDir::path(const std::string &name) const { return listing() + "/" + name; }
 
 std::string SegmentDir::address(const std::string &name) const { return table_address(dir, name); }
+
+int64_t SegmentDir::free_bytes() const {
+  if (kind == DirKind::Hugetlbfs) {
+    // An overcommitting pool grows on demand: its free pages are no bound.
+    const long free = free_huge_pages(page_size);
+    if (free < 0 || read_long("/sys/kernel/mm/hugepages/hugepages-" + std::to_string(page_size >> 10) +
+                              "kB/nr_overcommit_hugepages") > 0)
+      return -1;
+    return int64_t(free) * int64_t(page_size);
+  }
+  struct statvfs fs;
+  if (statvfs(listing().c_str(), &fs) != 0) return -1;
+  return int64_t(fs.f_bavail) * int64_t(fs.f_frsize);
+}
+
+std::string SegmentDir::room_problem(uint64_t need) const {
+  if (kind == DirKind::Hugetlbfs) {
+    const long free = free_huge_pages(page_size);
+    return "needs " + std::to_string((need + page_size - 1) / page_size) + " huge pages of " +
+           mib(page_size) + ", the host's pool has " +
+           (free < 0 ? std::string("an unknown number") : std::to_string(free)) +
+           " free: raise vm.nr_hugepages (or the mount's size=)";
+  }
+  const int64_t free = free_bytes();
+  struct statvfs fs;
+  const std::string size =
+      statvfs(listing().c_str(), &fs) == 0 ? " of " + mib(uint64_t(fs.f_blocks) * fs.f_frsize) : "";
+  return "needs " + mib(need) + ", and " + listing() + " (tmpfs) has " +
+         (free < 0 ? std::string("an unknown amount") : mib(uint64_t(free))) + size +
+         " free: give it room (docker run --shm-size=…; Kubernetes: a memory-backed emptyDir with a "
+         "sizeLimit mounted there; a host: mount -o remount,size=… " + listing() +
+         "), or lower table.capacity";
+}
 
 std::string SegmentDir::describe() const {
   if (kind == DirKind::PosixShm) return "/dev/shm";
@@ -118,8 +141,13 @@ RwSegment RwSegment::create(const SegmentDir &d, const std::string &name, uint64
       problem = std::string("cannot give it to the readers' group: ") + std::strerror(errno) +
                 " (run edgekeyd as root or as a member of table.readers_group)";
     else if (ftruncate(fd, off_t(size)) != 0) {
-      const int err = errno;  // before room_hint() reads files
-      problem = "cannot size it to " + mib(size) + " (" + std::strerror(err) + "): " + room_hint(d, size);
+      const int err = errno;  // before room_problem() reads files
+      problem = "cannot size it to " + mib(size) + " (" + std::strerror(err) + "): it " + d.room_problem(size);
+    } else if (d.kind != DirKind::Hugetlbfs) {
+      // ftruncate leaves the file sparse: without this, a full filesystem
+      // is a SIGBUS at the first store to a page it has no room for.
+      if (const int err = posix_fallocate(fd, 0, off_t(size)); err != 0)
+        problem = "cannot reserve " + mib(size) + " (" + std::strerror(err) + "): it " + d.room_problem(size);
     }
     if (s.in_dir) ::close(fd);  // the file_mapping below opens its own
     if (!problem.empty()) {
@@ -131,7 +159,7 @@ RwSegment RwSegment::create(const SegmentDir &d, const std::string &name, uint64
                         : bip::mapped_region(s.shm, bip::read_write);
   } catch (const bip::interprocess_exception &e) {
     if (created) remove_segment(d, name);
-    fail(path, std::string("cannot create (") + e.what() + "): " + room_hint(d, size));
+    fail(path, std::string("cannot create (") + e.what() + "): it " + d.room_problem(size));
   }
   return s;
 }

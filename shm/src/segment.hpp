@@ -8,9 +8,11 @@
 // the host reserves with vm.nr_hugepages) or tmpfs; readers then open the
 // table by its path, "D/N" (ek_open takes either form).
 //
-// hugetlbfs accepts only file sizes in whole pages of its page size, and
-// reserves a mapping's pages when it is mmapped (so a pool that is too small
-// fails the create, not a later store).
+// Every segment's memory is reserved when it is created: hugetlbfs reserves
+// a mapping's pages when it is mmapped, and elsewhere create() allocates the
+// whole file (posix_fallocate). A filesystem without room for a segment
+// therefore fails its create with a TableError, never a later store with
+// SIGBUS. hugetlbfs accepts only file sizes in whole pages of its page size.
 #pragma once
 
 #include <boost/interprocess/file_mapping.hpp>
@@ -38,6 +40,12 @@ struct SegmentDir {
   std::string listing() const { return dir.empty() ? "/dev/shm" : dir; }
   // "hugetlbfs /dev/hugepages (2 MiB pages, 7 free)", "tmpfs /run/ek", "/dev/shm"
   std::string describe() const;
+  // Bytes a new segment may still take here (the filesystem's free space,
+  // or hugetlbfs's free pages), -1 when unknown.
+  int64_t free_bytes() const;
+  // One line for an operator whose segment of `need` bytes does not fit:
+  // the filesystem, its free space, the need, and how to give it room.
+  std::string room_problem(uint64_t need) const;
 };
 
 // The SegmentDir for table.directory `dir` ("" = POSIX shm). Throws

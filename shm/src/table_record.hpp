@@ -34,6 +34,7 @@ enum class WriteError : uint8_t {
   BadRole,           // role index outside the configured roles
   AllowListTooLong,  // more than 256 origins or CIDRs, or an origin over 1024 bytes
   BadEnum,           // type or env outside its enum
+  NoRoom,            // the table had to grow and could not: TableWriter::room_problem() says why
 };
 const char *write_error_text(WriteError e);
 

@@ -25,6 +25,7 @@ const char *write_error_text(WriteError e) {
     case WriteError::AllowListTooLong:
       return "more than 256 allowed origins or CIDRs, or an origin longer than 1024 bytes";
     case WriteError::BadEnum: return "type or env outside secret|publishable, live|test";
+    case WriteError::NoRoom: return "the table has no room to grow";
   }
   return "unknown write error";
 }
@@ -177,6 +178,13 @@ std::unique_ptr<Generation> TableWriter::new_generation(uint64_t capacity, uint6
   uint64_t next = ctl_->generation.load(std::memory_order_relaxed) + 1;
   if (cur_ && cur_->generation() >= next) next = cur_->generation() + 1;
   if (opts_.huge_pages != HugePages::Off) host_ = huge_page_host();  // the host may have changed
+  // A filesystem known to lack the room fails here, before a segment is
+  // created and fills it (briefly, for every other user) only to be removed.
+  const Generation::Plan plan = Generation::plan(dir_, capacity, arena_size, use_huge());
+  const int64_t free = dir_.free_bytes();
+  if (free >= 0 && uint64_t(free) < plan.segment_size)
+    throw TableError("table " + address() + " cannot take a new generation of " +
+                     std::to_string(plan.capacity) + " slots: it " + dir_.room_problem(plan.segment_size));
   return Generation::create(dir_, opts_.name, next, capacity, arena_size, access_, opts_, use_huge());
 }
 
@@ -319,30 +327,56 @@ void TableWriter::store(Generation &g, const SlotImage &src,
 
 // Makes room in the current generation for one more record: grows when the
 // load would pass max_load, compacts into a larger arena when it is full.
-void TableWriter::ensure_room(size_t arena_needed, bool new_slot) {
+// False when that needs a new generation and none can be had: the current
+// one stays as it was, and room_problem() says why.
+bool TableWriter::ensure_room(size_t arena_needed, bool new_slot) {
   const bool slots_full =
       new_slot && double(cur_->occupied() + 1) > opts_.max_load * double(cur_->capacity());
   const bool arena_full = arena_needed && !cur_->arena_fits(arena_needed);
-  if (!slots_full && !arena_full) return;
+  if (!slots_full && !arena_full) return true;
+  const Generation::Plan plan = growth_plan(arena_needed);
+  auto next = try_new_generation(plan.capacity, plan.arena_size);
+  if (!next) return false;
+  copy_live(*cur_, *next);
+  publish(std::move(next));
+  return true;
+}
+
+Generation::Plan TableWriter::growth_plan(size_t arena_needed) const {
   uint64_t cap = cur_->capacity();
   const uint64_t keys = cur_->live + cur_->revoked + 1;
   if (double(keys) > opts_.max_load * double(cap)) cap = uint64_t(std::ceil(keys / kGrowTargetLoad));
-  uint64_t arena = std::max<uint64_t>(cur_->arena_used() * 2 + arena_needed * 2, 64 << 10);
-  auto next = new_generation(cap, arena);
-  copy_live(*cur_, *next);
-  publish(std::move(next));
+  const uint64_t arena = std::max<uint64_t>(cur_->arena_used() * 2 + arena_needed * 2, 64 << 10);
+  return Generation::plan(dir_, cap, arena, use_huge());
+}
+
+std::unique_ptr<Generation> TableWriter::try_new_generation(uint64_t capacity, uint64_t arena_size) {
+  try {
+    auto g = new_generation(capacity, arena_size);
+    room_problem_.clear();
+    return g;
+  } catch (const TableError &e) {
+    room_problem_ = e.what();
+    return nullptr;
+  }
+}
+
+bool TableWriter::room_to_grow() const {
+  if (!cur_) return true;
+  const int64_t free = dir_.free_bytes();
+  return free < 0 || uint64_t(free) >= growth_plan(0).segment_size;
 }
 
 WriteError TableWriter::put(const TableRecord &r) {
   SlotImage img;
   WriteError err = encode(r, img, scratch_);
   if (err != WriteError::None) return err;
-  if (!cur_) cur_ = new_generation(opts_.capacity, 64 << 10);
+  if (!cur_ && !(cur_ = try_new_generation(opts_.capacity, 64 << 10))) return WriteError::NoRoom;
   Generation::Probe p = cur_->find(r.hash.data());
   const SlotImage at = p.slot == Generation::npos ? SlotImage{} : cur_->read(p.slot);
   const bool new_slot = !p.found && at.state != uint8_t(SlotState::Tombstone);
   const uint64_t before = cur_->generation();
-  ensure_room(scratch_.size(), new_slot);
+  if (!ensure_room(scratch_.size(), new_slot)) return WriteError::NoRoom;
   if (cur_->generation() != before) p = cur_->find(r.hash.data());
   store(*cur_, img, scratch_, p);
   // The first change to a table nothing was published for publishes it.
@@ -505,6 +539,25 @@ TableWriter::Stats TableWriter::stats() const {
   s.segment_bytes = cur_->segment_bytes();
   s.huge_page_bytes = huge_bytes_;
   return s;
+}
+
+TableWriter::Room TableWriter::first_generation_room(const TableOptions &opts) {
+  const SegmentDir dir = shm::segment_dir(opts.directory);
+  const bool huge = dir.kind == DirKind::Hugetlbfs || opts.huge_pages != HugePages::Off;
+  const uint64_t need = kControlSize + Generation::plan(dir, opts.capacity, 64 << 10, huge).segment_size;
+  const int64_t free = dir.free_bytes();
+  Room r;
+  r.fits = free < 0 || uint64_t(free) >= need;
+  const std::string head = "table " + dir.address(opts.name) + " (capacity " + std::to_string(opts.capacity) + ")";
+  if (!r.fits) {
+    r.line = head + " does not fit: it " + dir.room_problem(need);
+  } else {
+    const uint64_t mib = (need + (1 << 20) - 1) >> 20;
+    r.line = head + " fits: it needs " + std::to_string(mib) + " MiB, " + dir.listing() + " has " +
+             (free < 0 ? std::string("an unknown amount") : std::to_string(uint64_t(free) >> 20) + " MiB") +
+             " free (growth needs room for two generations at once)";
+  }
+  return r;
 }
 
 void TableWriter::destroy(const std::string &name, const std::string &directory) {

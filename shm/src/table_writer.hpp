@@ -16,8 +16,11 @@
 //   set_options(), never later. In a hugetlbfs table.directory every
 //   segment is in huge pages, whatever huge_pages says.
 //
-// Errors: TableError (exceptions) at start-up and when a rebuild cannot get
-// memory; return values on the per-key path.
+// Errors: TableError (exceptions) at start-up and when a load or rebuild
+// cannot get a new generation; return values on the per-key path, where a
+// put that needs a new generation and cannot have one (no room in the
+// filesystem, the huge-page pool) is WriteError::NoRoom and changes nothing:
+// the current generation keeps serving every key it held.
 //
 // Failpoint (crash tests only): EDGEKEY_FAILPOINT=slot_write:N[:W], read once
 // at construction, makes the N-th slot write of this writer (counted from 1,
@@ -52,6 +55,11 @@ class TableWriter {
 
   // Inserts or replaces the record with this hash.
   WriteError put(const TableRecord &r);
+  // Why the last put() answered NoRoom ("" once a new generation was had).
+  const std::string &room_problem() const { return room_problem_; }
+  // Whether the filesystem now has room for the generation the next growth
+  // would build (true when unknown): worth trying the puts that had none.
+  bool room_to_grow() const;
   // Marks the key revoked (it answers 401 revoked_key). False if absent.
   bool revoke(const std::array<uint8_t, 32> &hash);
   // Removes the key (a tombstone until the next rebuild). False if absent.
@@ -96,6 +104,16 @@ class TableWriter {
   std::string address() const { return dir_.address(opts_.name); }
   const SegmentDir &segment_dir() const { return dir_; }
 
+  // Whether the filesystem of `opts`' table has room now for its first
+  // generation (table.capacity slots), and one line saying so: the table,
+  // what it needs, the filesystem and its free space, and, when it does not
+  // fit, what to do. Creates nothing (--check-config, start-up).
+  struct Room {
+    bool fits = true;
+    std::string line;
+  };
+  static Room first_generation_room(const TableOptions &opts);
+
   // Unlinks every segment of table `name` (in `directory`, "" = /dev/shm;
   // tests, uninstall). Readers that have it mapped keep their mapping.
   static void destroy(const std::string &name, const std::string &directory = "");
@@ -109,7 +127,10 @@ class TableWriter {
   // Writes into `g`, which must have room (capacity and arena).
   void store(Generation &g, const SlotImage &img,
              const std::vector<uint8_t> &arena, Generation::Probe at);
-  void ensure_room(size_t arena_bytes, bool new_slot);
+  bool ensure_room(size_t arena_bytes, bool new_slot);
+  Generation::Plan growth_plan(size_t arena_needed) const;
+  // new_generation(), or nullptr with room_problem_ set when it cannot be had.
+  std::unique_ptr<Generation> try_new_generation(uint64_t capacity, uint64_t arena_size);
   void copy_live(const Generation &from, Generation &to);
   void sync_counts();
   // Probes the host; throws TableError when `o` requires what it lacks.
@@ -138,6 +159,7 @@ class TableWriter {
   uint64_t failpoint_ = 0, slot_writes_ = 0;  // EDGEKEY_FAILPOINT slot_write:N, 0 = off
   unsigned failpoint_words_ = kSlotWords / 2 - 1;
   std::vector<uint8_t> scratch_;
+  std::string room_problem_;
 };
 
 }  // namespace edgekey::shm
