@@ -105,11 +105,10 @@ class Result:
         return "Result(%r)" % (self.as_dict(),)
 
 
-def _cstr(value, what):
-    """A NUL-terminated C string of value (str or bytes), or NULL for None.
-    The cdata keeps its bytes alive."""
+def _bytes(value, what):
+    """value (str or bytes-like) as bytes without NUL; None stays None."""
     if value is None:
-        return _ffi.NULL
+        return None
     if type(value) is str:
         b = value.encode()
     elif isinstance(value, (bytes, bytearray, memoryview)):
@@ -118,20 +117,57 @@ def _cstr(value, what):
         raise TypeError("edgekey: %s must be a str, bytes or None, not %s" % (what, type(value).__name__))
     if b"\0" in b:
         raise ValueError("edgekey: %s contains a NUL character" % what)
-    return _ffi.new("char[]", b)
+    return b
+
+
+def _cstr(value, what):
+    """A NUL-terminated C string of value, or NULL for None; the cdata owns
+    its bytes."""
+    b = _bytes(value, what)
+    return _ffi.NULL if b is None else _ffi.new("char[]", b)
+
+
+_NULL = _ffi.NULL
 
 
 class _Slot:
-    """A C validator with its request and result structs; used by one caller
-    at a time."""
+    """A C validator with its request and result, used by one caller at a
+    time. The request's strings are copied into buffers the slot owns
+    (authorization, client_ip, origin; grown on demand), so a call creates
+    no cdata; permission and env point to the Validator's cached strings.
+    Fields are written only when they change."""
 
-    __slots__ = ("handle", "req", "res", "buf")
+    __slots__ = ("handle", "req", "res", "buf", "bufs", "views", "caps", "set_", "perm", "env")
+    FIELDS = ("authorization", "client_ip", "origin")
 
     def __init__(self, handle):
         self.handle = handle
         self.req = _ffi.new("ek_request *")
         self.res = _ffi.new("ek_result *")
         self.buf = _ffi.buffer(self.res)
+        self.bufs = [_ffi.new("char[]", n) for n in (1024, 64, 512)]
+        self.views = [_ffi.buffer(b) for b in self.bufs]
+        self.caps = [len(v) for v in self.views]
+        self.set_ = [False, False, False]  # does the field point to its buffer (else NULL)?
+        self.perm = self.env = _NULL
+
+    def put(self, i, b):
+        """Field i (FIELDS) = b (bytes without NUL) or NULL for None."""
+        if b is None:
+            if self.set_[i]:
+                setattr(self.req, self.FIELDS[i], _NULL)
+                self.set_[i] = False
+            return
+        n = len(b)
+        if n >= self.caps[i]:
+            self.bufs[i] = _ffi.new("char[]", n + 1)
+            self.views[i] = _ffi.buffer(self.bufs[i])
+            self.caps[i] = n + 1
+            self.set_[i] = False
+        self.views[i][0:n + 1] = b + b"\0"
+        if not self.set_[i]:
+            setattr(self.req, self.FIELDS[i], self.bufs[i])
+            self.set_[i] = True
 
 
 class Validator:
@@ -175,11 +211,18 @@ class Validator:
         caller's address (None = unknown, refused by keys with CIDRs);
         origin: the request's Origin (None = none); env: "live"/"test"
         (None = any). TypeError/ValueError for a non-string or an embedded NUL."""
-        a = _cstr(authorization, "authorization")
-        p = _ffi.NULL if permission is None else self._const(permission, "permission")
-        i = _cstr(client_ip, "client_ip") if client_ip is not None else _ffi.NULL
-        o = _cstr(origin, "origin") if origin is not None else _ffi.NULL
-        e = _ffi.NULL if env is None else self._const(env, "env")
+        # Arguments first: a bad one raises before a slot is taken.
+        a = authorization
+        if type(a) is str:
+            a = a.encode()
+            if b"\0" in a:
+                raise ValueError("edgekey: authorization contains a NUL character")
+        elif a is not None:
+            a = _bytes(a, "authorization")
+        p = _NULL if permission is None else self._const(permission, "permission")
+        e = _NULL if env is None else self._const(env, "env")
+        i = None if client_ip is None else _bytes(client_ip, "client_ip")
+        o = None if origin is None else _bytes(origin, "origin")
         pool = self._pool
         try:
             slot = pool.pop()
@@ -190,18 +233,30 @@ class Validator:
         if self._closed:  # closed after we took it: nobody else frees it
             _lib.ek_close(slot.handle)
             raise ClosedError()
-        req = slot.req
-        req.authorization = a
-        req.permission = p
-        req.client_ip = i
-        req.origin = o
-        req.env = e
-        res = slot.res
-        _lib.ek_validate(slot.handle, req, res)  # 0: every argument is non-NULL
-        r = Result(res.status, CODES[res.code], slot.buf[:])
-        pool.append(slot)
-        if self._closed:
-            self._drain()
+        try:
+            if a is not None and len(a) < slot.caps[0]:  # the common case, inline
+                slot.views[0][0:len(a) + 1] = a + b"\0"
+                if not slot.set_[0]:
+                    slot.req.authorization = slot.bufs[0]
+                    slot.set_[0] = True
+            else:
+                slot.put(0, a)
+            if i is not None or slot.set_[1]:
+                slot.put(1, i)
+            if o is not None or slot.set_[2]:
+                slot.put(2, o)
+            req = slot.req
+            if slot.perm is not p:
+                req.permission = slot.perm = p
+            if slot.env is not e:
+                req.env = slot.env = e
+            res = slot.res
+            _lib.ek_validate(slot.handle, req, res)  # 0: every argument is non-NULL
+            r = Result(res.status, CODES[res.code], slot.buf[:])
+        finally:
+            pool.append(slot)
+            if self._closed:
+                self._drain()
         return r
 
     def _drain(self):

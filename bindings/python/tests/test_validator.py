@@ -48,6 +48,13 @@ def test_bad_input(table, tokens):
         assert (r.status, r.code) == (401, "malformed_token")
         r = v.validate("Bearer " + tokens["sk_live_dev"], permission="p" * (1 << 20), client_ip="1" * (1 << 20))
         assert r.status == 403
+        # The slot's grown buffers and NULLed fields give the same answers after.
+        assert v.validate("Bearer " + tokens["sk_live_cidr"], client_ip="203.0.113.9").ok
+        assert v.validate("Bearer " + tokens["sk_live_cidr"]).code == "ip_not_allowed"
+        assert v.validate(tokens["pk_live_web"], origin="https://app.example.com").ok
+        assert v.validate(tokens["pk_live_web"]).code == "origin_not_allowed"
+        assert v.validate(tokens["sk_live_dev"], permission="billing:manage").code == "insufficient_permission"
+        assert v.validate(tokens["sk_live_dev"]).ok
 
 
 def test_surrogate_is_a_clear_error(table):
