@@ -365,7 +365,14 @@ func (v *Validator) intern(res *C.ek_result) names {
 	copy(e.raw[:], raw)
 	text := string(id) + string(ws) + string(role) // the names are substrings of one string
 	e.n = names{keyID: text[:len(id)], workspace: text[len(id) : len(id)+len(ws)], role: text[len(id)+len(ws):]}
-	set[h>>62].Store(e) // a way chosen by other bits of the hash
+	w := int(h >> 62) // all ways taken: one chosen by other bits of the hash
+	for i := 0; i < 4; i++ {
+		if set[i].Load() == nil {
+			w = i
+			break
+		}
+	}
+	set[w].Store(e)
 	return e.n
 }
 
