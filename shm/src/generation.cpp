@@ -196,16 +196,21 @@ SlotImage Generation::read(uint64_t slot) const {
   return img;
 }
 
-void Generation::write(uint64_t slot, const SlotImage &img) {
+// The seqlock write (layout.hpp): the sequence made odd, then the data
+// words, then the sequence made even again with a release store, so a
+// reader that sees the even sequence sees every word before it. A slot a
+// killed writer left odd stays odd until rewritten: `| 1` makes its next
+// sequence odd, and `+ 1` even. Without `close`, it stops after
+// `data_words` data words and leaves the sequence odd (the crash failpoint).
+void Generation::store_words(uint64_t slot, const SlotImage &img, size_t data_words, bool close) {
   uint64_t words[kSlotWords];
   slot_image_to_words(img, words);
   Slot &s = slots_[slot];
-  // A slot a killed writer left odd stays odd until rewritten: make it even+1.
   const uint64_t seq = s.w[0].load(std::memory_order_relaxed) | 1;
   s.w[0].store(seq, std::memory_order_relaxed);
   slot_fence_release();
-  for (size_t i = 1; i < kSlotWords; ++i) s.w[i].store(words[i], kSlotDataStore);
-  s.w[0].store(seq + 1, std::memory_order_release);
+  for (size_t i = 1; i <= data_words && i < kSlotWords; ++i) s.w[i].store(words[i], kSlotDataStore);
+  if (close) s.w[0].store(seq + 1, std::memory_order_release);
 }
 
 uint32_t Generation::arena_append(const uint8_t *p, size_t n) {

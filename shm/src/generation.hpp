@@ -63,7 +63,10 @@ class Generation {
 
   SlotImage read(uint64_t slot) const;
   // Seqlock write of words 1..15 of `img` into `slot` (seq is ignored).
-  void write(uint64_t slot, const SlotImage &img);
+  void write(uint64_t slot, const SlotImage &img) { store_words(slot, img, kSlotWords - 1, true); }
+  // The first `data_words` words only, leaving the slot's sequence odd: a
+  // writer killed mid-record (the crash tests' failpoint).
+  void write_torn(uint64_t slot, const SlotImage &img, size_t data_words) { store_words(slot, img, data_words, false); }
 
   bool arena_fits(size_t bytes) const { return arena_used_ + round_up(bytes, 8) <= arena_size_; }
   // Appends immutable bytes; returns their offset. Caller checks arena_fits.
@@ -98,6 +101,7 @@ class Generation {
  private:
   Generation() = default;
   void map_parts();
+  void store_words(uint64_t slot, const SlotImage &img, size_t data_words, bool close);
 
   SegmentDir dir_;
   std::string table_;

@@ -49,7 +49,7 @@ struct Out {
     const time_t tt = time_t(t);
     struct tm tm;
     gmtime_r(&tt, &tm);
-    char s[32];
+    char s[80];  // room for any int fields: -Wformat-truncation
     snprintf(s, sizeof s, "\"%04d-%02d-%02dT%02d:%02d:%02dZ\"", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
              tm.tm_hour, tm.tm_min, tm.tm_sec);
     put(s);

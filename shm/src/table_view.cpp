@@ -1,5 +1,6 @@
 #include "shm/src/table_view.hpp"
 
+#include "shm/src/arena_record.hpp"
 #include "shm/src/hasher.hpp"
 
 #include <edgekey/edgekey.h>
@@ -176,41 +177,10 @@ Lookup find_slot(const DataView &d, const uint8_t hash[32], SlotImage &out) {
 
 namespace {
 
-// Bounds-checked cursor over one arena record.
-struct ArenaCursor {
-  const uint8_t *p = nullptr;
-  size_t left = 0;
-  bool take(size_t n, const uint8_t *&at) {
-    if (n > left) return false;
-    at = p;
-    p += n;
-    left -= n;
-    return true;
-  }
-};
-
-bool open_record(const DataView &d, const SlotImage &s, ArenaRecordHead &head, ArenaCursor &cur) {
-  if (s.arena_len < sizeof(ArenaRecordHead) || s.arena_off > d.arena_size ||
-      s.arena_len > d.arena_size - s.arena_off)
-    return false;
-  cur.p = d.arena + s.arena_off;
-  cur.left = s.arena_len;
-  const uint8_t *at = nullptr;
-  cur.take(sizeof head, at);  // fits: arena_len >= sizeof head
-  std::memcpy(&head, at, sizeof head);
-  return true;
-}
-
-bool skip_ids(const SlotImage &s, const ArenaRecordHead &head, ArenaCursor &cur) {
-  if (!(s.flags & kFlagIdsInArena)) return true;
-  const uint8_t *at;
-  return cur.take(size_t(head.id_len) + head.ws_len, at);
-}
-
-bool iequal(std::string_view a, const uint8_t *b, size_t n) {
-  if (a.size() != n) return false;
-  for (size_t i = 0; i < n; ++i) {
-    char x = a[i], y = char(b[i]);
+bool iequal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
     if (x >= 'A' && x <= 'Z') x = char(x | 0x20);
     if (y >= 'A' && y <= 'Z') y = char(y | 0x20);
     if (x != y) return false;
@@ -222,53 +192,20 @@ bool iequal(std::string_view a, const uint8_t *b, size_t n) {
 
 bool slot_ids_arena(const DataView &d, const SlotImage &s, std::string_view &key_id,
                     std::string_view &workspace) {
-  ArenaRecordHead head;
-  ArenaCursor cur;
-  const uint8_t *at;
-  if (!open_record(d, s, head, cur) || head.id_len > kMaxIdLen || head.ws_len > kMaxIdLen ||
-      !cur.take(size_t(head.id_len) + head.ws_len, at))
-    return false;
-  key_id = std::string_view(reinterpret_cast<const char *>(at), head.id_len);
-  workspace = std::string_view(reinterpret_cast<const char *>(at) + head.id_len, head.ws_len);
-  return true;
+  ArenaRecord a;
+  return a.open(d.arena, d.arena_size, s) && a.ids(key_id, workspace);
 }
 
 int origin_allowed(const DataView &d, const SlotImage &s, std::string_view origin) {
-  ArenaRecordHead head;
-  ArenaCursor cur;
-  if (!open_record(d, s, head, cur) || !skip_ids(s, head, cur)) return -1;
-  for (unsigned i = 0; i < head.n_origins; ++i) {
-    const uint8_t *at;
-    uint16_t len;
-    if (!cur.take(2, at)) return -1;
-    std::memcpy(&len, at, 2);
-    if (!cur.take(len, at)) return -1;
-    if (iequal(origin, at, len)) return 1;
-  }
-  return 0;
+  ArenaRecord a;
+  if (!a.open(d.arena, d.arena_size, s)) return -1;
+  return a.origins([&](std::string_view o) { return iequal(origin, o); });
 }
 
 int ip_allowed(const DataView &d, const SlotImage &s, const IpAddr &ip) {
-  ArenaRecordHead head;
-  ArenaCursor cur;
-  if (!open_record(d, s, head, cur) || !skip_ids(s, head, cur)) return -1;
-  for (unsigned i = 0; i < head.n_origins; ++i) {
-    const uint8_t *at;
-    uint16_t len;
-    if (!cur.take(2, at)) return -1;
-    std::memcpy(&len, at, 2);
-    if (!cur.take(len, at)) return -1;
-  }
-  for (unsigned i = 0; i < head.n_cidrs; ++i) {
-    const uint8_t *at;
-    if (!cur.take(kCidrBytes, at)) return -1;
-    Cidr c;
-    c.family = at[0];
-    c.prefix_len = at[1];
-    std::memcpy(c.addr, at + 2, 16);
-    if (cidr_contains(c, ip)) return 1;
-  }
-  return 0;
+  ArenaRecord a;
+  if (!a.open(d.arena, d.arena_size, s)) return -1;
+  return a.cidrs([&](const Cidr &c) { return cidr_contains(c, ip); });
 }
 
 }  // namespace edgekey::shm

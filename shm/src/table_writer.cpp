@@ -1,5 +1,6 @@
 #include "shm/src/table_writer.hpp"
 
+#include "shm/src/arena_record.hpp"
 #include "shm/src/pepper.hpp"
 #include "shm/src/token.hpp"
 
@@ -62,17 +63,6 @@ long group_id(const std::string &group) {
     throw TableError("table.readers_group '" + group +
                      "' does not exist: create it (systemd-sysusers) or fix edgekey.yaml");
   return long(res->gr_gid);
-}
-
-// Exact size of a record's arena bytes (0 = it needs none).
-size_t arena_bytes(const TableRecord &r) {
-  const bool ids_out = r.key_id.size() + r.workspace.size() > kInlineIdBytes;
-  if (!ids_out && r.origins.empty() && r.cidrs.empty()) return 0;
-  size_t n = sizeof(ArenaRecordHead);
-  if (ids_out) n += r.key_id.size() + r.workspace.size();
-  for (const auto &o : r.origins) n += 2 + o.size();
-  n += r.cidrs.size() * kCidrBytes;
-  return n;
 }
 
 bool same_settings(const DataHeader &h, const TableOptions &o) {
@@ -261,48 +251,19 @@ WriteError TableWriter::encode(const TableRecord &r, SlotImage &img,
   if (!r.cidrs.empty()) img.flags |= kFlagCidrs;
 
   arena.clear();
-  const bool ids_out = r.key_id.size() + r.workspace.size() > kInlineIdBytes;
-  if (ids_out) {
+  if (ids_in_arena(r)) {
     img.flags |= kFlagIdsInArena;
   } else {
     std::memcpy(img.ids, r.key_id.data(), r.key_id.size());
     std::memcpy(img.ids + r.key_id.size(), r.workspace.data(), r.workspace.size());
   }
-  if (arena_bytes(r) == 0) return WriteError::None;
-  ArenaRecordHead head{img.id_len, img.ws_len, uint16_t(r.origins.size()),
-                       uint16_t(r.cidrs.size()), 0};
-  auto put = [&](const void *p, size_t n) {
-    auto *b = static_cast<const uint8_t *>(p);
-    arena.insert(arena.end(), b, b + n);
-  };
-  put(&head, sizeof head);
-  if (ids_out) {
-    put(r.key_id.data(), r.key_id.size());
-    put(r.workspace.data(), r.workspace.size());
-  }
-  for (const auto &o : r.origins) {
-    uint16_t len = uint16_t(o.size());
-    put(&len, 2);
-    put(o.data(), o.size());
-  }
-  for (const auto &c : r.cidrs) {
-    put(&c.family, 1);
-    put(&c.prefix_len, 1);
-    put(c.addr, 16);
-  }
+  encode_arena_record(r, arena);
   return WriteError::None;
 }
 
-// The failpoint: the first half of Generation::write, then death.
+// The failpoint: part of a seqlock write, then death.
 void TableWriter::die_mid_write(Generation &g, uint64_t slot, const SlotImage &img) {
-  uint64_t words[kSlotWords];
-  slot_image_to_words(img, words);
-  // The writer maps the segment read-write; view() only hands it out as const.
-  Slot &s = const_cast<Slot &>(g.view().slots[slot]);
-  const uint64_t seq = s.w[0].load(std::memory_order_relaxed) | 1;
-  s.w[0].store(seq, std::memory_order_relaxed);
-  slot_fence_release();
-  for (size_t i = 1; i <= failpoint_words_; ++i) s.w[i].store(words[i], kSlotDataStore);
+  g.write_torn(slot, img, failpoint_words_);
   raise(SIGKILL);
   _exit(137);  // not reached
 }
@@ -427,38 +388,37 @@ std::optional<TableRecord> TableWriter::get(const std::array<uint8_t, 32> &hash)
   r.revoked = img.status == uint8_t(KeyStatus::Revoked);
   r.wrong_region = img.flags & kFlagWrongRegion;
   r.expires_at = img.expires_at;
-  const uint8_t *a = cur_->arena() + img.arena_off;
-  size_t pos = sizeof(ArenaRecordHead);
-  ArenaRecordHead head{};
-  if (img.arena_len) std::memcpy(&head, a, sizeof head);
+  // The writer's own record: decoded with the readers' checks all the same.
   if (img.flags & kFlagIdsInArena) {
-    r.key_id.assign(reinterpret_cast<const char *>(a + pos), head.id_len);
-    r.workspace.assign(reinterpret_cast<const char *>(a + pos + head.id_len), head.ws_len);
-    pos += head.id_len + head.ws_len;
+    std::string_view id, ws;
+    ArenaRecord a;
+    if (a.open(cur_->arena(), cur_->arena_size(), img) && a.ids(id, ws)) {
+      r.key_id = id;
+      r.workspace = ws;
+    }
   } else {
     r.key_id.assign(img.ids, img.id_len);
     r.workspace.assign(img.ids + img.id_len, img.ws_len);
   }
-  for (unsigned i = 0; i < head.n_origins; ++i) {
-    uint16_t len;
-    std::memcpy(&len, a + pos, 2);
-    r.origins.emplace_back(reinterpret_cast<const char *>(a + pos + 2), len);
-    pos += 2 + len;
-  }
-  for (unsigned i = 0; i < head.n_cidrs; ++i) {
-    Cidr c;
-    c.family = a[pos];
-    c.prefix_len = a[pos + 1];
-    std::memcpy(c.addr, a + pos + 2, 16);
-    r.cidrs.push_back(c);
-    pos += kCidrBytes;
+  if (img.flags & (kFlagOrigins | kFlagCidrs)) {
+    ArenaRecord a;
+    if (a.open(cur_->arena(), cur_->arena_size(), img)) {
+      a.origins([&](std::string_view o) {
+        r.origins.emplace_back(o);
+        return false;
+      });
+      a.cidrs([&](const Cidr &c) {
+        r.cidrs.push_back(c);
+        return false;
+      });
+    }
   }
   return r;
 }
 
 void TableWriter::load(const std::vector<TableRecord> &records, std::vector<size_t> *rejected) {
   uint64_t arena = 64 << 10;
-  for (const auto &r : records) arena += round_up(arena_bytes(r), 8);
+  for (const auto &r : records) arena += round_up(arena_record_bytes(r), 8);
   const uint64_t need = uint64_t(std::ceil(double(records.size() + 1) / opts_.max_load));
   auto next = new_generation(std::max(opts_.capacity, need), arena + arena / 4);
   SlotImage img;
