@@ -37,6 +37,10 @@ MintedKey mint(const std::string &id, const std::string &role, const char *type 
   return k;
 }
 
+// A table name no edgekeyd serves: the test that needs it writes garbage
+// under it in /dev/shm.
+std::string corrupt_table() { return "ektest-corrupt-" + std::to_string(getpid()); }
+
 // nginx.conf's http part: the module's locations (/m/...), the Lua
 // binding's (/l/...), both proxying to the stand-in API with who called.
 std::string http_conf(const std::string &table, int api_port) {
@@ -76,6 +80,7 @@ std::string http_conf(const std::string &table, int api_port) {
        "      location /m/public { edgekey off; " + api + " }\n"
        "      location /m/custom { error_page 401 /m/sorry; " + api + " }\n"
        "      location = /m/sorry { " + api + " }\n"
+       "      location /m/corrupt { edgekey_table " + corrupt_table() + "; " + api + " }\n"
        "    }\n";
   // The Lua binding.
   auto lua = [&](const std::string &path, const std::string &opts) {
@@ -329,6 +334,33 @@ TEST_F(NginxBeforeEdgekeyd, AMissingTableIs503UntilItAppears) {
   EXPECT_EQ(count_of(log, "edgekey: cannot open table \"" + daemon->address() + "\""), 2u)  // module, Lua
       << "logged once per change of state, not per request:\n" << log;
   EXPECT_EQ(count_of(log, "edgekey: table \"" + daemon->address() + "\" opened"), 2u) << log;
+}
+
+// Something that is not a table under the name: 503 keyset_unavailable,
+// the reason logged once, nginx and the other locations unharmed.
+TEST_F(NginxEdgekey, ACorruptTableIs503AndLoggedOnce) {
+  const std::string path = "/dev/shm/" + corrupt_table();
+  DaemonProcess::write_file(path, std::string(8192, 'x'));
+  for (int i = 0; i < 3; ++i) {
+    HttpResponse r = get("/m/corrupt/x", {bearer(dev)});
+    EXPECT_EQ(r.status, 503) << r.body;
+    EXPECT_EQ(r.body, "{\"status\":503,\"code\":\"keyset_unavailable\"}\n");
+  }
+  // The module tries again at most once a second: the file's reason appears.
+  const bool seen = eventually(
+      [&] {
+        get("/m/corrupt/x", {bearer(dev)});
+        return nginx->error_log().find("is not an edgekey table") != std::string::npos ||
+               nginx->error_log().find("truncated or inconsistent") != std::string::npos;
+      },
+      5000ms);
+  unlink(path.c_str());
+  EXPECT_TRUE(seen) << nginx->error_log();
+  EXPECT_EQ(get("/m/chat", {bearer(dev)}).status, 200);
+  const std::string log = nginx->error_log();
+  EXPECT_LE(count_of(log, "edgekey: cannot open table \"" + corrupt_table() + "\""), 2u)  // missing, then not a table
+      << log;
+  EXPECT_EQ(count_of(log, "[alert]"), 0u) << "a worker died:\n" << log;
 }
 
 TEST_F(NginxEdgekey, EdgekeyOffInAnInnerLocationLetsRequestsThrough) {
