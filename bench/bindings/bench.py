@@ -1,10 +1,9 @@
 """bindings_bench's Python side: prints "binding NS", "binding_cpu NS" (the
-thread's CPU time) and "socket NS" (ns per call, median of 5 runs). The socket client is the standard library's
+thread's CPU time) and "socket NS" (ns per call, best of 5 runs). The socket client is the standard library's
 http.client, keep-alive, over edgekeyd's Unix socket."""
 import http.client
 import os
 import socket
-import statistics
 import time
 
 import edgekey
@@ -53,11 +52,11 @@ def main():
     with edgekey.Validator(TABLE) as v:
         binding_run(v)  # warm-up
         runs = [binding_run(v) for _ in range(5)]
-        print("binding %.1f" % statistics.median(r[0] for r in runs))
-        print("binding_cpu %.1f" % statistics.median(r[1] for r in runs))
+        print("binding %.1f" % min(r[0] for r in runs))
+        print("binding_cpu %.1f" % min(r[1] for r in runs))
     conn = UnixHTTPConnection(SOCK)
     socket_run(conn, 200)
-    print("socket %.1f" % statistics.median(socket_run(conn, 2000) for _ in range(5)))
+    print("socket %.1f" % min(socket_run(conn, 2000) for _ in range(5)))
     conn.close()
 
 
