@@ -258,7 +258,7 @@ func (v *Validator) Close() error {
 // Validate answers for the Authorization header value ("Bearer <token>" or
 // the bare token; "" = none: 401 missing_token). A NUL byte in any field
 // makes the request unusable: 401 malformed_token.
-func (v *Validator) Validate(authorization string, req Request) Result {
+func (v *Validator) Validate(authorization string, req Request) (r Result) {
 	if hasNUL(authorization, req) {
 		return Result{Status: 401, Code: codeNames[C.EK_CODE_MALFORMED_TOKEN]}
 	}
@@ -281,7 +281,7 @@ func (v *Validator) Validate(authorization string, req Request) Result {
 	s.req.env = s.cstr(buf, &off, req.Env, false)
 	C.ek_validate_c(C.uintptr_t(uintptr(unsafe.Pointer(s.v))), C.uintptr_t(uintptr(unsafe.Pointer(s.req))),
 		C.uintptr_t(uintptr(unsafe.Pointer(s.res))))
-	r := v.result(s)
+	v.fill(s, &r)
 	v.put(s)
 	return r
 }
@@ -304,10 +304,11 @@ func (s *slot) cstr(buf []byte, off *int, str string, keep bool) *C.char {
 	return (*C.char)(unsafe.Add(s.buf, at))
 }
 
-func (v *Validator) result(s *slot) Result {
+// fill sets r (zero) from the slot's C result.
+func (v *Validator) fill(s *slot, r *Result) {
 	res := s.res
 	code := int(res.code)
-	r := Result{Status: int(res.status), ExpiresAt: int64(res.expires_at)}
+	r.Status, r.ExpiresAt = int(res.status), int64(res.expires_at)
 	if code >= 0 && code < len(codeNames) {
 		r.Code = codeNames[code]
 	}
@@ -321,7 +322,6 @@ func (v *Validator) result(s *slot) Result {
 		n := v.intern(res)
 		r.KeyID, r.Workspace, r.Role = n.keyID, n.workspace, n.role
 	}
-	return r
 }
 
 // names are a key's id, workspace and role as Go strings, shared by every
