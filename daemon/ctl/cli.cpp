@@ -117,6 +117,11 @@ int run_cli(int argc, const char *const *argv, std::ostream &out, std::ostream &
                      "domain); a second run changes nothing");
   init_region->add_option("domain", region_domain,
                           "the region's JetStream domain (default: upstream.nats.domain, this host's region)");
+  int region_replicas = 0;
+  init_region->add_option("--replicas", region_replicas,
+                          "servers of the region's cluster holding the mirror (3 in a 3-node cluster; default: 1 "
+                          "for a new mirror, an existing one keeps its count, another count scales it)")
+      ->check(CLI::Range(1, 5));
 
   // validate / status
   ValidateArgs validate_args;
@@ -160,7 +165,7 @@ int run_cli(int argc, const char *const *argv, std::ostream &out, std::ostream &
     } else if (init_origin->parsed()) {
       rc = nats_init_origin(ctx);
     } else if (init_region->parsed()) {
-      rc = nats_init_region(ctx, region_domain);
+      rc = nats_init_region(ctx, region_domain, region_replicas);
     } else {
       const auto store = open_key_store(cfg);
       if (create->parsed())

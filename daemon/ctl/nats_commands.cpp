@@ -67,7 +67,7 @@ int nats_init_origin(const Context &ctx) {
   return kExitOk;
 }
 
-int nats_init_region(const Context &ctx, const std::string &domain_arg) {
+int nats_init_region(const Context &ctx, const std::string &domain_arg, int replicas) {
   sync::NatsOptions o = nats_options(ctx.cfg, "nats init-region");
   if (!domain_arg.empty()) {
     if (!valid_domain(domain_arg))
@@ -105,15 +105,18 @@ int nats_init_region(const Context &ctx, const std::string &domain_arg) {
   }
   std::string result;
   try {
-    result = sync::init_region(*client, o);
+    result = sync::init_region(*client, o, replicas);
   } catch (const sync::NatsError &e) {
     throw CtlError(kExitKeysetIo, e.what());
   }
   const std::string stream = "stream \"" + o.stream + "\" in " + domain_text(o.domain);
   const std::string source = "bucket \"" + o.bucket + "\" of " + domain_text(o.origin_domain);
+  const std::string on = replicas > 1 ? " on " + std::to_string(replicas) + " servers" : "";
   print_result(ctx, o, o.domain, result,
-               result == "created" ? "created " + stream + ", mirroring " + source
-                                   : stream + " already exists (a mirror of " + source + "); nothing to do");
+               result == "created"   ? "created " + stream + on + ", mirroring " + source
+               : result == "updated" ? stream + " now kept" + (on.empty() ? " on 1 server" : on) + " (a mirror of " +
+                                           source + ")"
+                                     : stream + " already exists (a mirror of " + source + "); nothing to do");
   return kExitOk;
 }
 

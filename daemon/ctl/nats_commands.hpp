@@ -4,7 +4,7 @@
 //
 // Both are idempotent (a second run reports that the bucket or stream exists
 // and succeeds), print one line (JSON with ctx.json: {"bucket", "stream",
-// "domain", "origin_domain", "servers", "result": "created"|"exists"}), and
+// "domain", "origin_domain", "servers", "result": "created"|"exists"|"updated"}), and
 // return kExitOk or throw CtlError: kExitUsage when the config has no NATS
 // upstream or lacks the domains a command needs (naming the config key),
 // kExitUnavailable when the servers or the domain do not answer, and
@@ -21,7 +21,8 @@ namespace edgekey::ctl {
 int nats_init_origin(const Context &ctx);
 
 // Creates the mirror stream upstream.nats.stream of the origin bucket in
-// `domain` (default, when empty: upstream.nats.domain, this host's region).
-int nats_init_region(const Context &ctx, const std::string &domain);
+// `domain` (default, when empty: upstream.nats.domain, this host's region)
+// on `replicas` servers (see sync::init_region; 0 = 1, or as it is).
+int nats_init_region(const Context &ctx, const std::string &domain, int replicas = 0);
 
 }  // namespace edgekey::ctl

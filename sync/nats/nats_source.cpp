@@ -122,12 +122,11 @@ void NatsSource::worker() {
       wait_for(opts_.reconnect_wait);
       continue;
     }
-    if (client->ping(opts_.heartbeat.count())) {
+    if (poll_stream(*client, polls++ % 5 == 0)) {
       Event e(Event::Contact);
       e.at = int64_t(time(nullptr));
       post(std::move(e));
     }
-    if (polls++ % 5 == 0) poll_stream(*client);
     wait_for(opts_.heartbeat);
   }
   // The connection goes first: unsubscribing on a live one deletes the
@@ -232,7 +231,7 @@ void NatsSource::unsubscribe() {
   else (void)sub_ctx_.release();  // libnats may still call back with it: never free it
 }
 
-void NatsSource::poll_stream(NatsClient &c) {
+bool NatsSource::poll_stream(NatsClient &c, bool report_failure) {
   // Read ours first: the stream held at least this much before the request,
   // so a smaller last sequence in the answer means a new stream.
   const uint64_t ours = applied_seq_.load();
@@ -240,8 +239,16 @@ void NatsSource::poll_stream(NatsClient &c) {
   try {
     st = region_stream_state(c, opts_);
   } catch (const std::exception &e) {
-    fail(e.what());
-    return;
+    if (report_failure) fail(e.what());  // every 5th poll: the same text is logged once a minute anyway
+    return false;
+  }
+  if (st.no_quorum) {
+    Event e(Event::NoContact);
+    e.data = "stream " + opts_.stream + " in domain \"" + opts_.domain + "\" has no quorum in its cluster (" +
+             c.servers() + "): no leader, or one cut off from its peers; it takes nothing from the origin " +
+             "meanwhile, so there is no contact until it has (check the region's nats-servers)";
+    post(std::move(e));
+    return false;
   }
   Event e(Event::StreamInfo);
   e.seq = st.last_seq;
@@ -255,6 +262,7 @@ void NatsSource::poll_stream(NatsClient &c) {
     unsubscribe();
     force_cold_ = true;
   }
+  return true;
 }
 
 // ---- libnats delivery thread ------------------------------------------------
@@ -367,6 +375,9 @@ void NatsSource::apply(Event &e) {
     case Event::Note:
       log_(Level::Info, e.data);
       return;
+    case Event::NoContact:
+      status_.last_error = e.data;
+      [[fallthrough]];  // logged as a warning
     case Event::Warning:
     case Event::Failed: {
       // The same failure repeats every retry: log each text once a minute.
@@ -374,10 +385,10 @@ void NatsSource::apply(Event &e) {
       auto [it, fresh] = error_logged_.try_emplace(e.data, now);
       if (fresh || now - it->second >= 60) {
         it->second = now;
-        log_(Level::Error, e.data);
+        log_(e.kind == Event::NoContact ? Level::Warn : Level::Error, e.data);
       }
       if (error_logged_.size() > 64) error_logged_.clear();
-      if (e.kind == Event::Warning) return;
+      if (e.kind != Event::Failed) return;
       status_.last_error = e.data;
       if (!status_.synced && !failure_reported_) {
         failure_reported_ = true;

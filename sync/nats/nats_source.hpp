@@ -27,8 +27,13 @@
 //   from the stored sequence + 1, so a restart does not resnapshot. libnats
 //   reconnects by itself and the ordered consumer resumes at its next
 //   sequence.
-// - contact: every `heartbeat` a PING/PONG round trip with the region's
-//   server advances the table's last-contact time (staleness).
+// - contact: every `heartbeat` the region's stream answers a stream info
+//   request, with a working quorum when it is replicated (StreamState::
+//   no_quorum), which advances the table's last-contact time (staleness).
+//   A PING is not enough: a server of a cluster that lost its quorum still
+//   answers, but the mirror takes nothing from the origin. A leader
+//   election (the leader's node lost) pauses contact for its few seconds.
+//   The origin being down does not: the region's stream still answers.
 // The revision stored in the table is the stream sequence last applied.
 #pragma once
 
@@ -106,7 +111,9 @@ class NatsSource {
   struct Event {
     // Failed: cannot connect or subscribe (before the first load, the daemon
     // may serve its snapshot); Warning: an asynchronous libnats error.
-    enum Kind { Message, SnapshotBegin, SnapshotEnd, CaughtUp, Contact, StreamInfo, State, Note, Warning, Failed };
+    // NoContact: the stream answered without a quorum (logged as a warning).
+    enum Kind { Message, SnapshotBegin, SnapshotEnd, CaughtUp, Contact, StreamInfo, State, Note, Warning, NoContact,
+                Failed };
     explicit Event(Kind k, uint64_t ep = 0, uint64_t s = 0) : kind(k), epoch(ep), seq(s) {}
     Kind kind;
     uint64_t epoch = 0;    // subscription the event belongs to; stale ones are dropped
@@ -149,7 +156,9 @@ class NatsSource {
   void worker();
   bool subscribe(NatsClient &c);
   void unsubscribe();
-  void poll_stream(NatsClient &c);
+  // Stream info (state, recreation): true when the stream answered with a
+  // quorum (contact). A failed request is reported (fail()) when asked.
+  bool poll_stream(NatsClient &c, bool report_failure);
   void post(Event e);
   void note(const std::string &text);
   void fail(const std::string &text);

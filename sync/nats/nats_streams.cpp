@@ -31,7 +31,7 @@ std::string init_origin(NatsClient &c, const NatsOptions &o) {
   return "created";
 }
 
-std::string init_region(NatsClient &c, const NatsOptions &o) {
+std::string init_region(NatsClient &c, const NatsOptions &o, int replicas) {
   if (o.domain.empty() || o.origin_domain.empty() || o.domain == o.origin_domain)
     throw NatsError("a region's mirror needs upstream.nats.domain (this region) and "
                     "upstream.nats.origin_domain (the origin) set and different; a host in the "
@@ -52,6 +52,7 @@ std::string init_region(NatsClient &c, const NatsOptions &o) {
   cfg.DenyDelete = true;
   cfg.AllowDirect = true;
   cfg.MirrorDirect = true;
+  cfg.Replicas = replicas > 0 ? replicas : 1;
 
   jsStreamInfo *si = nullptr;
   jsErrCode err = jsErrCode(0);
@@ -59,18 +60,34 @@ std::string init_region(NatsClient &c, const NatsOptions &o) {
   if (s == NATS_OK) {
     const bool ok = si->Config && si->Config->Mirror && si->Config->Mirror->Name &&
                     src == si->Config->Mirror->Name && si->Config->AllowRollup;
-    jsStreamInfo_Destroy(si);
-    if (!ok)
+    if (!ok) {
+      jsStreamInfo_Destroy(si);
       throw NatsError("stream \"" + o.stream + "\" in domain \"" + o.domain +
                       "\" exists but is not a mirror of \"" + src +
                       "\" with AllowRollup; delete it (nats stream rm) and run init-region again");
-    return "exists";
+    }
+    if (replicas == 0 || si->Config->Replicas == replicas) {
+      jsStreamInfo_Destroy(si);
+      return "exists";
+    }
+    // Our own settings (those the mirror was created with), scaled.
+    const int64_t had = si->Config->Replicas;
+    jsStreamInfo_Destroy(si);
+    jsStreamInfo *updated = nullptr;
+    s = js_UpdateStream(&updated, c.region(), &cfg, nullptr, &err);
+    if (s != NATS_OK)
+      throw NatsError("scaling mirror stream \"" + o.stream + "\" in domain \"" + o.domain + "\" from " +
+                      std::to_string(had) + " to " + std::to_string(replicas) + " replicas: " + nats_error_text(s) +
+                      "; the region's cluster needs at least that many JetStream servers");
+    jsStreamInfo_Destroy(updated);
+    return "updated";
   }
   s = js_AddStream(&si, c.region(), &cfg, nullptr, &err);
   if (s != NATS_OK)
-    throw NatsError("creating mirror stream \"" + o.stream + "\" in domain \"" + o.domain + "\" on " +
-                    c.servers() + ": " + nats_error_text(s) +
-                    "; check upstream.nats.domain and that JetStream runs there");
+    throw NatsError("creating mirror stream \"" + o.stream + "\" in domain \"" + o.domain + "\" (" +
+                    std::to_string(cfg.Replicas) + " replicas) on " + c.servers() + ": " + nats_error_text(s) +
+                    "; check upstream.nats.domain, that JetStream runs there, and that the region's cluster "
+                    "has as many JetStream servers as replicas");
   jsStreamInfo_Destroy(si);
   return "created";
 }
@@ -96,6 +113,21 @@ StreamState region_stream_state(NatsClient &c, const NatsOptions &o) {
     st.is_mirror = true;
     st.mirror_lag = si->Mirror->Lag;
     st.mirror_active_ms = si->Mirror->Active >= 0 ? si->Mirror->Active / 1'000'000 : -1;
+  }
+  // A single server lists no replicas. A cluster without a leader for the
+  // stream answers (after a delay) naming none; a leader lists its
+  // followers, each with the time since it last heard from it (raft
+  // heartbeats are 1 s apart).
+  if (si->Cluster && si->Cluster->ReplicasLen > 0) {
+    constexpr int64_t kSilentNs = 5'000'000'000;
+    const bool led = si->Cluster->Leader && *si->Cluster->Leader;
+    int heard = led ? 1 : 0;
+    for (int k = 0; k < si->Cluster->ReplicasLen; ++k) {
+      const jsPeerInfo *p = si->Cluster->Replicas[k];
+      heard += p && !p->Offline && p->Active >= 0 && p->Active < kSilentNs;
+    }
+    const int members = si->Cluster->ReplicasLen + (led ? 1 : 0);
+    st.no_quorum = !led || heard < members / 2 + 1;
   }
   jsStreamInfo_Destroy(si);
   return st;

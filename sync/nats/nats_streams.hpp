@@ -19,6 +19,12 @@ struct StreamState {
   bool is_mirror = false;
   uint64_t mirror_lag = 0;       // messages the mirror is behind its origin
   int64_t mirror_active_ms = -1; // since the mirror last heard from its origin; -1 = unknown
+  // A replicated stream without a working quorum: no leader (lost, or one
+  // being elected), or a leader that has not heard from a majority of its
+  // peers for 5 s (nats-server 2.9 keeps a cut-off leader's title for up to
+  // ~20 s). It takes nothing from the origin meanwhile, though the server
+  // that answered still answers PINGs and stream info.
+  bool no_quorum = false;
 };
 
 // Creates the origin bucket opts.bucket in opts.origin_domain: history 1,
@@ -30,9 +36,13 @@ std::string init_origin(NatsClient &c, const NatsOptions &opts);
 // Creates opts.stream in this region's domain (opts.domain) as a mirror of
 // the origin bucket's stream in opts.origin_domain, with the settings NATS.md
 // found necessary (AllowRollup, else purges are lost; DenyDelete;
-// MaxMsgsPerSubject 1; AllowDirect, MirrorDirect). Both domains must be set
-// and differ. Idempotent like init_origin. Throws NatsError.
-std::string init_region(NatsClient &c, const NatsOptions &opts);
+// MaxMsgsPerSubject 1; AllowDirect, MirrorDirect), stored on `replicas`
+// servers of the region's cluster (3 for a 3-node cluster: the mirror then
+// survives the loss of one). Both domains must be set and differ. Idempotent
+// like init_origin; an existing mirror with another replica count is scaled
+// to `replicas` ("updated"). `replicas` 0: 1 for a new mirror, an existing
+// one keeps its count (a rerun never scales a mirror down). Throws NatsError.
+std::string init_region(NatsClient &c, const NatsOptions &opts, int replicas = 0);
 
 // The state of `stream` in the region's domain. Throws NatsError
 // (a missing stream says to run `edgekeyctl nats init-region`).
