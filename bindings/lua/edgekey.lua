@@ -26,12 +26,15 @@ typedef struct ek_request {
   const char *origin;
   const char *env;
 } ek_request;
-typedef struct ek_result {
+/* edgekey.h's ek_result, its long long expires_at read as two 32-bit
+   halves (same offset and size): a Lua number, no int64 box per call. */
+typedef struct __attribute__((aligned(8))) ek_result {
   int status;
   int code;
   char key_id[48], workspace[48], role[32];
   int type, env;
-  long long expires_at;
+  uint32_t expires_lo;
+  int32_t expires_hi;
 } ek_result;
 int ek_open(const char *table_name, ek_validator **out);
 void ek_close(ek_validator *v);
@@ -124,9 +127,7 @@ function Validator:validate(authorization, opts)
   else
     req.permission, req.client_ip, req.origin, req.env = nil, nil, nil, nil
   end
-  C.ek_validate(self.handle, req, res)
-  -- the strings are anchored by the arguments until here
-  req.authorization, req.permission, req.client_ip, req.origin, req.env = nil, nil, nil, nil, nil
+  C.ek_validate(self.handle, req, res)  -- the strings are anchored by the arguments
   local r = { status = res.status, code = code_names[res.code] or "keyset_unavailable" }
   if res.key_id[0] ~= 0 then
     r.key_id = ffi.string(res.key_id)
@@ -134,7 +135,8 @@ function Validator:validate(authorization, opts)
     r.role = ffi.string(res.role)
     r.type = type_names[res.type]
     r.env = env_names[res.env]
-    if res.expires_at ~= 0 then r.expires_at = tonumber(res.expires_at) end
+    local lo, hi = res.expires_lo, res.expires_hi
+    if lo ~= 0 or hi ~= 0 then r.expires_at = hi * 4294967296 + lo end
   end
   return r
 end
@@ -225,7 +227,8 @@ function _M.access(table_name, opts)
   end
   if not v then
     if not unavailable_res then
-      unavailable_res = ffi.new("ek_result", { status = 503, code = 12 })  -- EK_CODE_KEYSET_UNAVAILABLE
+      unavailable_res = ffi.new("ek_result")
+      unavailable_res.status, unavailable_res.code = 503, 12  -- EK_CODE_KEYSET_UNAVAILABLE
       unavailable_buf = ffi.new("char[?]", JSON_MAX)
     end
     return send_refusal({ status = 503, code = "keyset_unavailable" }, json_of(unavailable_res, unavailable_buf), nil)
