@@ -102,14 +102,9 @@ bool Applier::upsert(const KeyRecord &r, uint64_t revision) {
     reject("key " + r.id + ": " + shm::write_error_text(e));
     return false;
   }
-  const uint32_t old = store_.find_id(r.id);
-  if (old != KeyStore::npos) {
-    if (store_.hash(old) != t->hash) writer_.remove(store_.hash(old));  // same id, new hash: drop the old key
-    store_.erase(old);
-  }
-  const uint32_t other = store_.find_hash(t->hash);  // same hash under another id: that id is gone
-  if (other != KeyStore::npos) store_.erase(other);
-  store_.insert(r, t->hash);
+  std::optional<TokenHash> replaced;
+  store_.upsert(r, t->hash, &replaced);
+  if (replaced) writer_.remove(*replaced);  // same id, new hash: drop the old key
   unplaced_.erase(r.id);
   ++changes_;
   set_revision(revision);

@@ -124,6 +124,21 @@ uint32_t KeyStore::insert(KeyRecord r, const TokenHash &h) {
   return slot;
 }
 
+uint32_t KeyStore::upsert(KeyRecord r, const TokenHash &h, std::optional<TokenHash> *replaced_hash) {
+  displace(r.id, h, replaced_hash, nullptr);
+  return insert(std::move(r), h);
+}
+
+void KeyStore::displace(std::string_view id, const TokenHash &h, std::optional<TokenHash> *replaced_hash,
+                        std::vector<uint32_t> *dropped) {
+  for (const uint32_t old : {find_id(id), find_hash(h)}) {
+    if (old == npos || !live(old)) continue;  // absent, or both lookups found the one erased
+    if (replaced_hash && hashes_[old] != h) *replaced_hash = hashes_[old];
+    if (dropped) dropped->push_back(old);
+    erase(old);
+  }
+}
+
 void KeyStore::erase(uint32_t slot) {
   if (!live(slot)) return;
   const std::string &id = records_[slot].id;
@@ -156,13 +171,7 @@ KeyStore KeyStore::build(std::vector<KeyRecord> records, std::vector<TokenHash> 
       s.free_.push_back(i);
       continue;
     }
-    // In order, as upserts: the same id, or the same hash under another id,
-    // was an earlier record's, which is gone.
-    for (uint32_t old : {s.find_id(s.records_[i].id), s.find_hash(s.hashes_[i])}) {
-      if (old == npos || !s.live(old)) continue;  // absent, or both lookups found the one erased
-      if (dropped) dropped->push_back(old);
-      s.erase(old);
-    }
+    s.displace(s.records_[i].id, s.hashes_[i], nullptr, dropped);  // in order, as upserts
     const uint32_t tag = id_tag(s.records_[i].id);
     put(s.by_id_, tag, i);
     put(s.by_hash_, hash_tag(s.hashes_[i]), i);

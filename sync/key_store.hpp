@@ -17,6 +17,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -50,6 +51,12 @@ class KeyStore {
 
   // Stores a record whose id and hash are both absent (precondition); returns its slot.
   uint32_t insert(KeyRecord r, const TokenHash &h);
+  // The upsert rule, for every writer of a store: `r` (token hash `h`)
+  // replaces the record with its id and any other record with its token
+  // hash. Returns its slot; `replaced_hash` (if given) gets the hash the
+  // same id had when it differed from `h` (a key the table still holds),
+  // else stays as it was.
+  uint32_t upsert(KeyRecord r, const TokenHash &h, std::optional<TokenHash> *replaced_hash = nullptr);
   // Frees a live slot.
   void erase(uint32_t slot);
   void clear();
@@ -85,6 +92,9 @@ class KeyStore {
   template <class Eq>
   static void remove(Index &ix, uint32_t tag, Eq eq);
   void grow_if_needed(size_t more);
+  // Erases the records an upsert of (id, h) replaces (upsert()'s rule).
+  void displace(std::string_view id, const TokenHash &h, std::optional<TokenHash> *replaced_hash,
+                std::vector<uint32_t> *dropped);
   void rehash(size_t buckets);
 
   std::vector<KeyRecord> records_;

@@ -13,15 +13,14 @@ SnapshotGather::SnapshotGather(std::shared_ptr<const Resolver> resolver, size_t 
 
 void SnapshotGather::put(KeyRecord r) {
   Result<shm::TableRecord> t = resolver_->resolve_validated(r);
-  if (const uint32_t old = store_.find_id(r.id); old != KeyStore::npos) store_.erase(old);
   if (!unresolved_.empty()) unresolved_.erase(r.id);
   if (!t.ok()) {
+    if (const uint32_t old = store_.find_id(r.id); old != KeyStore::npos) store_.erase(old);
     std::string id = r.id;
     unresolved_.insert_or_assign(std::move(id), Unresolved{std::move(r), std::move(t.error)});
     return;
   }
-  if (const uint32_t other = store_.find_hash(t.value->hash); other != KeyStore::npos) store_.erase(other);
-  const uint32_t slot = store_.insert(std::move(r), t.value->hash);
+  const uint32_t slot = store_.upsert(std::move(r), t.value->hash);
   if (slot == table_.size()) table_.push_back(std::move(*t.value));
   else table_[slot] = std::move(*t.value);
 }
