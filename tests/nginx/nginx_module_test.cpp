@@ -435,3 +435,38 @@ TEST_F(NginxEdgekey, NoTokenInNginxsLogs) {
 }
 
 }  // namespace
+
+namespace {
+
+// `nginx -t` on an http block; its exit status, its output in `out`.
+int nginx_check(const std::string &http, std::string &out) {
+  NginxProcess n;
+  n.write_config(http, "load_module " EDGEKEY_NGINX_MODULE_PATH ";\n");
+  SpawnOptions o;
+  o.env = {"LD_LIBRARY_PATH=" EDGEKEY_LIB_DIR};
+  o.log_path = n.out_path;
+  o.stdout_to_log = true;
+  const pid_t pid = spawn({nginx_path(), "-t", "-p", n.dir.path(), "-c", n.dir.file("nginx.conf"), "-g",
+                           "pid " + n.dir.file("nginx.pid") + "; error_log stderr;"},
+                          o);
+  int status = 0;
+  if (pid > 0) waitpid(pid, &status, 0);
+  out = read_text(n.out_path);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(NginxEdgekeyConfig, EdgekeyWithoutATableIsAConfigErrorThatSaysWhatToAdd) {
+  std::string out;
+  EXPECT_NE(nginx_check("  server { listen 127.0.0.1:1; location / { edgekey chat:write; } }\n", out), 0);
+  EXPECT_NE(out.find("\"edgekey\" needs \"edgekey_table\""), std::string::npos) << out;
+  EXPECT_NE(nginx_check("  edgekey_env staging;\n", out), 0);
+  EXPECT_NE(out.find("invalid value \"staging\""), std::string::npos) << out;
+  EXPECT_EQ(nginx_check("  edgekey_table t;\n  edgekey \"\";\n  server { listen 127.0.0.1:1;\n"
+                        "    location /a { edgekey $http_x_perm; edgekey_env live; edgekey_client_ip $http_x_ip; }\n"
+                        "    location /b { edgekey off; } }\n",
+                        out),
+            0)
+      << out;
+}
+
+}  // namespace
