@@ -102,6 +102,7 @@ type slot struct {
 const (
 	initialBuf = 4096
 	cacheSize  = 1 << 18 // names cached per Validator: 2 MiB of pointers, entries of ~250 bytes made on use
+	ways       = 8       // per set: h >> 61 picks one of 8
 )
 
 // Validator validates keys against one table. Safe for concurrent use.
@@ -345,15 +346,15 @@ type nameEntry struct {
 }
 
 // intern returns the result's names, allocating only when the Validator's
-// cache does not hold them: a 4-way set-associative table of cacheSize
-// entries, shared by every slot and read lock-free (atomic loads and a
+// cache does not hold them: an 8-way set-associative table of cacheSize
+// entries (a set is one 64-byte line of pointers), shared by every slot and read lock-free (atomic loads and a
 // 128-byte compare), indexed by a hash of the result's key_id, workspace and
 // role arrays as they lie (contiguous, NUL-padded by ek_validate).
 func (v *Validator) intern(res *C.ek_result) names {
 	raw := unsafe.Slice((*byte)(unsafe.Pointer(&res.key_id[0])), rawNames)
 	h := maphash.Bytes(v.seed, raw)
-	set := v.names[(h&(cacheSize/4-1))*4:]
-	for w := 0; w < 4; w++ {
+	set := v.names[(h&(cacheSize/ways-1))*ways:][:ways]
+	for w := 0; w < ways; w++ {
 		if e := set[w].Load(); e != nil && string(e.raw[:]) == string(raw) {
 			return e.n
 		}
@@ -365,8 +366,8 @@ func (v *Validator) intern(res *C.ek_result) names {
 	copy(e.raw[:], raw)
 	text := string(id) + string(ws) + string(role) // the names are substrings of one string
 	e.n = names{keyID: text[:len(id)], workspace: text[len(id) : len(id)+len(ws)], role: text[len(id)+len(ws):]}
-	w := int(h >> 62) // all ways taken: one chosen by other bits of the hash
-	for i := 0; i < 4; i++ {
+	w := int(h >> 61) // all ways taken: one chosen by other bits of the hash
+	for i := 0; i < ways; i++ {
 		if set[i].Load() == nil {
 			w = i
 			break

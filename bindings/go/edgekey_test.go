@@ -261,4 +261,8 @@ func TestMiddleware(t *testing.T) {
 	if s, _, b := get("Bearer " + tokens["sk_live_cidr"]); s != 403 || !strings.Contains(b, "ip_not_allowed") {
 		t.Fatalf("peer outside the CIDRs: %d %q", s, b)
 	}
+	v.Close()
+	if s, _, b := get("Bearer " + tokens["sk_live_dev"]); s != 503 || !strings.Contains(b, "keyset_unavailable") {
+		t.Fatalf("after Close: %d %q", s, b)
+	}
 }

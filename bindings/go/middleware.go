@@ -20,8 +20,9 @@ func FromContext(ctx context.Context) (Result, bool) {
 // the client address from RemoteAddr) for `permission` ("" = none). A
 // refused request gets what edgekeyd's socket answers: 401/403/503 with
 // X-Edgekey-Code, WWW-Authenticate: Bearer on 401, and the JSON body
-// {"status","code",key fields}. An accepted one reaches next with its
-// Result in the request's context (FromContext). Behind a proxy, set
+// {"status","code",key fields}; after v.Close, 503 keyset_unavailable. An
+// accepted one reaches next with its Result in the request's context
+// (FromContext). Behind a proxy, set
 // RemoteAddr from its header first (e.g. a middleware of your own).
 func Middleware(v *Validator, permission string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
@@ -34,9 +35,9 @@ func Middleware(v *Validator, permission string) func(http.Handler) http.Handler
 			var r Result
 			switch len(auth) {
 			case 0:
-				r = v.Validate("", Request{Permission: permission, ClientIP: ip, Origin: req.Header.Get("Origin")})
+				r = validateOpen(v, "", Request{Permission: permission, ClientIP: ip, Origin: req.Header.Get("Origin")})
 			case 1:
-				r = v.Validate(auth[0], Request{Permission: permission, ClientIP: ip, Origin: req.Header.Get("Origin")})
+				r = validateOpen(v, auth[0], Request{Permission: permission, ClientIP: ip, Origin: req.Header.Get("Origin")})
 			default: // ambiguous: which key? (the socket answers the same)
 				r = Result{Status: 401, Code: "malformed_token"}
 			}
@@ -47,6 +48,20 @@ func Middleware(v *Validator, permission string) func(http.Handler) http.Handler
 			next.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), ctxKey{}, r)))
 		})
 	}
+}
+
+// validateOpen is v.Validate, or 503 keyset_unavailable once v is closed
+// (a server shutting down answers its last requests instead of panicking).
+func validateOpen(v *Validator, auth string, req Request) (r Result) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p != ErrClosed {
+				panic(p)
+			}
+			r = Result{Status: 503, Code: "keyset_unavailable"}
+		}
+	}()
+	return v.Validate(auth, req)
 }
 
 func refuse(w http.ResponseWriter, r Result) {
