@@ -15,11 +15,23 @@ std::string sys_error(const std::string &what, const std::string &path) {
   return what + " " + path + ": " + std::strerror(errno);
 }
 
+// A KeysetError from errno; a full filesystem names the file left as it was.
+KeysetError sys_failure(const std::string &what, const std::string &where, const std::string &dir,
+                        const std::string &path) {
+  const int err = errno;
+  std::string msg = what + " " + where + ": " + std::strerror(err);
+  if (err == ENOSPC || err == EDQUOT)
+    msg += std::string(err == EDQUOT ? " (the disk quota on the filesystem of " : " (the filesystem of ") + dir +
+           (err == EDQUOT ? " is used up; " : " is full; ") + path + " is unchanged)";
+  return KeysetError(msg, err);
+}
+
 bool write_all(int fd, const std::string &data) {
   size_t done = 0;
   while (done < data.size()) {
     ssize_t n = ::write(fd, data.data() + done, data.size() - done);
     if (n < 0 && errno == EINTR) continue;
+    if (n == 0) errno = ENOSPC;  // no progress on a regular file: no room
     if (n <= 0) return false;
     done += size_t(n);
   }
@@ -28,12 +40,12 @@ bool write_all(int fd, const std::string &data) {
 
 void fsync_dir(const std::string &dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) throw KeysetError(sys_error("cannot open directory", dir));
+  if (fd < 0) throw KeysetError(sys_error("cannot open directory", dir), errno);
   int rc = ::fsync(fd);
   int err = errno;
   ::close(fd);
   errno = err;
-  if (rc != 0) throw KeysetError(sys_error("cannot fsync directory", dir));
+  if (rc != 0) throw KeysetError(sys_error("cannot fsync directory", dir), err);
 }
 
 }  // namespace
@@ -54,7 +66,7 @@ void replace_file_atomically(const std::string &path_in, const std::function<boo
   if (exists && S_ISLNK(st.st_mode)) {
     std::error_code ec;
     fs::path target = fs::canonical(path, ec);
-    if (ec) throw KeysetError("cannot resolve symlink " + path + ": " + ec.message());
+    if (ec) throw KeysetError("cannot resolve symlink " + path + ": " + ec.message(), ec.value());
     path = target.string();
     exists = ::stat(path.c_str(), &st) == 0;
   }
@@ -65,14 +77,14 @@ void replace_file_atomically(const std::string &path_in, const std::function<boo
   std::string tmp = (fs::path(dir) / name).string();
 
   int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
-  if (fd < 0) throw KeysetError(sys_error("cannot create a temp file in", dir));
+  if (fd < 0) throw sys_failure("cannot create a temp file in", dir, dir, path);
   // Removes the temp file and throws; the file at `path` is untouched.
   auto fail = [&](const std::string &what, const std::string &where) {
     int err = errno;
     if (fd >= 0) ::close(fd);
     ::unlink(tmp.c_str());
     errno = err;
-    throw KeysetError(sys_error(what, where));
+    throw sys_failure(what, where, dir, path);
   };
   if (exists) {
     if (::fchmod(fd, st.st_mode & 07777) != 0) fail("cannot set the mode of", tmp);

@@ -10,14 +10,16 @@ namespace edgekey::sync {
 
 // File-level write and lock failures, naming the path and the system error.
 struct KeysetError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  explicit KeysetError(const std::string &message, int err = 0) : std::runtime_error(message), error_number(err) {}
+  int error_number;  // the errno of the failed call (ENOSPC: the filesystem is full), 0 when none
 };
 
 // Writes `text` to a temp file in the same directory, fsyncs it, renames it
 // over `path` (a symlink is followed to its target) and fsyncs the
 // directory. An existing file's mode (and owner, when permitted) is kept; a
-// new one gets `new_mode`. Throws KeysetError; on failure the old file is
-// untouched and no temp file is left.
+// new one gets `new_mode`. Throws KeysetError (with the errno; a full
+// filesystem, ENOSPC or EDQUOT, is said so in the message); on failure the
+// old file is untouched and no temp file is left.
 void replace_file_atomically(const std::string &path, const std::string &text, unsigned new_mode);
 
 // The same with the content made in pieces, so a large file (a 1M-key

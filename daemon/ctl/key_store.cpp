@@ -5,6 +5,7 @@
 #include "sync/keyset_file.hpp"
 
 #include <algorithm>
+#include <cerrno>
 
 namespace edgekey::ctl {
 
@@ -44,6 +45,10 @@ void FileKeyStore::update(const Change &change) {
         throw CtlError(kExitUsage, sync::format_record_error(r.id, *e));
     sync::save_keyset_file(path_, records);
   } catch (const sync::KeysetError &e) {
+    // Nothing was written (the keyset, its lock and no temp file are as before).
+    if (e.error_number == ENOSPC || e.error_number == EDQUOT)
+      throw CtlError(kExitKeysetIo, std::string("no change made: ") + e.what() +
+                                        "; make room on that filesystem and run the command again");
     throw CtlError(kExitKeysetIo, e.what());
   }
 }

@@ -93,6 +93,7 @@ void Daemon::status_json(http::Response &res) const {
                     {"last_contact_age_seconds", contact ? nlohmann::json(now - contact) : nlohmann::json()},
                     {"records_rejected", applier_->rejected()}}},
       {"nats", nats_status_json()},
+      {"snapshot", cfg_.snapshot.empty() ? nlohmann::json() : snapshot_writer_.status_json()},
       {"staleness", {{"max_seconds", cfg_.staleness.max.count()},
                      {"policy", cfg_.staleness.policy == shm::StalenessPolicy::FailClosed ? "fail_closed"
                                                                                           : "serve_stale"}}},
@@ -166,7 +167,11 @@ void Daemon::metrics_text(http::Response &res) const {
   if (nats_) nats_metrics(out);
   metric(out, "edgekey_ready", "gauge", "1 after the first complete load.", ready_ ? 1 : 0);
   metric(out, "edgekey_snapshots_written_total", "counter", "Last-known-good snapshots written.",
-         double(snapshots_written_));
+         double(snapshot_writer_.state().written));
+  metric(out, "edgekey_snapshot_failures_total", "counter", "Snapshot writes that failed (e.g. a full disk).",
+         double(snapshot_writer_.state().failed));
+  metric(out, "edgekey_snapshot_failing", "gauge", "1 while the last snapshot write failed (the previous stays).",
+         snapshot_writer_.state().failing() ? 1 : 0);
   server_->stats().append_prometheus(out, "edgekey_socket");
   out.append(latency_.render_prometheus("edgekey_socket_request_duration_seconds",
                                         "Time from a complete request to its serialised answer."));

@@ -281,14 +281,17 @@ void Daemon::write_snapshot() {
     schedule_snapshot();
     return;
   }
+  uv_timer_stop(&snapshot_timer_);  // a retry collect_snapshot() just set: this write is it
   snapshot_writer_.start(cfg_.snapshot, make_snapshot());
 }
 
+// A failed write (a full disk) is tried again after a back-off even without
+// a change; a change meanwhile schedules one sooner (the timer is active).
 void Daemon::collect_snapshot() {
-  if (std::optional<std::string> r = snapshot_writer_.collect()) {
-    if (r->empty()) ++snapshots_written_;
-    else log(Severity::Error, "snapshot not written: %s", r->c_str());
-  }
+  if (!snapshot_writer_.collect(now_s()) || !snapshot_writer_.state().failing() || stopping_) return;
+  if (!uv_is_active(reinterpret_cast<uv_handle_t *>(&snapshot_timer_)))
+    uv_timer_start(&snapshot_timer_, [](uv_timer_t *t) { static_cast<Daemon *>(t->data)->write_snapshot(); },
+                   snapshot_writer_.retry_delay_ms(), 0);
 }
 
 void Daemon::reload_config() {

@@ -59,7 +59,7 @@ class Daemon {
   void schedule_snapshot();
   void write_snapshot();
   sync::Snapshot make_snapshot() const;
-  void collect_snapshot();  // counts or logs a finished background write
+  void collect_snapshot();  // takes a finished background write's outcome; retries a failed one
   std::string status_line() const;
 
   // api.cpp
@@ -89,7 +89,6 @@ class Daemon {
   int64_t started_at_ = 0;
   SnapshotWriter snapshot_writer_;
   std::string status_sent_;  // the last STATUS= sent
-  uint64_t snapshots_written_ = 0;
   size_t unplaced_logged_ = 0;  // applier_->unplaced() as last logged
 };
 

@@ -1,5 +1,10 @@
 #include "daemon/edgekeyd/snapshot_writer.hpp"
 
+#include "daemon/edgekeyd/log.hpp"
+#include "sync/atomic_file.hpp"
+#include "sync/key_record.hpp"
+
+#include <algorithm>
 #include <exception>
 #include <utility>
 
@@ -10,9 +15,14 @@ void SnapshotWriter::start(std::string path, sync::Snapshot s) {
   pending_ = true;
   done_.store(false, std::memory_order_relaxed);
   error_.clear();
+  errno_ = 0;
+  path_ = path;
   thread_ = std::thread([this, path = std::move(path), s = std::move(s)] {
     try {
       sync::save_snapshot(path, s);
+    } catch (const sync::KeysetError &e) {
+      error_ = e.what();
+      errno_ = e.error_number;
     } catch (const std::exception &e) {
       error_ = e.what();
     }
@@ -20,11 +30,56 @@ void SnapshotWriter::start(std::string path, sync::Snapshot s) {
   });
 }
 
-std::optional<std::string> SnapshotWriter::collect() {
-  if (!pending_ || !done_.load(std::memory_order_acquire)) return std::nullopt;
+bool SnapshotWriter::collect(int64_t now) {
+  if (!pending_ || !done_.load(std::memory_order_acquire)) return false;
   wait();
   pending_ = false;
-  return std::exchange(error_, std::string());
+  SnapshotState &st = state_;
+  if (error_.empty()) {
+    if (st.failing())
+      log(Severity::Info, "snapshot %s written again, after %llu failed attempts since %s", path_.c_str(),
+          (unsigned long long)st.failures_in_row, sync::format_time(st.failing_since).c_str());
+    ++st.written;
+    st.last_written_at = now;
+    st.failing_since = 0;
+    st.failures_in_row = 0;
+    st.last_error.clear();
+    st.last_errno = 0;
+    return true;
+  }
+  // A new state: the first failure, or one for another reason (the message
+  // names a random temp file, so the system error is what is compared).
+  const bool changed = !st.failing() || st.last_errno != errno_ || (errno_ == 0 && st.last_error != error_);
+  if (changed) {
+    const std::string previous =
+        st.last_written_at ? " (written " + sync::format_time(st.last_written_at) + ")" : std::string(", if any,");
+    log(Severity::Error,
+        "snapshot %s not written: %s. edgekeyd serves on, keeps the previous snapshot%s and tries again after "
+        "each change and at least every 30 s (logged again when this changes)",
+        path_.c_str(), error_.c_str(), previous.c_str());
+  }
+  ++st.failed;
+  ++st.failures_in_row;
+  if (!st.failing()) st.failing_since = now;
+  st.last_error = std::move(error_);
+  st.last_errno = errno_;
+  return true;
+}
+
+uint64_t SnapshotWriter::retry_delay_ms() const {
+  const uint64_t n = std::min<uint64_t>(state_.failures_in_row, 8);
+  return std::min<uint64_t>(uint64_t(500) << (n ? n - 1 : 0), 30000);
+}
+
+nlohmann::json SnapshotWriter::status_json() const {
+  const SnapshotState &st = state_;
+  auto time_or_null = [](int64_t t) { return t ? nlohmann::json(sync::format_time(t)) : nlohmann::json(); };
+  return {{"written", st.written},
+          {"failed", st.failed},
+          {"failing", st.failing()},
+          {"last_written_at", time_or_null(st.last_written_at)},
+          {"failing_since", time_or_null(st.failing_since)},
+          {"last_error", st.last_error}};
 }
 
 }  // namespace edgekey::daemon

@@ -6,17 +6,33 @@
 // later (its tick, or the next write).
 // Invariants: at most one write in flight (start() requires !busy()), so an
 // older snapshot can never replace a newer one on disk; only the owning
-// thread (the loop) calls these members.
+// thread (the loop) calls these members. A failed write leaves the previous
+// snapshot file as it was (sync::replace_file_atomically).
 #pragma once
 
 #include "sync/snapshot.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <atomic>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <thread>
 
 namespace edgekey::daemon {
+
+// What the writes came to, for /v1/status and /metrics (loop thread only).
+struct SnapshotState {
+  uint64_t written = 0;         // writes that succeeded since start
+  uint64_t failed = 0;          // writes that failed since start
+  int64_t last_written_at = 0;  // unix s of the last good write, 0 none yet
+  int64_t failing_since = 0;    // unix s of the first failure since the last good write, 0 when not failing
+  uint64_t failures_in_row = 0; // failures since the last good write
+  std::string last_error;       // why the last write failed; "" after a good one
+  int last_errno = 0;           // its system error (ENOSPC...), 0 when none or unknown
+  bool failing() const { return failing_since != 0; }
+};
 
 class SnapshotWriter {
  public:
@@ -30,20 +46,34 @@ class SnapshotWriter {
   // Writes `s` to `path` on a thread. Requires !busy(); an outcome not
   // collected by then is dropped.
   void start(std::string path, sync::Snapshot s);
-  // The outcome of a finished write not collected yet: "" written, else why
-  // not. nullopt while a write runs or when there is nothing to collect.
-  std::optional<std::string> collect();
+  // Takes the outcome of a finished write not collected yet into state()
+  // and logs a change of state only: the first failure, a failure for
+  // another reason, and the first good write after failures (never one line
+  // per attempt). False while a write runs or when there is nothing to
+  // collect.
+  bool collect(int64_t now);
   // Blocks until the write in flight, if any, has finished (collect() then
   // returns its outcome).
   void wait() {
     if (thread_.joinable()) thread_.join();
   }
 
+  const SnapshotState &state() const { return state_; }
+  // While failing: how long to wait before trying again without a change
+  // (0.5 s, doubling per failure in a row, at most 30 s). A change of the keys
+  // schedules a write anyway.
+  uint64_t retry_delay_ms() const;
+  // The "snapshot" section of /v1/status.
+  nlohmann::json status_json() const;
+
  private:
   std::thread thread_;
   std::atomic<bool> done_{false};
   bool pending_ = false;
-  std::string error_;  // written by the thread before done_ (release)
+  std::string path_;    // of the write in flight
+  std::string error_;   // written by the thread before done_ (release)
+  int errno_ = 0;       // likewise
+  SnapshotState state_;
 };
 
 }  // namespace edgekey::daemon

@@ -32,6 +32,11 @@
 #   selftest   breaks copies of the unit in known ways and checks that verify,
 #              security, promises and (with strace) sandbox each fail on them.
 #
+# Every check runs a copy of EDGEKEYD installed into a temp prefix standing
+# for /usr (the unit's ExecStart=/usr/sbin/edgekeyd): what is judged is the
+# daemon's behaviour, not where the build lives (a clone under /root or
+# /home, which ProtectHome=yes hides and the daemon's user may not traverse).
+#
 # Exit status: 0 pass, 1 fail, 77 skipped (ctest SKIP_RETURN_CODE).
 # EDGEKEY_SYSTEMD_KEEP=1 keeps the temp directory (traces, logs) for a look.
 # EDGEKEY_TEST_LOG_DIR (set by ctest): each sandbox run's daemon log is copied
@@ -51,7 +56,11 @@ NOTIFY_DRIVER=${4:+$(realpath -e "$4")}
 UNIT_SRC=$SYSTEMD_DIR/edgekeyd.service
 UNIT_NAME=edgekeyd.service
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/edgekey-systemd.XXXXXX") || exit 1
+# The temp tree stands for /etc/edgekey, /var/lib/edgekey, /run/edgekey and
+# /usr: never under a home, which the unit cannot see.
+TMP_ROOT=${TMPDIR:-/tmp}
+case $(realpath -m "$TMP_ROOT") in /root | /root/* | /home | /home/* | /run/user | /run/user/*) TMP_ROOT=/tmp ;; esac
+WORK=$(mktemp -d "$TMP_ROOT/edgekey-systemd.XXXXXX") || exit 1
 SHM_TABLES=()  # tables the sandbox runs leave in /dev/shm (by design)
 cleanup() {
   local t
@@ -75,6 +84,29 @@ need_tool() { command -v "$1" >/dev/null 2>&1 || { say "SKIP: $1 not found"; exi
 
 need_tool systemd-analyze
 [[ -r $UNIT_SRC ]] || { fail "no unit at $UNIT_SRC"; exit 1; }
+
+# ---- the daemon as the unit finds it ----------------------------------------
+
+# Installs EDGEKEYD as $PREFIX/sbin/edgekeyd ($PREFIX stands for /usr, read
+# only to the daemon) and points EDGEKEYD at it. Shared libraries it resolves
+# outside the system's directories (a build of shared project libraries) are
+# installed into $PREFIX/lib and found through DAEMON_LIBRARY_PATH.
+PREFIX=$WORK/usr
+DAEMON_LIBRARY_PATH=
+install_daemon() {
+  local lib
+  install -d -m 0755 "$PREFIX/sbin" && install -m 0755 "$EDGEKEYD" "$PREFIX/sbin/edgekeyd" ||
+    { fail "cannot install $EDGEKEYD into $PREFIX/sbin"; exit 1; }
+  while read -r lib; do
+    case $lib in /lib/* | /lib64/* | /usr/*) continue ;; esac
+    install -d -m 0755 "$PREFIX/lib" && install -m 0644 "$lib" "$PREFIX/lib/" ||
+      { fail "cannot install $lib into $PREFIX/lib"; exit 1; }
+    DAEMON_LIBRARY_PATH=$PREFIX/lib
+  done < <(ldd "$EDGEKEYD" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 }')
+  chmod 0755 "$WORK"  # the daemon's user reaches $PREFIX
+  EDGEKEYD=$PREFIX/sbin/edgekeyd
+}
+install_daemon
 
 # ---- the unit as data ------------------------------------------------------
 
@@ -387,6 +419,7 @@ EOF
   local rc
   (
     umask "$(last_value "$unit" UMask)"
+    [[ -z $DAEMON_LIBRARY_PATH ]] || export LD_LIBRARY_PATH=$DAEMON_LIBRARY_PATH
     cd / && exec strace -f -ff -qq -y -s 256 -o "$T/trace/t" -- \
       "$NOTIFY_DRIVER" --notify "$T/notify.sock" --socket "$T/run/edgekeyd.sock" \
       --get /healthz 200 --get /v1/validate 200 "Bearer $token" \
@@ -452,7 +485,7 @@ EOF
   # allow them (the test's state/run stand for /var/lib/edgekey and
   # /run/edgekey; its etc for /etc/edgekey, read-only); no /proc beyond the
   # process's own (ProcSubset=pid), no home (ProtectHome=), no device but the
-  # pseudo devices (DevicePolicy=closed).
+  # pseudo devices (DevicePolicy=closed). $PREFIX stands for /usr.
   local paths=$T/paths
   local pathcalls='^(open|openat|openat2|creat|access|faccessat|faccessat2|stat|lstat|newfstatat|statx|readlink|readlinkat|execve|execveat|chdir|mkdir|mkdirat|unlink|unlinkat|rmdir|rename|renameat|renameat2|chmod|fchmodat|chown|lchown|fchownat|truncate|mknod|mknodat|utimensat|link|linkat|symlink|symlinkat|setxattr|lsetxattr|removexattr|getxattr|lgetxattr|inotify_add_watch|bind|connect|statfs|uselib|swapon|mount|umount2)$'
   awk -v q='"' -v PATHCALLS="$pathcalls" '
@@ -485,6 +518,7 @@ EOF
       case $p in
         "$T/state"/* | "$T/run"/* | /dev/shm/* | /dev/null) ;;
         "$T"/*) fail "write to $p, read-only under the unit (ProtectSystem=strict, /etc/edgekey)"; bad=1 ;;
+        "$PREFIX"/*) fail "write to $p, in the prefix standing for /usr (ProtectSystem=strict)"; bad=1 ;;
         /tmp/* | /var/tmp/*) ;;  # PrivateTmp=
         *) fail "write to $p, read-only under ProtectSystem=strict"; bad=1 ;;
       esac
