@@ -18,6 +18,7 @@
 #include "daemon_fixture.hpp"
 #include "nats_origin.hpp"
 #include "nats_servers.hpp"
+#include "sync/nats/nats_streams.hpp"
 
 #include <edgekey/validator.hpp>
 #include <nlohmann/json.hpp>
@@ -302,6 +303,34 @@ TEST(NatsCluster, RegionLosesANodeThenItsQuorum) {
             << "quorum back: revocations refused and the live key served again after " << recovered_ms << " ms; "
             << revoked << " revocations, each applied once; cluster up in " << ms_between(test_started, cluster_up)
             << " ms\n";
+}
+
+}  // namespace
+}  // namespace edgekey::test
+
+namespace edgekey::test {
+namespace {
+
+// edgekeyctl nats init-region --replicas: a rerun without a count keeps the
+// mirror's, another count scales it (here down to 1 and back up to 3).
+TEST(NatsCluster, InitRegionScalesTheMirror) {
+  NatsTopology topo({"in"}, 3);
+  std::string why;
+  ASSERT_TRUE(topo.start(&why)) << why;  // created with 3 replicas
+  sync::NatsClient c(topo.region_options(0), "test-init");
+  const auto followers = [&] {
+    auto m = topo.mirror_cluster(topo.region(0));
+    return m && !m->leader.empty() ? m->current_followers : -1;
+  };
+  EXPECT_EQ(followers(), 2);
+  EXPECT_EQ(sync::init_region(c, topo.region_options(0)), "exists");
+  EXPECT_EQ(sync::init_region(c, topo.region_options(0), 3), "exists");
+  EXPECT_EQ(sync::init_region(c, topo.region_options(0), 1), "updated");
+  EXPECT_TRUE(eventually([&] { return followers() == 0; }, 20000ms)) << followers();
+  EXPECT_EQ(sync::init_region(c, topo.region_options(0)), "exists");  // stays at 1
+  EXPECT_EQ(followers(), 0);
+  EXPECT_EQ(sync::init_region(c, topo.region_options(0), 3), "updated");
+  EXPECT_TRUE(eventually([&] { return followers() == 2; }, 30000ms)) << followers();
 }
 
 }  // namespace
