@@ -46,14 +46,12 @@ class Validator {
   #n;
   #out;
   #out64;
-  #names;
 
   constructor(table) {
     if (typeof table !== 'string') throw new TypeError('edgekey.open: the table name must be a string');
     this.#n = new native.Native(table);
     this.#out = this.#n.out;
     this.#out64 = this.#n.out64;
-    this.#names = this.#n.names;
   }
 
   // authorization: the header value ('Bearer <token>' or the bare token;
@@ -73,23 +71,12 @@ class Validator {
       return { status, code: CODES[out[1]], ok: status === 200, keyId: null, workspace: null, role: null,
                type: null, env: null, expiresAt: null };
     }
+    const i = ids.indexOf('\0');
+    const j = ids.indexOf('\0', i + 1);
     const exp = this.#out64[0];
-    let keyId, workspace, role;
-    if (typeof ids === 'number') {
-      const n = this.#names[ids];
-      keyId = n[0];
-      workspace = n[1];
-      role = n[2];
-    } else {  // past the addon's names cache: "key_id\0workspace\0role"
-      const i = ids.indexOf('\0');
-      const j = ids.indexOf('\0', i + 1);
-      keyId = ids.slice(0, i);
-      workspace = ids.slice(i + 1, j);
-      role = ids.slice(j + 1);
-    }
-    return { status, code: CODES[out[1]], ok: status === 200, keyId, workspace: workspace || null,
-             role: role || null, type: TYPES[out[2]] ?? null, env: ENVS[out[3]] ?? null,
-             expiresAt: exp === 0 ? null : exp };
+    return { status, code: CODES[out[1]], ok: status === 200, keyId: ids.slice(0, i),
+             workspace: ids.slice(i + 1, j) || null, role: ids.slice(j + 1) || null,
+             type: TYPES[out[2]] ?? null, env: ENVS[out[3]] ?? null, expiresAt: exp === 0 ? null : exp };
   }
 
   get closed() { return this.#n === null; }

@@ -15,26 +15,10 @@
 #include <edgekey/edgekey.h>
 #include <napi.h>
 
-#include <cstddef>
 #include <cstring>
 #include <string>
-#include <string_view>
-#include <unordered_map>
 
 namespace {
-
-// An answer's key_id, workspace and role arrays as they lie (contiguous,
-// NUL-padded by ek_validate): the key of the names cache.
-struct RawNames {
-  char b[sizeof(ek_result::key_id) + sizeof(ek_result::workspace) + sizeof(ek_result::role)];
-  bool operator==(const RawNames &o) const { return std::memcmp(b, o.b, sizeof b) == 0; }
-};
-struct RawNamesHash {
-  size_t operator()(const RawNames &r) const { return std::hash<std::string_view>()(std::string_view(r.b, sizeof r.b)); }
-};
-static_assert(offsetof(ek_result, role) + sizeof(ek_result::role) - offsetof(ek_result, key_id) == sizeof(RawNames),
-              "key_id, workspace and role are contiguous");
-constexpr size_t kMaxNames = 1 << 16;
 
 class Native : public Napi::ObjectWrap<Native> {
  public:
@@ -63,9 +47,6 @@ class Native : public Napi::ObjectWrap<Native> {
     out64_ = reinterpret_cast<double *>(static_cast<char *>(ab.Data()) + 16);
     info.This().As<Napi::Object>().Set("out", Napi::Int32Array::New(env, 4, ab, 0));
     info.This().As<Napi::Object>().Set("out64", Napi::Float64Array::New(env, 1, ab, 16));
-    Napi::Array names = Napi::Array::New(env);
-    info.This().As<Napi::Object>().Set("names", names);
-    names_ = Napi::Persistent(names);
   }
 
   ~Native() override {
@@ -92,7 +73,7 @@ class Native : public Napi::ObjectWrap<Native> {
   }
 
   Napi::Value Validate(const Napi::CallbackInfo &info) {
-    Napi::Env env = info.Env();
+    napi_env env = info.Env();
     if (!v_) {
       Napi::Error::New(env, "edgekey: validate() on a closed validator").ThrowAsJavaScriptException();
       return Napi::Value();
@@ -111,28 +92,17 @@ class Native : public Napi::ObjectWrap<Native> {
     out_[3] = r.env;
     *out64_ = double(r.expires_at);
     if (!r.key_id[0]) return info.Env().Undefined();
-    RawNames raw;
-    std::memcpy(raw.b, r.key_id, sizeof raw.b);
-    if (auto it = index_.find(raw); it != index_.end()) return Napi::Number::New(env, double(it->second));
+    char ids[sizeof r.key_id + sizeof r.workspace + sizeof r.role];
     const size_t a = strnlen(r.key_id, sizeof r.key_id), b = strnlen(r.workspace, sizeof r.workspace),
                  c = strnlen(r.role, sizeof r.role);
-    if (index_.size() >= kMaxNames) {  // the cache is full: the names as one string
-      char ids[sizeof raw.b];
-      std::memcpy(ids, r.key_id, a);
-      ids[a] = '\0';
-      std::memcpy(ids + a + 1, r.workspace, b);
-      ids[a + 1 + b] = '\0';
-      std::memcpy(ids + a + 2 + b, r.role, c);
-      return Napi::String::New(env, ids, a + b + c + 2);
-    }
-    Napi::Array entry = Napi::Array::New(env, 3);
-    entry.Set(uint32_t(0), Napi::String::New(env, r.key_id, a));
-    entry.Set(uint32_t(1), Napi::String::New(env, r.workspace, b));
-    entry.Set(uint32_t(2), Napi::String::New(env, r.role, c));
-    const uint32_t at = uint32_t(index_.size());
-    names_.Value().Set(at, entry);
-    index_.emplace(raw, at);
-    return Napi::Number::New(env, double(at));
+    std::memcpy(ids, r.key_id, a);
+    ids[a] = '\0';
+    std::memcpy(ids + a + 1, r.workspace, b);
+    ids[a + 1 + b] = '\0';
+    std::memcpy(ids + a + 2 + b, r.role, c);
+    napi_value s;
+    napi_create_string_utf8(env, ids, a + b + c + 2, &s);
+    return Napi::Value(env, s);
   }
 
   Napi::Value Close(const Napi::CallbackInfo &info) {
@@ -142,8 +112,6 @@ class Native : public Napi::ObjectWrap<Native> {
   }
 
   ek_validator *v_ = nullptr;
-  Napi::Reference<Napi::Array> names_;                  // [keyId, workspace, role] by index
-  std::unordered_map<RawNames, uint32_t, RawNamesHash> index_;
   int32_t *out_ = nullptr;
   double *out64_ = nullptr;
   std::string buf_[5] = {std::string(512, '\0'), std::string(64, '\0'), std::string(64, '\0'),
