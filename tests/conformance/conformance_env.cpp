@@ -16,6 +16,7 @@
 // RUNNER gets EDGEKEY_CONFORMANCE_{CASES,TOKENS,TABLE,SOCKET,PHASE}. Exit 0
 // when RUNNER exited 0 in every phase; 1 otherwise; 2 on a setup error.
 // edgekeyd's log goes to EDGEKEY_TEST_LOG_DIR (tests/logscan scans it).
+#include "eventually.hpp"
 #include "shm/src/hasher.hpp"
 #include "shm/src/table_writer.hpp"
 #include "shm/src/token.hpp"
@@ -51,6 +52,7 @@
 using namespace edgekey;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
+using edgekey::test::eventually;
 
 namespace {
 
@@ -65,17 +67,6 @@ void write_file(const std::string &path, const std::string &text, mode_t mode = 
   if (fd < 0 || ::write(fd, text.data(), text.size()) != ssize_t(text.size()) || ::close(fd) != 0)
     die("cannot write " + tmp + ": " + strerror(errno));
   if (rename(tmp.c_str(), path.c_str()) != 0) die("cannot rename " + tmp + ": " + strerror(errno));
-}
-
-// Polls `cond` every 10 ms until it holds or `limit` passes.
-bool eventually(const std::function<bool()> &cond, std::chrono::milliseconds limit) {
-  const auto deadline = Clock::now() + limit;
-  while (Clock::now() < deadline) {
-    if (cond()) return true;
-    struct timespec ts = {0, 10'000'000};
-    nanosleep(&ts, nullptr);
-  }
-  return cond();
 }
 
 struct Daemon {

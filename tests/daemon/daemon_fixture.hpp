@@ -11,6 +11,7 @@
 #include "shm/src/token.hpp"
 #include "sync/key_record.hpp"
 #include "sync/keyset_file.hpp"
+#include "eventually.hpp"
 #include "spawn.hpp"
 #include "test_support.hpp"
 #include "tests/logscan/test_log_dir.hpp"
@@ -35,17 +36,6 @@ using namespace std::chrono_literals;
 using daemon::http::test::Client;
 using daemon::http::test::HttpResponse;
 using daemon::http::test::TempDir;
-
-// Polls `cond` until it holds or the deadline passes (a condition wait, not a delay).
-inline bool eventually(const std::function<bool()> &cond, std::chrono::milliseconds limit = 5000ms) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    struct timespec ts = {0, 2'000'000};  // poll interval of the condition
-    nanosleep(&ts, nullptr);
-  }
-  return cond();
-}
 
 struct MintedKey {
   std::string token;

@@ -1,6 +1,7 @@
 // The origin bucket and a region's mirror (sync/nats/nats_streams), on real
 // nats-server processes: a put at the origin shows up in the mirror with
 // the origin's sequence; set-up is idempotent; wrong settings are refused.
+#include "eventually.hpp"
 #include "nats_servers.hpp"
 #include "sync/nats/nats_streams.hpp"
 
@@ -10,15 +11,6 @@
 
 namespace edgekey::test {
 namespace {
-
-bool eventually(const std::function<bool()> &cond, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling the condition
-  }
-  return cond();
-}
 
 TEST(NatsStreams, MirrorFollowsOriginWithItsSequences) {
   NatsTopology t({"in"});

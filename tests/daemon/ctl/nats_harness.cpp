@@ -9,15 +9,6 @@
 
 namespace edgekey::ctl::test {
 
-bool eventually(const std::function<bool()> &cond, std::chrono::milliseconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling the condition
-  }
-  return cond();
-}
-
 Bucket::Bucket(const sync::NatsOptions &origin) : client_(std::make_unique<sync::NatsClient>(origin, "ctl-test")) {
   const natsStatus s = js_KeyValue(&kv_, client_->origin(), origin.bucket.c_str());
   if (s != NATS_OK) throw std::runtime_error("bucket " + origin.bucket + ": " + sync::nats_error_text(s));

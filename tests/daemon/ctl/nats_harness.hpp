@@ -4,6 +4,7 @@
 // independent of the NatsKeyStore under test.
 #pragma once
 
+#include "eventually.hpp"
 #include "harness.hpp"
 #include "nats_servers.hpp"
 #include "sync/key_record.hpp"
@@ -20,8 +21,7 @@
 
 namespace edgekey::ctl::test {
 
-// Polls `cond` every few milliseconds until it holds or `limit` passes.
-bool eventually(const std::function<bool()> &cond, std::chrono::milliseconds limit = std::chrono::seconds(10));
+using edgekey::test::eventually;
 
 // The latest entry of a key as the bucket holds it.
 struct BucketEntry {
