@@ -6,6 +6,8 @@
 //
 // Prints one line per field that differs (case name, field, expected, got;
 // never a token) and exits 1 on any difference or when the phase has no case.
+#include "case_tokens.hpp"
+
 #include <edgekey/edgekey.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -40,29 +42,6 @@ json read_json(const std::string &path) {
   std::ifstream in(path);
   if (!in) die("cannot read " + path);
   return json::parse(in);
-}
-
-// "{token:NAME}", "{badcheck:NAME}" (last character changed) and
-// "{truncated:NAME}" (last character dropped) replaced by the minted token.
-std::string expand(const std::string &text, const json &tokens) {
-  std::string out;
-  size_t at = 0;
-  while (true) {
-    const size_t open = text.find('{', at);
-    if (open == std::string::npos) break;
-    const size_t colon = text.find(':', open), close = text.find('}', open);
-    if (colon == std::string::npos || close == std::string::npos || colon > close) break;
-    const std::string kind = text.substr(open + 1, colon - open - 1);
-    const std::string name = text.substr(colon + 1, close - colon - 1);
-    if (!tokens.contains(name)) die("no token named \"" + name + "\"");
-    std::string t = tokens.at(name).get<std::string>();
-    if (kind == "badcheck") t.back() = t.back() == 'A' ? 'B' : 'A';
-    else if (kind == "truncated") t.pop_back();
-    else if (kind != "token") die("unknown substitution {" + kind + ":…}");
-    out += text.substr(at, open - at) + t;
-    at = close + 1;
-  }
-  return out + text.substr(at);
 }
 
 // A case's request, expanded.
@@ -168,7 +147,13 @@ int main(int argc, char **argv) {
     if (c.value("phase", "live") != phase) continue;
     ++ran;
     Req q;
-    if (auto a = opt(c, "authorization")) q.authorization = expand(*a, tokens);
+    if (auto a = opt(c, "authorization")) {
+      try {
+        q.authorization = edgekey::conformance::expand(*a, tokens);
+      } catch (const std::exception &e) {
+        die(e.what());
+      }
+    }
     q.permission = opt(c, "permission");
     q.client_ip = opt(c, "client_ip");
     q.origin = opt(c, "origin");

@@ -12,6 +12,7 @@
 // the path and the field, never a token. A gtest program: it exits 1 on any
 // difference, or when the phase has no case.
 #include "nginx_fixture.hpp"
+#include "tests/conformance/case_tokens.hpp"
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -30,29 +31,6 @@ json read_json(const std::string &path) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot read " + path);
   return json::parse(in);
-}
-
-// "{token:NAME}", "{badcheck:NAME}" (last character changed) and
-// "{truncated:NAME}" (last character dropped) replaced by the minted token,
-// as tests/conformance/conformance_run.cpp does.
-std::string expand(const std::string &text, const json &tokens) {
-  std::string out;
-  size_t at = 0;
-  while (true) {
-    const size_t open = text.find('{', at);
-    if (open == std::string::npos) break;
-    const size_t colon = text.find(':', open), close = text.find('}', open);
-    if (colon == std::string::npos || close == std::string::npos || colon > close) break;
-    const std::string kind = text.substr(open + 1, colon - open - 1);
-    const std::string name = text.substr(colon + 1, close - colon - 1);
-    if (!tokens.contains(name)) throw std::runtime_error("no token named \"" + name + "\"");
-    std::string t = tokens.at(name).get<std::string>();
-    if (kind == "badcheck") t.back() = t.back() == 'A' ? 'B' : 'A';
-    else if (kind == "truncated") t.pop_back();
-    out += text.substr(at, open - at) + t;
-    at = close + 1;
-  }
-  return out + text.substr(at);
 }
 
 // nginx's http part: per env (any, live, test) a module location and a Lua
@@ -80,16 +58,9 @@ std::string http_conf(const std::string &table, int port, int api_port) {
   c += "  server {\n    listen 127.0.0.1:" + std::to_string(port) + ";\n";
   c += "    location /m/ {\n"
        "      edgekey $http_x_test_permission;\n"
-       "      edgekey_client_ip $http_x_test_client_ip;\n"
-       "      proxy_set_header X-Edgekey-Key-Id $edgekey_key_id;\n"
-       "      proxy_set_header X-Edgekey-Workspace $edgekey_workspace;\n"
-       "      proxy_set_header X-Edgekey-Role $edgekey_role;\n"
-       "      proxy_set_header X-Edgekey-Type $edgekey_type;\n"
-       "      proxy_set_header X-Edgekey-Env $edgekey_env;\n"
-       "      proxy_set_header X-Edgekey-Status $edgekey_status;\n"
-       "      proxy_set_header X-Edgekey-Code $edgekey_code;\n"
-       "      proxy_set_header X-Edgekey-Expires-At $edgekey_expires_at;\n"
-       "      " + api + "\n"
+       "      edgekey_client_ip $http_x_test_client_ip;\n";
+  c += kForwardEdgekeyVariables;
+  c += "      " + api + "\n"
        "      location /m/live/ { edgekey_env live; " + api + " }\n"
        "      location /m/test/ { edgekey_env test; " + api + " }\n"
        "    }\n";
@@ -157,7 +128,7 @@ TEST(NginxConformance, EveryCaseOfThePhaseThroughTheModuleAndTheLuaBinding) {
     auto add = [&](const char *header, const char *field, bool tokens_in_it = false) {
       if (!c.contains(field) || c.at(field).is_null()) return;
       const std::string v = c.at(field).get<std::string>();
-      headers.push_back(std::string(header) + ": " + (tokens_in_it ? expand(v, tokens) : v));
+      headers.push_back(std::string(header) + ": " + (tokens_in_it ? edgekey::conformance::expand(v, tokens) : v));
     };
     add("Authorization", "authorization", true);
     add("X-Test-Permission", "permission");

@@ -62,16 +62,9 @@ std::string http_conf(const std::string &table, int api_port) {
   c += "  server {\n    listen 127.0.0.1:PORT;\n";
   // The module: identity to the API from its variables (replacing a
   // client's own X-Edgekey-* headers).
-  c += "    location /m/ {\n      edgekey \"\";\n"
-       "      proxy_set_header X-Edgekey-Key-Id $edgekey_key_id;\n"
-       "      proxy_set_header X-Edgekey-Workspace $edgekey_workspace;\n"
-       "      proxy_set_header X-Edgekey-Role $edgekey_role;\n"
-       "      proxy_set_header X-Edgekey-Type $edgekey_type;\n"
-       "      proxy_set_header X-Edgekey-Env $edgekey_env;\n"
-       "      proxy_set_header X-Edgekey-Status $edgekey_status;\n"
-       "      proxy_set_header X-Edgekey-Code $edgekey_code;\n"
-       "      proxy_set_header X-Edgekey-Expires-At $edgekey_expires_at;\n"
-       "      " + api + "\n"
+  c += "    location /m/ {\n      edgekey \"\";\n";
+  c += kForwardEdgekeyVariables;
+  c += "      " + api + "\n"
        "      location /m/chat { edgekey chat:write; " + api + " }\n"
        "      location /m/deploy { edgekey agents:deploy; " + api + " }\n"
        "      location /m/perm { edgekey $http_x_test_permission; " + api + " }\n"

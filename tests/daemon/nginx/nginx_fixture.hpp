@@ -22,6 +22,18 @@
 
 namespace edgekey::test {
 
+// nginx config lines passing the module's $edgekey_* variables to the
+// upstream as X-Edgekey-* headers, as a user's proxy_set_header would.
+inline constexpr const char *kForwardEdgekeyVariables =
+    "      proxy_set_header X-Edgekey-Key-Id $edgekey_key_id;\n"
+    "      proxy_set_header X-Edgekey-Workspace $edgekey_workspace;\n"
+    "      proxy_set_header X-Edgekey-Role $edgekey_role;\n"
+    "      proxy_set_header X-Edgekey-Type $edgekey_type;\n"
+    "      proxy_set_header X-Edgekey-Env $edgekey_env;\n"
+    "      proxy_set_header X-Edgekey-Status $edgekey_status;\n"
+    "      proxy_set_header X-Edgekey-Code $edgekey_code;\n"
+    "      proxy_set_header X-Edgekey-Expires-At $edgekey_expires_at;\n";
+
 inline const char *nginx_path() {
   const char *p = getenv("EDGEKEY_NGINX");
   return p && *p ? p : "/usr/sbin/nginx";
