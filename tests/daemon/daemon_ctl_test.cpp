@@ -91,7 +91,7 @@ TEST(Daemon, EdgekeyctlValidatesWithIpAndOriginAndRotatesWithAGracePeriod) {
 // scripts/run, with the built binaries and a scratch run directory: it starts
 // edgekeyd on the example config and keyset, and the commands it prints work.
 TEST(ScriptsRun, StartsTheDemoAndTheCommandsItPrintsWork) {
-  const std::filesystem::path repo = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
+  const std::filesystem::path repo = EDGEKEY_SOURCE_DIR;  // not __FILE__: ccache makes it relative
   ASSERT_TRUE(std::filesystem::exists(repo / "scripts/run")) << repo;
   TempDir dir;
   const std::string run_dir = dir.file("run"), table = "ektest-run-" + std::to_string(getpid());
