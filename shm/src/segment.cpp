@@ -28,6 +28,13 @@ constexpr long kTmpfsMagic = 0x01021994;
 
 std::string mib(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
 
+// "3 MiB", or "960 KiB" below one MiB; a need rounded up, room down.
+std::string size_text(uint64_t bytes, bool up) {
+  const unsigned shift = bytes >= (1 << 20) ? 20 : 10;
+  const uint64_t n = up ? (bytes + (uint64_t(1) << shift) - 1) >> shift : bytes >> shift;
+  return std::to_string(n) + (shift == 20 ? " MiB" : " KiB");
+}
+
 long read_long(const std::string &path) {
   std::ifstream in(path);
   long v = -1;
@@ -65,9 +72,9 @@ std::string SegmentDir::room_problem(uint64_t need) const {
   const int64_t free = free_bytes();
   struct statvfs fs;
   const std::string size =
-      statvfs(listing().c_str(), &fs) == 0 ? " of " + mib(uint64_t(fs.f_blocks) * fs.f_frsize) : "";
-  return "needs " + mib(need) + ", and " + listing() + " (tmpfs) has " +
-         (free < 0 ? std::string("an unknown amount") : mib(uint64_t(free))) + size +
+      statvfs(listing().c_str(), &fs) == 0 ? " of " + size_text(uint64_t(fs.f_blocks) * fs.f_frsize, false) : "";
+  return "needs " + size_text(need, true) + ", and " + listing() + " (tmpfs) has " +
+         (free < 0 ? std::string("an unknown amount") : size_text(uint64_t(free), false)) + size +
          " free: give it room (docker run --shm-size=…; Kubernetes: a memory-backed emptyDir with a "
          "sizeLimit mounted there; a host: mount -o remount,size=… " + listing() +
          "), or lower table.capacity";
