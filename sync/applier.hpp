@@ -2,7 +2,7 @@
 // table writer, and keeps the records themselves (the table holds only what
 // validation needs) for GET /v1/keys/{id}, the on-disk snapshot and resyncs.
 //
-// The stream (DESIGN.md "Sync"): snapshot_begin, records, snapshot_end
+// The stream (docs/design.md "Sync"): snapshot_begin, records, snapshot_end
 // (published as one new table generation: what it lacks is gone), then live
 // upserts and removals, each with the source's revision.
 //

@@ -1,5 +1,5 @@
 // key_record.hpp -- one key as the upstream (keyset file, NATS bucket) holds
-// it: DESIGN.md's key record, its validation rules and its text forms.
+// it: the key record of docs/design.md, its validation rules and its text forms.
 //
 // The record never holds a token, only its hash. Timestamps are unix seconds
 // here and RFC 3339 UTC text ("2026-11-22T10:00:00Z") in files and JSON.

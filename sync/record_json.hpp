@@ -23,7 +23,7 @@ Result<KeyRecord> decode_record_json(std::string_view text);
 // field-by-field rules. The answer is identical; tests compare the two.
 Result<KeyRecord> decode_record_json_by_fields(std::string_view text);
 
-// Every field, in DESIGN.md's order, as compact JSON. expires_at, created_at,
+// Every field, in key_record.hpp's order, as compact JSON. expires_at, created_at,
 // revoked_at and rotated_from are null when absent; origin_written_at is left
 // out when absent. decode_record_json(encode_record_json(r)) == r for any
 // valid r. Invalid UTF-8 in strings is replaced (U+FFFD), never thrown.

@@ -87,7 +87,7 @@ struct RoleSpec {
   bool operator==(const RoleSpec &) const = default;
 };
 
-// The defaults below are those of DESIGN.md; `region` has none (required).
+// The defaults below are examples/edgekey.yaml's; `region` has none (required).
 struct Config {
   std::string source;  // the file (or name) it was loaded from
   std::string region;

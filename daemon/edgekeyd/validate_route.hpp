@@ -6,7 +6,7 @@
 // X-Edgekey-Env. Answer: 200/401/403/503 with X-Edgekey-Code,
 // X-Edgekey-Key-Id, X-Edgekey-Workspace (and -Role, -Env, -Type) headers,
 // WWW-Authenticate (RFC 6750) or Retry-After, and the JSON body of
-// DESIGN.md, both rendered by libedgekey (ek_result_json,
+// docs/design.md, both rendered by libedgekey (ek_result_json,
 // ek_result_challenge) as the nginx module renders them. Validation is the library's own, on a
 // read-only mapping of the daemon's table, so the socket and the library
 // can never disagree.

@@ -23,7 +23,7 @@ namespace edgekey::shm {
 
 inline constexpr uint64_t kControlMagic = 0x4c52544359454b45ULL;  // "EKEYCTRL"
 inline constexpr uint64_t kDataMagic = 0x41544144594b4545ULL;     // "EEKYDATA"
-// 2: reach in word 0, homes; 3: homes of 3 bits per key; 4: 12 positions per homes word
+// Raised whenever the bytes below change meaning: a reader refuses another.
 inline constexpr uint32_t kLayoutVersion = 4;
 
 inline constexpr size_t kCacheLine = 64;
@@ -37,7 +37,9 @@ inline constexpr size_t kMaxRoles = 64;
 inline constexpr size_t kMaxPrefixLen = 16;
 inline constexpr size_t kMaxPathLen = 255;
 
-// Bounded seqlock retries before a reader answers 503 for one key (invariant 8).
+// Bounded seqlock retries before a reader answers 503 for one key: a writer
+// killed inside a record leaves its sequence odd, and a reader must neither
+// guess nor spin forever (the restarted writer rewrites the slot).
 inline constexpr int kSeqlockRetries = 256;
 
 enum class SlotState : uint8_t { Empty = 0, Live = 1, Tombstone = 2 };
@@ -161,13 +163,9 @@ inline uint64_t slot_reach(uint64_t w0) { return w0 >> kReachShift; }
 // three bits home_mask(hash) picks (from hash word 1) in word h / 12, just
 // before its reach and record, so a word is zero exactly while the reach of
 // all its 12 positions is. A reader missing any of its three bits answers
-// Miss without touching the slots: with 1M keys the homes (814 KiB) stay in
-// the caches where the slots (153 MiB) do not, and ~94% of unknown keys
-// (their word lacks one of their bits; ~9.6 keys per word at load 0.8) cost
-// no slot access. Measured on 1M random keys at load 0.8, the share of
-// unknown keys passing: 18% with one bit at the position in 4 bits per
-// position (layout version 2), 10% with three bits per 16 positions, 5.6%
-// with three per 12 (two: 7.2%, four: 5.4%); 10M keys take 8 MiB.
+// Miss without touching the slots: the homes (under 1 MiB for 1M keys) stay
+// in the caches where the slots do not, and most unknown keys cost no slot
+// access (bits and positions per word: bench/results/homes.md).
 // Written only by the writer, never cleared within a generation.
 inline constexpr uint64_t kHomePositions = 12;  // slot positions per homes word
 inline uint64_t homes_word_of(uint64_t home) { return home / kHomePositions; }

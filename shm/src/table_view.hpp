@@ -3,7 +3,7 @@
 //
 // Everything here takes the mapping as untrusted bytes: every offset read
 // from the segment is bounds-checked, an unknown magic or layout version is
-// an error code, never undefined behaviour (invariant 6).
+// an error code, never undefined behaviour.
 #pragma once
 
 #include "shm/src/cidr.hpp"

@@ -1,5 +1,5 @@
 // validator.cpp -- the C API: ek_open, ek_validate and the validation rules
-// of DESIGN.md ("Validation"), in the order the table lists them.
+// of docs/design.md ("Validation"), in the order the table lists them.
 #include "shm/src/token_format.hpp"
 #include "shm/src/validator_state.hpp"
 

@@ -1,5 +1,5 @@
-// The real edgekeyd restarted 100 times under reader processes (DESIGN.md
-// "Shared table", invariants 7 and 8): stopped by SIGTERM, killed by SIGKILL
+// The real edgekeyd restarted 100 times under reader processes (a killed
+// writer leaves a table readers keep using; a record it was inside is 503): stopped by SIGTERM, killed by SIGKILL
 // once ready or at once (a random point of its start-up), or killed by the
 // EDGEKEY_FAILPOINT failpoint in the middle of a record, while loading or
 // while applying a keyset change. Readers validate continuously through

@@ -1,5 +1,6 @@
-// The table writer killed with SIGKILL at random points (DESIGN.md "Shared
-// table", invariants 2, 3, 7 and 8), with real processes:
+// The table writer killed with SIGKILL at random points (no torn read, no
+// false 401, the table outlives its writer, an odd slot is 503), with real
+// processes:
 //   - a writer child per iteration re-attaches, repairs (a full load of the
 //     upstream's truth, as a restarted edgekeyd does), then changes keys until
 //     it dies: mostly at the EDGEKEY_FAILPOINT slot_write:N[:W] failpoint,

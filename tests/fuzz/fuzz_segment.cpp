@@ -1,5 +1,5 @@
 // libFuzzer target: the reader (ek_open, ek_validate) on a corrupted or
-// truncated copy of a real table (DESIGN.md invariant 6).
+// truncated copy of a real table (every offset bounds-checked: an error, never a crash).
 //
 // Once per process a table of fuzz_keys() is built with TableWriter, its two
 // segments (control, and data generation G) are copied into memory, and the

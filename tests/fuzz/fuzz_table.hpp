@@ -3,7 +3,7 @@
 //
 // Tokens are deterministic (fixed bodies, real checksums) so the seed
 // corpora can carry them and the fuzzer starts from hits. There is one key
-// per rule of DESIGN.md's validation table; model_code() is that table
+// per rule of docs/design.md's validation table; model_code() is that table
 // written out for these keys and the request values of kRequestValues, so a
 // target can check the library's answer, not only that it did not crash.
 //
@@ -135,7 +135,7 @@ inline const FuzzKey *find_key(std::string_view token) {
   return nullptr;
 }
 
-// DESIGN.md "Validation", in the library's documented order, for a key of
+// docs/design.md "Validation", in the library's documented order, for a key of
 // this table found by its token and a request built by RequestPick.
 inline int model_code(const FuzzKey &k, const RequestPick &p) {
   const RequestValues &v = kRequestValues;

@@ -9,7 +9,7 @@
 //
 // Properties, beyond "no crash, no sanitizer report":
 // - parse_authorization() agrees with reference_parse() below (a slow, plain
-//   reading of DESIGN.md "Keys") on the kind, the token, its type and env,
+//   reading of docs/design.md "Keys") on the kind, the token, its type and env,
 //   for any bytes and two prefixes; a token it returns lies inside the input.
 // - ek_validate() answers a code of the enum with its status; MISSING and
 //   MALFORMED exactly when the parser says so; a well-formed token that is
@@ -54,7 +54,7 @@ bool is_bearer(std::string_view s) {
   return true;
 }
 
-// DESIGN.md "Keys", read literally: "Bearer" (any case) and OWS, or a bare
+// docs/design.md "Keys", read literally: "Bearer" (any case) and OWS, or a bare
 // token; ours is {prefix}_{sk|pk}_{live|test}_{32 base62}{6 base62 = CRC32};
 // any other single word of visible ASCII (<= 512 bytes) is a legacy token
 // when allowed.

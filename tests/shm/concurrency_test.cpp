@@ -1,4 +1,4 @@
-// The table's invariants under concurrency (DESIGN.md "Shared table"):
+// The table's invariants under concurrency (docs/design.md "The shared table"):
 //   1/2  no torn read and no false 401 while one writer upserts, revokes,
 //        tombstones, grows and compacts at full speed;
 //   4    a revocation is seen by every reader once the writer's call returned.
@@ -180,7 +180,7 @@ shm::TableOptions small_table(const std::string &name) {
 
 }  // namespace
 
-// Invariant 1 across processes: one writer process, four reader processes,
+// No torn read, no false 401, across processes: one writer process, four reader processes,
 // at least 10 million validations (EDGEKEY_STRESS_VALIDATIONS lowers it for
 // the slower sanitizer builds).
 TEST(Concurrency, ProcessesSeeNoTornReadAndNoFalse401) {
@@ -244,7 +244,7 @@ TEST(Concurrency, ProcessesSeeNoTornReadAndNoFalse401) {
   munmap(sh, sizeof(Shared));
 }
 
-// Invariant 1 in one address space, for ThreadSanitizer: readers probe the
+// Readers never block, write or race, in one address space, for ThreadSanitizer: readers probe the
 // writer's own mapping with the reader's seqlock code (find_slot). The
 // capacity is fixed so no generation is unmapped under them.
 TEST(Concurrency, ThreadsSeeWholeRecordsOnTheWritersMapping) {
@@ -314,7 +314,7 @@ TEST(Concurrency, ThreadsThroughTheApiAcrossGenerations) {
   EXPECT_GT(t.writer->stats().generation, 2u);
 }
 
-// Invariant 4: the writer process revokes a key, then tells every reader
+// A revocation is visible once the writer's call returns: the writer process revokes a key, then tells every reader
 // process through a pipe; each reader must see it revoked on its next call.
 TEST(Concurrency, ARevocationIsSeenByEveryReaderOnceTheCallReturns) {
   const std::string name = unique_table_name("revoke");

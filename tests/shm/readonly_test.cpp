@@ -1,4 +1,4 @@
-// Invariant 4 of the issue: the reader maps the table read-only, and a write
+// Readers never write: the reader maps the table read-only, and a write
 // through its mapping faults.
 #include "table_fixture.hpp"
 

@@ -1,4 +1,4 @@
-// Invariant 6: a reader given a foreign, truncated or corrupted segment gets
+// Every offset is bounds-checked: a reader given a foreign, truncated or corrupted segment gets
 // a clear error or a 503 answer, never a crash (run under ASan+UBSan too).
 #include "table_fixture.hpp"
 

@@ -1,4 +1,4 @@
-// Every row of DESIGN.md's validation table, through the public C and C++ API.
+// Every row of docs/design.md's validation table, through the public C and C++ API.
 #include "table_fixture.hpp"
 
 #include "shm/src/validator_state.hpp"

@@ -10,7 +10,7 @@ namespace {
 using testing::full_record;
 using testing::minimal_record;
 
-// DESIGN.md's keyset example, verbatim.
+// The design's keyset example, verbatim.
 const char *kDesignKeyset = R"(keys:
   - id: key_2hT9cQ4mZ8
     hash: sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08

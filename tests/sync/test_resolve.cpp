@@ -13,7 +13,7 @@ namespace {
 
 using testing::minimal_record;
 
-// DESIGN.md's defaults.
+// the design's default roles.
 ResolvePolicy design_policy() {
   ResolvePolicy p;
   p.permissions = {"chat:write",       "agents:read",    "agents:write", "agents:deploy", "logs:read",

@@ -13,7 +13,7 @@
 
 namespace edgekey::daemon::test {
 
-// The example edgekey.yaml of DESIGN.md ("Files a user writes"), verbatim.
+// The example edgekey.yaml of the original design document, verbatim.
 inline const std::string kDesignExample = R"(region: in-mum
 key_prefix: ek                  # tokens look like ek_sk_live_…
 legacy_tokens: false            # also accept tokens of other shapes (looked up by hash)

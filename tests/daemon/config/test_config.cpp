@@ -1,4 +1,4 @@
-// Loading good edgekey.yaml files: the DESIGN.md example, defaults, and what
+// Loading good edgekey.yaml files: the original design's example, defaults, and what
 // other layers derive from a Config (table options, role indexes, summary).
 #include "config_test_util.hpp"
 

@@ -7,7 +7,7 @@ namespace {
 
 class ConfigErrors : public ConfigDir {
  protected:
-  // The error of the DESIGN.md example with `from` replaced by `to`.
+  // The error of the design's example with `from` replaced by `to`.
   std::string example_error(const std::string &from, const std::string &to) {
     return error(replaced(kDesignExample, from, to));
   }
