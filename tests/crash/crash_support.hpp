@@ -199,6 +199,21 @@ enum class Verdict { Ok, Torn, False401, Wrong, Busy };
   _exit(0);
 }
 
+// Prints what the readers found over `during` validations and checks the
+// rules every crash test holds them to: no torn record, no false 401, no
+// wrong answer, no API error (503s are allowed and only reported).
+inline void check_readers(const ReaderCounters &c, uint64_t during) {
+  printf("readers: validations %llu, torn %llu, false401 %llu, wrong %llu, 503 %llu, errors %llu, "
+         "max call %.1f us (diagnostic)\n",
+         (unsigned long long)during, (unsigned long long)c.torn.load(), (unsigned long long)c.false_401.load(),
+         (unsigned long long)c.wrong.load(), (unsigned long long)c.busy_503.load(),
+         (unsigned long long)c.api_errors.load(), double(c.max_call_ns.load()) / 1e3);
+  EXPECT_EQ(c.torn.load(), 0u);
+  EXPECT_EQ(c.false_401.load(), 0u);
+  EXPECT_EQ(c.wrong.load(), 0u);
+  EXPECT_EQ(c.api_errors.load(), 0u);
+}
+
 // Stops the readers and checks that every one of them returned (a reader
 // stuck in ek_validate would be an unbounded spin).
 inline int stop_readers(ReaderCounters &c, const std::vector<pid_t> &pids) {

@@ -13,17 +13,16 @@
 //     (and the next writer's torn_slots() says so); after it, every key answers
 //     exactly what the truth says, and the stored revision is the one resumed.
 //
-// Every record is self-checking: key i at version v has key_id "key_<i>_<v>",
-// workspace "ws_<v>", expires_at kBase+v, role v%3, spread over both cache
-// lines of the slot, so half a record shows as a mismatch.
+// Every record is self-checking (tests/shm/versioned_keys.hpp), so half a
+// record shows as a mismatch.
 #include "crash_support.hpp"
 
 #include "shm/src/hasher.hpp"
 #include "shm/src/table_writer.hpp"
 #include "shm/src/token.hpp"
 #include "table_fixture.hpp"
+#include "versioned_keys.hpp"
 
-#include <charconv>
 #include <cstring>
 
 using namespace edgekey;
@@ -34,8 +33,6 @@ namespace {
 constexpr int kStable = 48;  // never revoked or removed: a 401 for them is false
 constexpr int kChurn = 24;   // removed, re-added, revoked
 constexpr int kKeys = kStable + kChurn;
-constexpr int64_t kBase = 4000000000;  // year 2096: never expired
-const char *const kRoles[] = {"developer", "owner", "viewer"};
 
 enum KeyState : uint8_t { Active = 0, Revoked = 1, Removed = 2 };
 
@@ -66,45 +63,11 @@ shm::TableOptions options(const std::string &name) {
   return o;
 }
 
-struct Keyring {
-  std::vector<std::string> tokens;
-  std::vector<std::array<uint8_t, 32>> hashes;
-  Keyring() {
-    shm::TokenHasher h;
-    for (int i = 0; i < kKeys; ++i) {
-      tokens.push_back(shm::generate_token("ek", "sk", "live"));
-      hashes.emplace_back();
-      h.hash(tokens.back(), hashes.back().data());
-    }
-  }
-  shm::TableRecord record(int i, uint32_t v, bool revoked) const {
-    shm::TableRecord r;
-    r.hash = hashes[i];
-    r.key_id = "key_" + std::to_string(i) + "_" + std::to_string(v);
-    r.workspace = "ws_" + std::to_string(v);
-    r.expires_at = kBase + int64_t(v);
-    r.role = uint8_t(v % 3);
-    r.perms = 0b0111;
-    r.type = EK_TYPE_SECRET;
-    r.env = EK_ENV_LIVE;
-    r.revoked = revoked;
-    return r;
-  }
+struct Keyring : edgekey::test::VersionedKeys {
+  Keyring() : VersionedKeys(kKeys) {}
 };
 
-// The version an answer carries if all its fields are one whole version of key i.
-std::optional<uint32_t> whole_version(const ek_result &r, int i) {
-  std::string_view id = r.key_id;
-  const std::string prefix = "key_" + std::to_string(i) + "_";
-  if (id.substr(0, prefix.size()) != prefix) return std::nullopt;
-  uint32_t v = ~0u;
-  auto rest = id.substr(prefix.size());
-  if (std::from_chars(rest.data(), rest.data() + rest.size(), v).ec != std::errc()) return std::nullopt;
-  if (std::string_view(r.workspace) != "ws_" + std::to_string(v) || r.expires_at != kBase + int64_t(v) ||
-      std::string_view(r.role) != kRoles[v % 3] || r.type != EK_TYPE_SECRET || r.env != EK_ENV_LIVE)
-    return std::nullopt;
-  return v;
-}
+std::optional<uint64_t> whole_version(const ek_result &r, int i) { return edgekey::test::answered_version(r, i); }
 
 // A reader's rule, which holds whatever the writer is doing.
 Verdict judge(size_t idx, const ek_result &r) {
@@ -382,19 +345,11 @@ TEST(CrashWriter, KilledAtRandomPointsReadersNeverSeeATornRecordAndTheRestartRep
          (unsigned long long)(failpoint_kills + external_kills), (unsigned long long)failpoint_kills,
          (unsigned long long)external_kills, secs, (unsigned long long)torn_attaches,
          (unsigned long long)sweeps_with_503, (unsigned long long)keys_503);
-  printf("readers: validations %llu, torn %llu, false401 %llu, wrong %llu, 503 %llu, errors %llu, "
-         "max call %.1f us (diagnostic)\n",
-         (unsigned long long)during, (unsigned long long)rc->torn.load(), (unsigned long long)rc->false_401.load(),
-         (unsigned long long)rc->wrong.load(), (unsigned long long)rc->busy_503.load(),
-         (unsigned long long)rc->api_errors.load(), double(rc->max_call_ns.load()) / 1e3);
+  check_readers(*rc, during);
 
   EXPECT_EQ(failpoint_kills + external_kills, kills);
   EXPECT_EQ(writer_failures, 0u);
   EXPECT_EQ(stuck, 0) << "a reader never returned from ek_validate";
-  EXPECT_EQ(rc->torn.load(), 0u);
-  EXPECT_EQ(rc->false_401.load(), 0u);
-  EXPECT_EQ(rc->wrong.load(), 0u);
-  EXPECT_EQ(rc->api_errors.load(), 0u);
   EXPECT_EQ(pre_torn, 0u);
   EXPECT_EQ(pre_false_401, 0u);
   EXPECT_EQ(pre_wrong, 0u);

@@ -8,11 +8,13 @@
 #include "sync/nats/nats_client.hpp"
 #include "sync/nats/nats_options.hpp"
 #include "sync/record_json.hpp"
+#include "nats_servers.hpp"
 
 #include <gtest/gtest.h>
 #include <nats/nats.h>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -69,5 +71,16 @@ class Origin {
   sync::NatsClient client_;
   kvStore *kv_ = nullptr;
 };
+
+// Starts `topo` and opens its origin's bucket; nullptr, after a test failure
+// that says why, when the servers did not start.
+inline std::unique_ptr<Origin> start_with_origin(NatsTopology &topo) {
+  std::string why;
+  if (!topo.start(&why)) {
+    ADD_FAILURE() << why;
+    return nullptr;
+  }
+  return std::make_unique<Origin>(topo.origin_options());
+}
 
 }  // namespace edgekey::test

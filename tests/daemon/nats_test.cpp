@@ -33,11 +33,8 @@ struct Region {
   std::unique_ptr<Origin> origin;
   explicit Region(std::vector<std::string> regions = {"in"}) : topo(std::move(regions)) {}
   bool start() {
-    std::string why;
-    const bool ok = topo.start(&why);
-    EXPECT_TRUE(ok) << why;
-    if (ok) origin = std::make_unique<Origin>(topo.origin_options());
-    return ok;
+    origin = start_with_origin(topo);
+    return origin != nullptr;
   }
   std::unique_ptr<DaemonProcess> daemon(size_t region, const std::string &extra = "") {
     return std::make_unique<DaemonProcess>(extra, topo.upstream_yaml(topo.region(region)));

@@ -108,10 +108,8 @@ struct TlsRegion {
     // The fixture's own clients (the mirror's set-up) present the client
     // certificate; the daemon's settings are each test's.
     topo.client_tls = {pki.ca, pki.client, pki.client_key};
-    const bool ok = topo.start(&why);
-    EXPECT_TRUE(ok) << why;
-    if (ok) origin = std::make_unique<Origin>(topo.origin_options());  // the hub is plain
-    return ok;
+    origin = start_with_origin(topo);  // the hub is plain
+    return origin != nullptr;
   }
   std::unique_ptr<DaemonProcess> daemon(const sync::NatsTlsOptions &tls) {
     return std::make_unique<DaemonProcess>("", topo.upstream_yaml(topo.region(0), tls));

@@ -113,11 +113,8 @@ struct ClusterRegion {
   std::vector<MintedKey> keys;  // [0, stream.revoked()) revoked, the rest live
 
   bool start(size_t n_keys) {
-    std::string why;
-    const bool ok = topo.start(&why);
-    EXPECT_TRUE(ok) << why;
-    if (!ok) return false;
-    origin = std::make_unique<Origin>(topo.origin_options());
+    origin = start_with_origin(topo);
+    if (!origin) return false;
     for (size_t i = 0; i < n_keys; ++i) {
       keys.push_back(mint_key("key_c" + std::to_string(i)));
       origin->put(keys.back().record);

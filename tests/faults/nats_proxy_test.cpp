@@ -2,6 +2,7 @@
 // frames split at every byte still parse, each fault touches exactly the
 // frames it names, and a partition holds data both ways until healed.
 #include "nats_proxy.hpp"
+#include "test_ports.hpp"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -33,21 +34,13 @@ struct Fd {
   }
 };
 
-sockaddr_in loopback(int port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(uint16_t(port));
-  return a;
-}
-
 // A listening socket on 127.0.0.1 standing in for nats-server.
 struct FakeServer {
   Fd listener;
   int port = 0;
   FakeServer() {
     listener = Fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in a = loopback(0);
+    sockaddr_in a = edgekey::test::loopback_address(0);
     socklen_t len = sizeof a;
     EXPECT_EQ(::bind(listener.fd, reinterpret_cast<sockaddr *>(&a), sizeof a), 0);
     EXPECT_EQ(::listen(listener.fd, 8), 0);
@@ -67,7 +60,7 @@ struct FakeServer {
 
 Fd connect_to(int port) {
   Fd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in a = loopback(port);
+  sockaddr_in a = edgekey::test::loopback_address(port);
   EXPECT_EQ(::connect(c.fd, reinterpret_cast<sockaddr *>(&a), sizeof a), 0);
   return c;
 }

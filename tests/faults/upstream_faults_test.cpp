@@ -96,11 +96,8 @@ struct Faults {
   Keys keys;
 
   bool start() {
-    std::string why;
-    const bool ok = topo.start(&why);
-    EXPECT_TRUE(ok) << why;
-    if (ok) origin = std::make_unique<Origin>(topo.origin_options());
-    return ok;
+    origin = start_with_origin(topo);
+    return origin != nullptr;
   }
   std::unique_ptr<NatsProxy> proxy(uint64_t seed = 0x5eedf00d) {
     return std::make_unique<NatsProxy>(port_of(topo.region(0).url()), seed);

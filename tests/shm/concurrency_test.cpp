@@ -6,10 +6,10 @@
 // threaded variants share one address space so ThreadSanitizer can watch the
 // seqlock protocol itself.
 //
-// Every record is self-checking: key i at version v has key_id "key_<i>_<v>",
-// workspace "ws_<v>", expires_at kBase+v, role v%3 and perms mix(i,v), spread
-// over both cache lines of the slot, so a torn copy shows as a mismatch.
+// Every record is self-checking (versioned_keys.hpp), so a torn copy shows
+// as a mismatch.
 #include "table_fixture.hpp"
+#include "versioned_keys.hpp"
 
 #include "shm/src/table_view.hpp"
 
@@ -18,7 +18,6 @@
 #include <sys/wait.h>
 
 #include <atomic>
-#include <charconv>
 #include <random>
 #include <thread>
 
@@ -27,63 +26,10 @@ using namespace edgekey::test;
 
 namespace {
 
-constexpr int64_t kBase = 4000000000;  // year 2096: never expired
-const char *const kRoles[] = {"developer", "owner", "viewer"};
+using Keyring = VersionedKeys;
 
-uint64_t mix(uint64_t i, uint64_t v) {
-  uint64_t z = i * 0x9E3779B97F4A7C15ULL + v + 0x632BE59BD9B4E019ULL;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
-struct Keyring {
-  std::vector<std::string> tokens;
-  std::vector<std::array<uint8_t, 32>> hashes;
-  explicit Keyring(int n) {
-    shm::TokenHasher h;
-    for (int i = 0; i < n; ++i) {
-      tokens.push_back(shm::generate_token("ek", "sk", "live"));
-      hashes.emplace_back();
-      h.hash(tokens.back(), hashes.back().data());
-    }
-  }
-  shm::TableRecord record(int i, uint64_t v) const {
-    shm::TableRecord r;
-    r.hash = hashes[i];
-    r.key_id = "key_" + std::to_string(i) + "_" + std::to_string(v);
-    r.workspace = "ws_" + std::to_string(v);
-    r.expires_at = kBase + int64_t(v);
-    r.role = uint8_t(v % 3);
-    r.perms = mix(i, v);
-    return r;
-  }
-};
-
-uint64_t parse_u64(std::string_view s) {
-  uint64_t x = ~0ULL;
-  std::from_chars(s.data(), s.data() + s.size(), x);
-  return x;
-}
-
-// True if the answer's key fields are one whole version of key i.
-bool consistent(const ek_result &r, int i) {
-  std::string_view id = r.key_id;
-  std::string prefix = "key_" + std::to_string(i) + "_";
-  if (id.substr(0, prefix.size()) != prefix) return false;
-  uint64_t v = parse_u64(id.substr(prefix.size()));
-  return std::string_view(r.workspace) == "ws_" + std::to_string(v) &&
-         r.expires_at == kBase + int64_t(v) && std::string_view(r.role) == kRoles[v % 3];
-}
-
-bool consistent(const shm::SlotImage &s, int i) {
-  std::string_view id(s.ids, s.id_len), ws(s.ids + s.id_len, s.ws_len);
-  std::string prefix = "key_" + std::to_string(i) + "_";
-  if (id.substr(0, prefix.size()) != prefix) return false;
-  uint64_t v = parse_u64(id.substr(prefix.size()));
-  return ws == "ws_" + std::to_string(v) && s.expires_at == kBase + int64_t(v) && s.role == v % 3 &&
-         s.perms == mix(i, v);
-}
+bool consistent(const ek_result &r, int i) { return answered_version(r, i).has_value(); }
+bool consistent(const shm::SlotImage &s, int i) { return slot_version(s, i).has_value(); }
 
 // Counters shared by all processes of a run (an anonymous shared mapping).
 struct Shared {
