@@ -54,48 +54,60 @@ def _field(raw, at, size):
     return s.decode("utf-8", "replace") if s else None
 
 
+_NOKEY = None  # a Result's _raw when no key was found
+
+
 class Result:
     """One answer. status: 200, 401, 403 or 503; code: "ok", "revoked_key", ...
     Key fields (key_id, workspace, role, type, env, expires_at) are None when
     no key was found; expires_at is unix seconds, None for a key that never
     expires."""
 
-    __slots__ = ("status", "code", "_raw")
+    # status, code, ok are set by the Validator; _raw is the ek_result's
+    # bytes (None when no key was found): key fields decoded on access.
+    __slots__ = ("status", "code", "ok", "_raw")
 
-    def __init__(self, status, code, raw):
+    def __init__(self, status, code, raw=None):
         self.status = status
         self.code = code
-        self._raw = raw  # the ek_result bytes; key fields decoded on access
-
-    @property
-    def ok(self):
-        return self.status == 200
+        self.ok = status == 200
+        self._raw = raw
 
     @property
     def key_id(self):
-        return _field(self._raw, _O_KEY, 48)
+        raw = self._raw
+        return None if raw is None else _field(raw, _O_KEY, 48)
 
     @property
     def workspace(self):
-        return _field(self._raw, _O_WS, 48)
+        raw = self._raw
+        return None if raw is None else _field(raw, _O_WS, 48)
 
     @property
     def role(self):
-        return _field(self._raw, _O_ROLE, 32)
+        raw = self._raw
+        return None if raw is None else _field(raw, _O_ROLE, 32)
 
     @property
     def type(self):
-        t = _TAIL.unpack_from(self._raw, _O_TAIL)[0]
+        raw = self._raw
+        if raw is None:
+            return None
+        t = _TAIL.unpack_from(raw, _O_TAIL)[0]
         return _TYPES[t] if 0 <= t < 3 else None
 
     @property
     def env(self):
-        e = _TAIL.unpack_from(self._raw, _O_TAIL)[1]
+        raw = self._raw
+        if raw is None:
+            return None
+        e = _TAIL.unpack_from(raw, _O_TAIL)[1]
         return _ENVS[e] if 0 <= e < 3 else None
 
     @property
     def expires_at(self):
-        return _TAIL.unpack_from(self._raw, _O_TAIL)[2] or None
+        raw = self._raw
+        return None if raw is None else (_TAIL.unpack_from(raw, _O_TAIL)[2] or None)
 
     def as_dict(self):
         return {f: getattr(self, f) for f in
@@ -115,59 +127,69 @@ def _bytes(value, what):
         b = bytes(value)
     else:
         raise TypeError("edgekey: %s must be a str, bytes or None, not %s" % (what, type(value).__name__))
-    if b"\0" in b:
+    if b.find(b"\0") >= 0:
         raise ValueError("edgekey: %s contains a NUL character" % what)
     return b
 
 
-def _cstr(value, what):
-    """A NUL-terminated C string of value, or NULL for None; the cdata owns
-    its bytes."""
-    b = _bytes(value, what)
-    return _ffi.NULL if b is None else _ffi.new("char[]", b)
-
-
 _NULL = _ffi.NULL
+_new = object.__new__
+_validate = _lib.ek_validate
+_AUTH, _PERM, _IP, _ORIGIN, _ENV = range(5)
+_FIELDS = ("authorization", "permission", "client_ip", "origin", "env")
+_WHAT = ("authorization", "permission", "client_ip", "origin", "env")
 
 
 class _Slot:
     """A C validator with its request and result, used by one caller at a
-    time. The request's strings are copied into buffers the slot owns
-    (authorization, client_ip, origin; grown on demand), so a call creates
-    no cdata; permission and env point to the Validator's cached strings.
-    Fields are written only when they change."""
+    time (taken from the Validator's pool). Each request field points to a
+    buffer the slot owns (grown on demand) or NULL; objs[i] is the Python
+    value (str or bytes, immutable) the field holds now, so a field is
+    written only when the caller passes another object, and the
+    authorization's NUL only when its length changes."""
 
-    __slots__ = ("handle", "req", "res", "buf", "bufs", "views", "caps", "set_", "perm", "env")
-    FIELDS = ("authorization", "client_ip", "origin")
+    __slots__ = ("handle", "req", "res", "mres", "ires", "bufs", "views", "caps", "objs", "alen")
 
     def __init__(self, handle):
         self.handle = handle
-        self.req = _ffi.new("ek_request *")
+        self.req = _ffi.new("ek_request *")  # zeroed: every field NULL
         self.res = _ffi.new("ek_result *")
-        self.buf = _ffi.buffer(self.res)
-        self.bufs = [_ffi.new("char[]", n) for n in (1024, 64, 512)]
-        self.views = [_ffi.buffer(b) for b in self.bufs]
-        self.caps = [len(v) for v in self.views]
-        self.set_ = [False, False, False]  # does the field point to its buffer (else NULL)?
-        self.perm = self.env = _NULL
+        self.mres = memoryview(_ffi.buffer(self.res))
+        self.ires = self.mres.cast("i")  # [0] status, [1] code
+        self.bufs = [None] * 5
+        self.views = [None] * 5
+        self.caps = [0] * 5
+        self.objs = [None] * 5  # what each field holds: None = NULL
+        self.alen = -1  # the authorization's length in its buffer (its NUL at alen)
+        self.grow(_AUTH, 1024)
 
-    def put(self, i, b):
-        """Field i (FIELDS) = b (bytes without NUL) or NULL for None."""
+    def grow(self, i, n):
+        self.bufs[i] = _ffi.new("char[]", n)
+        self.views[i] = memoryview(_ffi.buffer(self.bufs[i]))
+        self.caps[i] = n
+        setattr(self.req, _FIELDS[i], self.bufs[i])
+        if i == _AUTH:
+            self.alen = -1
+
+    def put(self, i, value, b):
+        """Field i = b (bytes without NUL, converted from value), or NULL
+        for None."""
         if b is None:
-            if self.set_[i]:
-                setattr(self.req, self.FIELDS[i], _NULL)
-                self.set_[i] = False
+            setattr(self.req, _FIELDS[i], _NULL)
+            self.objs[i] = None
             return
         n = len(b)
         if n >= self.caps[i]:
-            self.bufs[i] = _ffi.new("char[]", n + 1)
-            self.views[i] = _ffi.buffer(self.bufs[i])
-            self.caps[i] = n + 1
-            self.set_[i] = False
-        self.views[i][0:n + 1] = b + b"\0"
-        if not self.set_[i]:
-            setattr(self.req, self.FIELDS[i], self.bufs[i])
-            self.set_[i] = True
+            self.grow(i, max(n + 1, 2 * self.caps[i], 64))
+        elif self.objs[i] is None:  # was NULL
+            setattr(self.req, _FIELDS[i], self.bufs[i])
+        view = self.views[i]
+        view[0:n] = b
+        view[n] = 0
+        if i == _AUTH:
+            self.alen = n
+        # Only immutable values are compared by identity on the next call.
+        self.objs[i] = value if type(value) is str or type(value) is bytes else b
 
 
 class Validator:
@@ -175,8 +197,6 @@ class Validator:
     or its path under table.directory). Raises Error when it cannot be
     opened. Safe to share between threads; close() (or `with`) releases it,
     after which validate() raises ClosedError."""
-
-    _CACHE_MAX = 256  # distinct permission/env strings kept encoded
 
     def __init__(self, table):
         if not isinstance(table, str):
@@ -186,7 +206,6 @@ class Validator:
         self._table = table.encode()
         self._closed = False
         self._pool = [self._open()]  # opened now: a missing table raises here
-        self._cache = {}
 
     def _open(self):
         out = _ffi.new("ek_validator **")
@@ -194,15 +213,6 @@ class Validator:
         if rc != 0:
             raise Error(rc)
         return _Slot(out[0])
-
-    def _const(self, value, what):
-        """_cstr of a value that repeats (permission, env), cached."""
-        c = self._cache.get(value) if type(value) is str else None
-        if c is None:
-            c = _cstr(value, what)
-            if type(value) is str and len(self._cache) < self._CACHE_MAX:
-                self._cache[value] = c
-        return c
 
     def validate(self, authorization, permission=None, client_ip=None, origin=None, env=None):
         """The answer for the Authorization header value ("Bearer <token>" or
@@ -212,17 +222,10 @@ class Validator:
         origin: the request's Origin (None = none); env: "live"/"test"
         (None = any). TypeError/ValueError for a non-string or an embedded NUL."""
         # Arguments first: a bad one raises before a slot is taken.
-        a = authorization
-        if type(a) is str:
-            a = a.encode()
-            if b"\0" in a:
-                raise ValueError("edgekey: authorization contains a NUL character")
-        elif a is not None:
-            a = _bytes(a, "authorization")
-        p = _NULL if permission is None else self._const(permission, "permission")
-        e = _NULL if env is None else self._const(env, "env")
-        i = None if client_ip is None else _bytes(client_ip, "client_ip")
-        o = None if origin is None else _bytes(origin, "origin")
+        if type(authorization) is str and "\0" not in authorization:
+            a = authorization.encode()
+        else:
+            a = _bytes(authorization, "authorization")
         pool = self._pool
         try:
             slot = pool.pop()
@@ -230,34 +233,58 @@ class Validator:
             if self._closed:
                 raise ClosedError() from None
             slot = self._open()
-        if self._closed:  # closed after we took it: nobody else frees it
-            _lib.ek_close(slot.handle)
-            raise ClosedError()
         try:
-            if a is not None and len(a) < slot.caps[0]:  # the common case, inline
-                slot.views[0][0:len(a) + 1] = a + b"\0"
-                if not slot.set_[0]:
-                    slot.req.authorization = slot.bufs[0]
-                    slot.set_[0] = True
+            if self._closed:  # closed after we took it: nobody else frees it
+                _lib.ek_close(slot.handle)
+                slot.handle = None
+                raise ClosedError()
+            objs = slot.objs
+            if permission is not objs[1] or client_ip is not objs[2] or origin is not objs[3] \
+                    or env is not objs[4]:
+                self._put_rest(slot, permission, client_ip, origin, env)
+            if a is None:
+                if objs[0] is not None:
+                    slot.put(_AUTH, None, None)
             else:
-                slot.put(0, a)
-            if i is not None or slot.set_[1]:
-                slot.put(1, i)
-            if o is not None or slot.set_[2]:
-                slot.put(2, o)
-            req = slot.req
-            if slot.perm is not p:
-                req.permission = slot.perm = p
-            if slot.env is not e:
-                req.env = slot.env = e
-            res = slot.res
-            _lib.ek_validate(slot.handle, req, res)  # 0: every argument is non-NULL
-            r = Result(res.status, CODES[res.code], slot.buf[:])
+                n = len(a)
+                if n < slot.caps[0]:  # the common case, inline
+                    slot.views[0][0:n] = a
+                    if n != slot.alen:
+                        slot.views[0][n] = 0
+                        slot.alen = n
+                    if objs[0] is None:
+                        slot.req.authorization = slot.bufs[0]
+                        objs[0] = a
+                else:
+                    slot.put(_AUTH, a, a)
+            _validate(slot.handle, slot.req, slot.res)  # 0: every argument is non-NULL
+            ires = slot.ires
+            r = _new(Result)
+            r.status = status = ires[0]
+            r.code = CODES[ires[1]]
+            r.ok = status == 200
+            # A key was found when key_id is not empty.
+            r._raw = slot.mres.tobytes() if slot.mres[_O_KEY] else None
         finally:
-            pool.append(slot)
-            if self._closed:
-                self._drain()
+            if slot.handle is not None:
+                pool.append(slot)
+                if self._closed:
+                    self._drain()
         return r
+
+    @staticmethod
+    def _put_rest(slot, permission, client_ip, origin, env):
+        """The fields after authorization, each converted and checked before
+        any is written (a bad one raises with the slot unchanged)."""
+        objs = slot.objs
+        vals = (None, permission, client_ip, origin, env)
+        conv = [None] * 5
+        for i in (1, 2, 3, 4):
+            if vals[i] is not objs[i]:
+                conv[i] = _bytes(vals[i], _WHAT[i])
+        for i in (1, 2, 3, 4):
+            if vals[i] is not objs[i]:
+                slot.put(i, vals[i], conv[i])
 
     def _drain(self):
         pool = self._pool
@@ -267,6 +294,7 @@ class Validator:
             except IndexError:
                 return
             _lib.ek_close(slot.handle)
+            slot.handle = None
 
     def close(self):
         """Releases the C validators; validate() then raises ClosedError.
