@@ -1,9 +1,12 @@
-"""bindings_bench's Python side: prints "binding NS", "binding_cpu NS" (the
-thread's CPU time) and "socket NS" (ns per call, best of 5 runs). The socket client is the standard library's
-http.client, keep-alive, over edgekeyd's Unix socket."""
+"""bindings_bench's Python side (protocol: bindings_bench.cpp, run_language):
+"ready"; per "run", one pass of Validator.validate over the sample, printed
+as "rep WALL CPU" (ns per call; CPU: the thread's); on "done", "socket NS"
+(best of 5 runs of the standard library's http.client, keep-alive, over
+edgekeyd's Unix socket)."""
 import http.client
 import os
 import socket
+import sys
 import time
 
 import edgekey
@@ -48,15 +51,20 @@ def socket_run(conn, n):
     return (time.perf_counter_ns() - t0) / n
 
 
+def say(line):
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def main():
     with edgekey.Validator(TABLE) as v:
         binding_run(v)  # warm-up
-        runs = [binding_run(v) for _ in range(5)]
-        print("binding %.1f" % min(r[0] for r in runs))
-        print("binding_cpu %.1f" % min(r[1] for r in runs))
+        say("ready")
+        while sys.stdin.readline().strip() == "run":
+            say("rep %.1f %.1f" % binding_run(v))
     conn = UnixHTTPConnection(SOCK)
     socket_run(conn, 200)
-    print("socket %.1f" % min(socket_run(conn, 2000) for _ in range(5)))
+    say("socket %.1f" % min(socket_run(conn, 2000) for _ in range(5)))
     conn.close()
 
 

@@ -1,7 +1,8 @@
-// bindings_bench's Go side: prints "binding NS", "binding_cpu NS" (the
-// process's CPU time), "allocs N" (per call) and "socket NS" (ns per call,
-// best of 5 runs). The socket client is
-// net/http, keep-alive, dialling edgekeyd's Unix socket.
+// bindings_bench's Go side (protocol: bindings_bench.cpp, run_language):
+// "ready"; per "run", 10 passes of Validate over the sample, printed as
+// "allocs N" (allocations per call) then "rep WALL CPU" (ns per call; CPU:
+// the process's); on "done", "socket NS" (best of 5 runs of net/http,
+// keep-alive, dialling edgekeyd's Unix socket).
 package main
 
 import (
@@ -44,36 +45,41 @@ func main() {
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 		return ru.Utime.Nano() + ru.Stime.Nano()
 	}
-	var cpus []float64
-	run := func() float64 {
+	const passes = 10
+	run := func() (wall, cpuNs float64) {
 		bad := 0
 		c0 := cpu()
 		t0 := time.Now()
-		for k := 0; k < 20; k++ {
+		for k := 0; k < passes; k++ {
 			for _, t := range tokens {
 				if !v.Validate(t, req).OK() {
 					bad++
 				}
 			}
 		}
-		ns := float64(time.Since(t0).Nanoseconds()) / float64(20*len(tokens))
-		cpus = append(cpus, float64(cpu()-c0)/float64(20*len(tokens)))
+		calls := float64(passes * len(tokens))
+		wall = float64(time.Since(t0).Nanoseconds()) / calls
+		cpuNs = float64(cpu()-c0) / calls
 		if bad != 0 {
 			panic(fmt.Sprintf("%d calls were not 200", bad))
 		}
-		return ns
+		return
 	}
 	run() // warm-up: interns the names the sample holds
-	var runs []float64
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for i := 0; i < 5; i++ {
-		runs = append(runs, run())
+	in := bufio.NewReader(os.Stdin)
+	fmt.Println("ready")
+	for {
+		cmd, _ := in.ReadString('\n')
+		if cmd != "run\n" {
+			break
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		wall, c := run()
+		runtime.ReadMemStats(&after)
+		fmt.Printf("allocs %.6f\n", float64(after.Mallocs-before.Mallocs)/float64(passes*len(tokens)))
+		fmt.Printf("rep %.1f %.1f\n", wall, c)
 	}
-	runtime.ReadMemStats(&after)
-	fmt.Printf("binding %.1f\n", best(runs))
-	fmt.Printf("binding_cpu %.1f\n", best(cpus[1:]))
-	fmt.Printf("allocs %.6f\n", float64(after.Mallocs-before.Mallocs)/float64(5*20*len(tokens)))
 	v.Close()
 
 	sock := os.Getenv("EDGEKEY_BENCH_SOCKET")
@@ -105,7 +111,7 @@ func main() {
 		return float64(time.Since(t0).Nanoseconds()) / float64(n)
 	}
 	socketRun(200)
-	runs = runs[:0]
+	var runs []float64
 	for i := 0; i < 5; i++ {
 		runs = append(runs, socketRun(2000))
 	}
