@@ -1,7 +1,8 @@
 /*
  * ngx_http_edgekey_access.c -- the access phase of ngx_http_edgekey_module:
  * each worker's validators, the validation of a request through
- * libedgekey's public C API, the variables and the refusal.
+ * libedgekey's public C API, and the variables (the refusal:
+ * ngx_http_edgekey_refuse.c).
  * (Directives and invariants: ngx_http_edgekey_module.c.)
  */
 #include "ngx_http_edgekey_module.h"
@@ -140,22 +141,21 @@ ngx_http_edgekey_exit_process(ngx_cycle_t *cycle)
 
 /* The request */
 
-/* `s` NUL-terminated: in `buf` when it fits, else in the request's pool.
- * NULL when out of memory. */
-static const char *
-ngx_http_edgekey_cstr(ngx_http_request_t *r, ngx_str_t *s, u_char *buf,
-    size_t cap)
+/* The answer of an earlier validation of r (before an internal redirect),
+ * or NULL. */
+static ngx_http_edgekey_req_t *
+ngx_http_edgekey_state(ngx_http_request_t *r,
+    ngx_http_edgekey_main_conf_t *mcf)
 {
-    u_char  *p;
+    ngx_http_variable_value_t  *vv;
 
-    p = (s->len < cap) ? buf : ngx_pnalloc(r->pool, s->len + 1);
-    if (p == NULL) {
+    vv = &r->variables[mcf->var_index[EDGEKEY_VAR_STATUS]];
+    if (!vv->valid || vv->not_found || vv->len != 3 || vv->data == NULL) {
         return NULL;
     }
 
-    ngx_memcpy(p, s->data, s->len);
-    p[s->len] = '\0';
-    return (const char *) p;
+    return (ngx_http_edgekey_req_t *)
+               (vv->data - offsetof(ngx_http_edgekey_req_t, status));
 }
 
 
@@ -190,21 +190,167 @@ ngx_http_edgekey_origin(ngx_http_request_t *r)
 }
 
 
-/* Validates r against the location's table into *res; NGX_ERROR only when
- * out of memory. */
+/* A request's inputs to ek_validate, as nginx holds them. */
+typedef struct {
+    ngx_table_elt_t  *authorization;
+    ngx_table_elt_t  *origin;
+    ngx_str_t         permission;   /* len 0 = none */
+    ngx_str_t         client_ip;    /* len 0 = none */
+} ngx_http_edgekey_input_t;
+
+
+static ngx_int_t
+ngx_http_edgekey_input(ngx_http_request_t *r,
+    ngx_http_edgekey_loc_conf_t *lcf, ngx_http_edgekey_input_t *in)
+{
+    in->authorization = r->headers_in.authorization;
+    in->origin = ngx_http_edgekey_origin(r);
+
+    if (lcf->permission == NULL) {
+        ngx_str_null(&in->permission);
+
+    } else if (lcf->permission->lengths == NULL) {
+        /* a constant from the configuration, NUL-terminated there */
+        in->permission = lcf->permission->value;
+
+    } else if (ngx_http_complex_value(r, lcf->permission, &in->permission)
+               != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (lcf->client_ip == NULL) {
+        in->client_ip = r->connection->addr_text;  /* $remote_addr, after realip */
+
+    } else if (ngx_http_complex_value(r, lcf->client_ip, &in->client_ip)
+               != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_inline ngx_int_t
+ngx_http_edgekey_same_header(ngx_table_elt_t *h, ngx_table_elt_t *was,
+    ngx_str_t *value)
+{
+    return h == was
+           && (h == NULL
+               || (h->value.data == value->data && h->value.len == value->len));
+}
+
+
+static ngx_inline ngx_int_t
+ngx_http_edgekey_same_str(ngx_str_t *a, ngx_str_t *b)
+{
+    return a->len == b->len
+           && (a->len == 0 || ngx_memcmp(a->data, b->data, a->len) == 0);
+}
+
+
+/* Whether st answers these inputs (an internal redirect to a location that
+ * validates the same way). */
+static ngx_int_t
+ngx_http_edgekey_answers(ngx_http_edgekey_req_t *st,
+    ngx_http_edgekey_loc_conf_t *lcf, ngx_http_edgekey_input_t *in)
+{
+    return st->table_index == lcf->table_index && st->env == lcf->env
+           && ngx_http_edgekey_same_header(in->authorization,
+                                           st->authorization,
+                                           &st->authorization_value)
+           && ngx_http_edgekey_same_header(in->origin, st->origin,
+                                           &st->origin_value)
+           && ngx_http_edgekey_same_str(&in->permission, &st->permission)
+           && ngx_http_edgekey_same_str(&in->client_ip, &st->client_ip);
+}
+
+
+/* dst = a NUL-terminated copy of src, in buf when it fits, else in the
+ * request's pool. */
+static ngx_int_t
+ngx_http_edgekey_keep(ngx_http_request_t *r, ngx_str_t *dst, ngx_str_t *src,
+    u_char *buf, size_t cap)
+{
+    u_char  *p;
+
+    p = (src->len < cap) ? buf : ngx_pnalloc(r->pool, src->len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (src->len) {
+        ngx_memcpy(p, src->data, src->len);
+    }
+    p[src->len] = '\0';
+    dst->data = p;
+    dst->len = src->len;
+    return NGX_OK;
+}
+
+
+/* `s` NUL-terminated: in `buf` when it fits, else in the request's pool.
+ * NULL when out of memory. */
+static const char *
+ngx_http_edgekey_cstr(ngx_http_request_t *r, ngx_str_t *s, u_char *buf,
+    size_t cap)
+{
+    u_char  *p;
+
+    p = (s->len < cap) ? buf : ngx_pnalloc(r->pool, s->len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, s->data, s->len);
+    p[s->len] = '\0';
+    return (const char *) p;
+}
+
+
+/* Validates the inputs against the location's table into st->res and
+ * records them in st; NGX_ERROR only when out of memory. */
 static ngx_int_t
 ngx_http_edgekey_validate(ngx_http_request_t *r,
     ngx_http_edgekey_loc_conf_t *lcf, ngx_http_edgekey_table_t *t,
-    ek_result *res)
+    ngx_http_edgekey_input_t *in, ngx_http_edgekey_req_t *st)
 {
-    int               state;
-    u_char            auth[256], perm[128], ip[NGX_SOCKADDR_STRLEN + 1];
-    u_char            origin[512];
-    ngx_str_t         s;
-    ek_request        q;
-    ngx_table_elt_t  *h;
+    int          state;
+    u_char       auth[256], origin[512];
+    ek_result   *res;
+    ek_request   q;
 
-    ngx_memzero(&q, sizeof(ek_request));
+    res = &st->res;
+
+    st->table_index = lcf->table_index;
+    st->env = lcf->env;
+    st->authorization = in->authorization;
+    if (in->authorization != NULL) {
+        st->authorization_value = in->authorization->value;
+    }
+    st->origin = in->origin;
+    if (in->origin != NULL) {
+        st->origin_value = in->origin->value;
+    }
+
+    if (lcf->permission != NULL && lcf->permission->lengths == NULL) {
+        st->permission = in->permission;  /* the configuration's, kept */
+
+    } else if (ngx_http_edgekey_keep(r, &st->permission, &in->permission,
+                                     st->permission_buf,
+                                     sizeof(st->permission_buf))
+               != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_edgekey_keep(r, &st->client_ip, &in->client_ip,
+                              st->client_ip_buf, sizeof(st->client_ip_buf))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     if (!ngx_http_edgekey_ready(t)) {
         ngx_memzero(res, sizeof(ek_result));
@@ -213,51 +359,26 @@ ngx_http_edgekey_validate(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    h = r->headers_in.authorization;
-    if (h != NULL) {
-        q.authorization = ngx_http_edgekey_cstr(r, &h->value, auth,
-                                                sizeof(auth));
+    ngx_memzero(&q, sizeof(ek_request));
+
+    if (in->authorization != NULL) {
+        q.authorization = ngx_http_edgekey_cstr(r, &in->authorization->value,
+                                                auth, sizeof(auth));
         if (q.authorization == NULL) {
             return NGX_ERROR;
         }
     }
 
-    if (lcf->permission != NULL) {
-        if (lcf->permission->lengths == NULL) {
-            /* a constant from the configuration, NUL-terminated there */
-            q.permission = (const char *) lcf->permission->value.data;
-
-        } else {
-            if (ngx_http_complex_value(r, lcf->permission, &s) != NGX_OK) {
-                return NGX_ERROR;
-            }
-            if (s.len) {
-                q.permission = ngx_http_edgekey_cstr(r, &s, perm,
-                                                     sizeof(perm));
-                if (q.permission == NULL) {
-                    return NGX_ERROR;
-                }
-            }
-        }
+    if (st->permission.len) {
+        q.permission = (const char *) st->permission.data;
     }
 
-    if (lcf->client_ip == NULL) {
-        s = r->connection->addr_text;  /* $remote_addr, after realip */
-
-    } else if (ngx_http_complex_value(r, lcf->client_ip, &s) != NGX_OK) {
-        return NGX_ERROR;
+    if (st->client_ip.len) {
+        q.client_ip = (const char *) st->client_ip.data;
     }
 
-    if (s.len) {
-        q.client_ip = ngx_http_edgekey_cstr(r, &s, ip, sizeof(ip));
-        if (q.client_ip == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
-    h = ngx_http_edgekey_origin(r);
-    if (h != NULL) {
-        q.origin = ngx_http_edgekey_cstr(r, &h->value, origin,
+    if (in->origin != NULL) {
+        q.origin = ngx_http_edgekey_cstr(r, &in->origin->value, origin,
                                          sizeof(origin));
         if (q.origin == NULL) {
             return NGX_ERROR;
@@ -281,173 +402,16 @@ ngx_http_edgekey_validate(ngx_http_request_t *r,
 }
 
 
-static void
-ngx_http_edgekey_set_var(ngx_http_request_t *r,
-    ngx_http_edgekey_main_conf_t *mcf, ngx_uint_t var, const char *value)
-{
-    ngx_http_variable_value_t  *vv;
-
-    vv = &r->variables[mcf->var_index[var]];
-    vv->len = ngx_strlen(value);
-    vv->valid = 1;
-    vv->no_cacheable = 0;
-    vv->not_found = 0;
-    vv->escape = 0;
-    vv->data = (u_char *) value;
-}
-
-
-static ngx_int_t
-ngx_http_edgekey_add_header(ngx_http_request_t *r, ngx_str_t *key,
-    const char *value, ngx_table_elt_t **out)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    h->key = *key;
-    h->value.len = ngx_strlen(value);
-    h->value.data = (u_char *) value;
-    h->lowcase_key = NULL;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-
-    if (out != NULL) {
-        *out = h;
-    }
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_edgekey_has_error_page(ngx_http_request_t *r, ngx_uint_t status)
-{
-    ngx_uint_t                 i;
-    ngx_http_err_page_t       *err_page;
-    ngx_http_core_loc_conf_t  *clcf;
-
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    if (clcf->error_pages == NULL || r->error_page) {
-        return 0;
-    }
-
-    err_page = clcf->error_pages->elts;
-    for (i = 0; i < clcf->error_pages->nelts; i++) {
-        if ((ngx_uint_t) err_page[i].status == status) {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
-/* Answers a refusal: edgekeyd's headers and JSON body, or only the status
- * and headers when the location has its own error_page for it. */
-static ngx_int_t
-ngx_http_edgekey_refuse(ngx_http_request_t *r, ek_result *res)
-{
-    size_t                     n;
-    u_char                    *body;
-    ngx_int_t                  rc;
-    ngx_uint_t                 status;
-    const char                *challenge;
-    ngx_http_complex_value_t   cv;
-    ngx_http_core_loc_conf_t  *clcf;
-
-    static ngx_str_t  code_key = ngx_string("X-Edgekey-Code");
-    static ngx_str_t  key_id_key = ngx_string("X-Edgekey-Key-Id");
-    static ngx_str_t  workspace_key = ngx_string("X-Edgekey-Workspace");
-    static ngx_str_t  role_key = ngx_string("X-Edgekey-Role");
-    static ngx_str_t  type_key = ngx_string("X-Edgekey-Type");
-    static ngx_str_t  env_key = ngx_string("X-Edgekey-Env");
-    static ngx_str_t  www_key = ngx_string("WWW-Authenticate");
-    static ngx_str_t  retry_key = ngx_string("Retry-After");
-    static ngx_str_t  json_type = ngx_string("application/json");
-
-    status = (ngx_uint_t) res->status;
-
-    if (ngx_http_edgekey_add_header(r, &code_key, ek_code_name(res->code),
-                                    NULL) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (res->key_id[0] != '\0'
-        && (ngx_http_edgekey_add_header(r, &key_id_key, res->key_id, NULL)
-            != NGX_OK
-            || ngx_http_edgekey_add_header(r, &workspace_key, res->workspace,
-                                           NULL) != NGX_OK
-            || ngx_http_edgekey_add_header(r, &role_key, res->role, NULL)
-               != NGX_OK
-            || ngx_http_edgekey_add_header(r, &type_key,
-                                           ek_type_name(res->type), NULL)
-               != NGX_OK
-            || ngx_http_edgekey_add_header(r, &env_key,
-                                           ek_env_name(res->env), NULL)
-               != NGX_OK))
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    challenge = ek_result_challenge(res);
-    if (challenge != NULL
-        && ngx_http_edgekey_add_header(r, &www_key, challenge,
-                                       &r->headers_out.www_authenticate)
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (status == NGX_HTTP_SERVICE_UNAVAILABLE
-        && ngx_http_edgekey_add_header(r, &retry_key, "1", NULL) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    if (clcf->satisfy == NGX_HTTP_SATISFY_ANY
-        || ngx_http_edgekey_has_error_page(r, status))
-    {
-        return (ngx_int_t) status;
-    }
-
-    body = ngx_pnalloc(r->pool, EK_RESULT_JSON_MAX);
-    if (body == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    n = ek_result_json(res, (char *) body, EK_RESULT_JSON_MAX);
-
-    ngx_memzero(&cv, sizeof(ngx_http_complex_value_t));
-    cv.value.data = body;
-    cv.value.len = ngx_min(n, EK_RESULT_JSON_MAX - 1);
-
-    rc = ngx_http_send_response(r, status, &json_type, &cv);
-
-    ngx_http_finalize_request(r, rc);
-    return NGX_DONE;
-}
-
-
 ngx_int_t
 ngx_http_edgekey_handler(ngx_http_request_t *r)
 {
-    char                          *expires;
-    ek_result                     *res;
+    ngx_uint_t                     i;
+    ngx_http_edgekey_req_t        *st;
+    ngx_http_edgekey_input_t       in;
     ngx_http_edgekey_table_t      *t;
     ngx_http_variable_value_t     *vv;
     ngx_http_edgekey_loc_conf_t   *lcf;
     ngx_http_edgekey_main_conf_t  *mcf;
-
-    static const char  *status_text[] = { "200", "401", "403", "503" };
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_edgekey_module);
 
@@ -457,62 +421,124 @@ ngx_http_edgekey_handler(ngx_http_request_t *r)
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_edgekey_module);
 
+    st = ngx_http_edgekey_state(r, mcf);
+
     /* Refused before an internal redirect: this is the refusal's own
      * error_page, which must not be refused again. */
-    vv = &r->variables[mcf->var_index[EDGEKEY_VAR_STATUS]];
-    if (vv->valid && !vv->not_found && vv->len == 3 && vv->data[0] != '2') {
+    if (st != NULL && st->res.status != 200) {
         return NGX_DECLINED;
     }
 
-    res = ngx_palloc(r->pool, sizeof(ek_result));
-    if (res == NULL) {
+    if (ngx_http_edgekey_input(r, lcf, &in) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* Accepted before an internal redirect, with the same inputs. */
+    if (st != NULL && ngx_http_edgekey_answers(st, lcf, &in)) {
+        return NGX_OK;
+    }
+
+    if (st == NULL) {
+        st = ngx_palloc(r->pool, sizeof(ngx_http_edgekey_req_t));
+        if (st == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     t = mcf->tables.elts;
     t = &t[lcf->table_index];
 
-    if (ngx_http_edgekey_validate(r, lcf, t, res) != NGX_OK) {
+    if (ngx_http_edgekey_validate(r, lcf, t, &in, st) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_edgekey_set_var(r, mcf, EDGEKEY_VAR_STATUS,
-                             status_text[res->status == 200 ? 0
-                                         : res->status == 401 ? 1
-                                         : res->status == 403 ? 2 : 3]);
-    ngx_http_edgekey_set_var(r, mcf, EDGEKEY_VAR_CODE,
-                             ek_code_name(res->code));
-    ngx_http_edgekey_set_var(r, mcf, EDGEKEY_VAR_KEY_ID, res->key_id);
-    ngx_http_edgekey_set_var(r, mcf, EDGEKEY_VAR_WORKSPACE, res->workspace);
-    ngx_http_edgekey_set_var(r, mcf, EDGEKEY_VAR_ROLE, res->role);
-    ngx_http_edgekey_set_var(r, mcf, EDGEKEY_VAR_TYPE,
-                             ek_type_name(res->type));
-    ngx_http_edgekey_set_var(r, mcf, EDGEKEY_VAR_ENV, ek_env_name(res->env));
+    /* $edgekey_status now; the others when read (their slots emptied of
+     * an earlier validation's values). */
+    st->status[0] = (u_char) ('0' + st->res.status / 100 % 10);
+    st->status[1] = (u_char) ('0' + st->res.status / 10 % 10);
+    st->status[2] = (u_char) ('0' + st->res.status % 10);
+    st->status[3] = '\0';
+    st->expires[0] = '\0';
 
-    expires = "";
-    if (res->expires_at != 0) {
-        expires = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
-        if (expires == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-        *ngx_sprintf((u_char *) expires, "%L", (int64_t) res->expires_at) = '\0';
+    vv = &r->variables[mcf->var_index[EDGEKEY_VAR_STATUS]];
+    vv->len = 3;
+    vv->valid = 1;
+    vv->no_cacheable = 0;
+    vv->not_found = 0;
+    vv->escape = 0;
+    vv->data = st->status;
+
+    for (i = EDGEKEY_VAR_STATUS + 1; i < EDGEKEY_VAR_COUNT; i++) {
+        vv = &r->variables[mcf->var_index[i]];
+        vv->valid = 0;
+        vv->not_found = 0;
     }
-    ngx_http_edgekey_set_var(r, mcf, EDGEKEY_VAR_EXPIRES_AT, expires);
 
-    if (res->status == 200) {
+    if (st->res.status == 200) {
         return NGX_OK;
     }
 
-    return ngx_http_edgekey_refuse(r, res);
+    return ngx_http_edgekey_refuse(r, &st->res);
 }
 
 
-/* A variable not yet set by a validation (a location without edgekey, or
- * before the access phase): not found. */
+/* $edgekey_*: from the request's answer; not found before a validation (a
+ * location without edgekey, or before the access phase). */
 ngx_int_t
 ngx_http_edgekey_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     uintptr_t data)
 {
-    v->not_found = 1;
+    const char                    *s;
+    ek_result                     *res;
+    ngx_http_edgekey_req_t        *st;
+    ngx_http_edgekey_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_edgekey_module);
+
+    st = ngx_http_edgekey_state(r, mcf);
+    if (st == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    res = &st->res;
+
+    switch (data) {
+    case EDGEKEY_VAR_STATUS:
+        s = (const char *) st->status;
+        break;
+    case EDGEKEY_VAR_CODE:
+        s = ek_code_name(res->code);
+        break;
+    case EDGEKEY_VAR_KEY_ID:
+        s = res->key_id;
+        break;
+    case EDGEKEY_VAR_WORKSPACE:
+        s = res->workspace;
+        break;
+    case EDGEKEY_VAR_ROLE:
+        s = res->role;
+        break;
+    case EDGEKEY_VAR_TYPE:
+        s = ek_type_name(res->type);
+        break;
+    case EDGEKEY_VAR_ENV:
+        s = ek_env_name(res->env);
+        break;
+    default: /* EDGEKEY_VAR_EXPIRES_AT: unix seconds, "" for never */
+        if (res->expires_at != 0 && st->expires[0] == '\0') {
+            *ngx_sprintf(st->expires, "%L", (int64_t) res->expires_at) = '\0';
+        }
+        s = (const char *) st->expires;
+        break;
+    }
+
+    v->len = ngx_strlen(s);
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->escape = 0;
+    v->data = (u_char *) s;
+
     return NGX_OK;
 }

@@ -30,9 +30,12 @@
  *   ek_result_challenge): the body and headers edgekeyd's /v1/validate
  *   sends. A matching error_page (or `satisfy any`) gets the bare status,
  *   with the headers set, as nginx's own access modules do.
- * - The variables are stored in the request's variable slots, which survive
- *   internal redirects (error_page): a request refused once is not validated
- *   again on its error page.
+ * - A request's answer is reached through its $edgekey_status slot, which
+ *   survives internal redirects (index, try_files, error_page): a request
+ *   refused once is not validated again on its error page, and one accepted
+ *   is validated again where it lands only when its inputs there differ
+ *   (table, permission, env, client address, Authorization, Origin). The
+ *   other variables are read from the answer when used.
  * - The table's state (open or not, stale, unavailable) is logged when it
  *   changes, never per request; Authorization is never logged.
  */

@@ -1,7 +1,7 @@
 /*
- * ngx_http_edgekey_module.h -- what the module's two files share: the
- * configuration (ngx_http_edgekey_module.c) and the access phase
- * (ngx_http_edgekey_access.c).
+ * ngx_http_edgekey_module.h -- what the module's files share: the
+ * configuration (ngx_http_edgekey_module.c), the access phase
+ * (ngx_http_edgekey_access.c) and its refusals (ngx_http_edgekey_refuse.c).
  */
 #ifndef NGX_HTTP_EDGEKEY_MODULE_H
 #define NGX_HTTP_EDGEKEY_MODULE_H
@@ -46,6 +46,31 @@ typedef struct {
     ngx_int_t      var_index[EDGEKEY_VAR_COUNT];
 } ngx_http_edgekey_main_conf_t;
 
+/*
+ * A request's answer, from its first validation. An internal redirect
+ * (index, try_files, error_page) clears r->ctx but not r->variables, so the
+ * answer is found again through the $edgekey_status slot, whose value is
+ * `status` here; the redirected request reuses it when its inputs are the
+ * ones it answered, else validates again. Only this module writes the slot
+ * (the variables are not changeable).
+ */
+typedef struct {
+    ek_result          res;
+    u_char             status[4];       /* "200", "401", "403", "503" */
+    u_char             expires[NGX_INT64_LEN + 1];  /* made when read */
+    /* the inputs of res */
+    ngx_uint_t         table_index;
+    ngx_uint_t         env;
+    ngx_table_elt_t   *authorization;   /* the header, and its value then */
+    ngx_str_t          authorization_value;
+    ngx_table_elt_t   *origin;
+    ngx_str_t          origin_value;
+    ngx_str_t          permission;      /* NUL-terminated; len 0 = none */
+    ngx_str_t          client_ip;       /* NUL-terminated; len 0 = none */
+    u_char             permission_buf[64];
+    u_char             client_ip_buf[NGX_SOCKADDR_STRLEN + 1];
+} ngx_http_edgekey_req_t;
+
 typedef struct {
     ngx_str_t                  table;       /* edgekey_table */
     ngx_int_t                  enable;      /* edgekey: 1, off: 0 */
@@ -59,6 +84,7 @@ typedef struct {
 extern ngx_module_t  ngx_http_edgekey_module;
 
 ngx_int_t ngx_http_edgekey_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_edgekey_refuse(ngx_http_request_t *r, ek_result *res);
 ngx_int_t ngx_http_edgekey_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 ngx_int_t ngx_http_edgekey_init_process(ngx_cycle_t *cycle);

@@ -52,6 +52,7 @@ local C                 -- the loaded library
 local code_names = {}   -- ek_code -> "revoked_key", ...
 local type_names, env_names = {}, {}
 local JSON_MAX = 1024   -- EK_RESULT_JSON_MAX
+local CODE_ORIGIN_NOT_ALLOWED, CODE_IP_NOT_ALLOWED  -- their ek_code numbers
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -71,6 +72,10 @@ function _M.load(path)
     local name = ffi.string(C.ek_code_name(c))
     if name == "unknown_code" then break end
     code_names[c] = name
+  end
+  for c, n in pairs(code_names) do
+    if n == "origin_not_allowed" then CODE_ORIGIN_NOT_ALLOWED = c end
+    if n == "ip_not_allowed" then CODE_IP_NOT_ALLOWED = c end
   end
   for t = 0, 2 do
     local n = ffi.string(C.ek_type_name(t))
@@ -113,32 +118,40 @@ local function field(s)
   return s
 end
 
+-- Fills self.res for these inputs (each nil = not given).
+local function check(self, authorization, permission, client_ip, origin, env)
+  local req = self.req
+  req.authorization = authorization
+  req.permission = field(permission)
+  req.client_ip = field(client_ip)
+  req.origin = field(origin)
+  req.env = field(env)
+  C.ek_validate(self.handle, req, self.res)  -- the strings are anchored by the arguments
+end
+
+-- The answer in `res` as a table, made with all its fields at once (no
+-- rehash as they are added).
+local function result_of(res)
+  local status, code = res.status, code_names[res.code] or "keyset_unavailable"
+  if res.key_id[0] == 0 then return { status = status, code = code } end
+  local expires_at
+  local lo, hi = res.expires_lo, res.expires_hi
+  if lo ~= 0 or hi ~= 0 then expires_at = hi * 4294967296 + lo end
+  return { status = status, code = code, key_id = ffi.string(res.key_id),
+           workspace = ffi.string(res.workspace), role = ffi.string(res.role),
+           type = type_names[res.type], env = env_names[res.env], expires_at = expires_at }
+end
+
 -- Validates `authorization` (the raw header value, "Bearer ...", or the bare
 -- token; nil = none) with opts.permission, opts.client_ip, opts.origin and
 -- opts.env (each nil = not given). Returns the answer as a table.
 function Validator:validate(authorization, opts)
-  local req, res = self.req, self.res
-  req.authorization = authorization
   if opts then
-    req.permission = field(opts.permission)
-    req.client_ip = field(opts.client_ip)
-    req.origin = field(opts.origin)
-    req.env = field(opts.env)
+    check(self, authorization, opts.permission, opts.client_ip, opts.origin, opts.env)
   else
-    req.permission, req.client_ip, req.origin, req.env = nil, nil, nil, nil
+    check(self, authorization)
   end
-  C.ek_validate(self.handle, req, res)  -- the strings are anchored by the arguments
-  local r = { status = res.status, code = code_names[res.code] or "keyset_unavailable" }
-  if res.key_id[0] ~= 0 then
-    r.key_id = ffi.string(res.key_id)
-    r.workspace = ffi.string(res.workspace)
-    r.role = ffi.string(res.role)
-    r.type = type_names[res.type]
-    r.env = env_names[res.env]
-    local lo, hi = res.expires_lo, res.expires_hi
-    if lo ~= 0 or hi ~= 0 then r.expires_at = hi * 4294967296 + lo end
-  end
-  return r
+  return result_of(self.res)
 end
 
 local function json_of(res, buf)
@@ -202,7 +215,14 @@ end
 -- once a second (the reason logged once per change, never a token).
 local workers = {}  -- table name -> { v = validator, next_try = time, err = last error }
 local unavailable_res, unavailable_buf
-local scratch, scratch_opts = {}, {}
+local scratch = {}
+-- The last accepted answer, for an internal redirect of the same request
+-- (index, try_files, error_page: nginx runs the access phase again in the
+-- new location). Reused only when ngx.req.is_internal() and it is the same
+-- request (its ngx_http_request_t and start time) with every input the
+-- same; otherwise the key is checked again.
+local kept = {}
+local get_request  -- resty.core's: the request's address; false without it
 function _M.access(table_name, opts)
   local ngx = ngx
   local w = workers[table_name]
@@ -233,14 +253,43 @@ function _M.access(table_name, opts)
     end
     return send_refusal({ status = 503, code = "keyset_unavailable" }, json_of(unavailable_res, unavailable_buf), nil)
   end
-  local var = ngx.var
+  -- The Origin and the client's address change the answer only for keys
+  -- restricted by them, which fail without them (origin_not_allowed,
+  -- ip_not_allowed): they are looked up (ngx.var) only then, and the key
+  -- checked again with them; any other answer is the one they would give.
+  local var, req = ngx.var, ngx.req
   local q = opts or scratch
-  local o = scratch_opts  -- reused: no table per request but the result
-  o.permission, o.env = q.permission, q.env
-  o.client_ip = q.client_ip or var.remote_addr
-  o.origin = var.http_origin
-  local r = v:validate(var.http_authorization, o)
+  local auth, perm, ip, env = var.http_authorization, q.permission, q.client_ip, q.env
+  if get_request == nil then
+    local ok, base = pcall(require, "resty.core.base")
+    get_request = ok and type(base) == "table" and base.get_request or false
+  end
+  local rq = get_request and get_request()
+  local start = rq and req.start_time()
+  local k = kept
+  if rq and k.rq == rq and k.start == start and k.name == table_name and k.auth == auth
+     and k.perm == perm and k.ip == ip and k.env == env and req.is_internal()
+     and (not k.origin or k.origin == var.http_origin)
+     and (not k.remote or k.remote == var.remote_addr) then
+    return k.r
+  end
+  local origin, remote
+  local res = v.res
+  check(v, auth, perm, ip, nil, env)
+  if res.code == CODE_ORIGIN_NOT_ALLOWED then
+    origin = var.http_origin
+    if origin then check(v, auth, perm, ip, origin, env) end
+  end
+  if res.code == CODE_IP_NOT_ALLOWED and ip == nil then
+    remote = var.remote_addr
+    check(v, auth, perm, remote, origin, env)
+  end
+  local r = result_of(res)
   if r.status ~= 200 then return v:deny(r) end
+  if rq then
+    k.rq, k.start, k.name, k.auth, k.perm, k.ip, k.env = rq, start, table_name, auth, perm, ip, env
+    k.origin, k.remote, k.r = origin or false, remote or false, r
+  end
   return r
 end
 

@@ -71,6 +71,8 @@ std::string http_conf(const std::string &table, int api_port) {
        "      location /m/live { edgekey_env live; " + api + " }\n"
        "      location /m/ip { edgekey_client_ip $http_x_test_client_ip; " + api + " }\n"
        "      location /m/public { edgekey off; " + api + " }\n"
+       "      location /m/hop { try_files $uri /m/chat$uri; }\n"
+       "      location /m/same { try_files $uri /m/landed$uri; }\n"
        "      location /m/custom { error_page 401 /m/sorry; " + api + " }\n"
        "      location = /m/sorry { " + api + " }\n"
        "      location /m/corrupt { edgekey_table " + corrupt_table() + "; " + api + " }\n"
@@ -85,6 +87,8 @@ std::string http_conf(const std::string &table, int api_port) {
   lua("/l/perm", "{ permission = ngx.var.http_x_test_permission }");
   lua("/l/live", "{ env = \"live\" }");
   lua("/l/ip", "{ client_ip = ngx.var.http_x_test_client_ip }");
+  c += "    location /l/hop { access_by_lua_block { edgekey_pass(nil) } try_files $uri /l/chat$uri; }\n"
+       "    location /l/same { access_by_lua_block { edgekey_pass(nil) } try_files $uri /l/landed$uri; }\n";
   c += "  }\n";
   return c;
 }
@@ -241,6 +245,31 @@ TEST_P(NginxPaths, EachKeyNotAllowedHereIs403WithItsCode) {
   expect_refusal(get(at("/live"), {bearer(tester)}), 403, "wrong_env", {bearer(tester), "X-Edgekey-Env: live"});
   EXPECT_EQ(get(at("/"), {bearer(tester)}).status, 200);
   expect_refusal(get(at("/"), {bearer(elsewhere)}), 403, "wrong_region", {bearer(elsewhere)});
+}
+
+// An internal redirect (try_files here; index and error_page alike) runs
+// the access phase again where it lands: the first answer is reused only
+// when the inputs there are the same, else the key is checked again.
+TEST_P(NginxPaths, AnInternalRedirectIsCheckedWhereItLands) {
+  HttpResponse r = get(at("/same/x"), {bearer(dev)});
+  ASSERT_EQ(r.status, 200) << r.body << "\nnginx log:\n" << nginx->error_log();
+  auto j = json_of(r);
+  EXPECT_EQ(j.value("uri", ""), at("/landed") + at("/same/x"));
+  EXPECT_EQ(j.value("key_id", ""), "key_dev");
+  EXPECT_EQ(j.value("role", ""), "developer");
+  EXPECT_EQ(j.value("status", ""), "200");
+  EXPECT_EQ(j.value("code", ""), "ok");
+
+  // Any key where it starts, chat:write where it lands.
+  r = get(at("/hop/x"), {bearer(dev)});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json_of(r).value("uri", ""), at("/chat") + at("/hop/x"));
+  EXPECT_EQ(json_of(r).value("key_id", ""), "key_dev");
+  expect_refusal(get(at("/hop/x"), {bearer(analyst)}), 403, "insufficient_permission",
+                 {bearer(analyst), "X-Edgekey-Permission: chat:write"});
+  const std::string app = "Origin: https://app.example.com";
+  EXPECT_EQ(get(at("/hop/x"), {bearer(pub), app}).status, 200);
+  expect_refusal(get(at("/same/x"), {bearer(pub)}), 403, "origin_not_allowed", {bearer(pub)});
 }
 
 TEST_P(NginxPaths, ARevocationIsRefusedOnTheNextRequest) {
