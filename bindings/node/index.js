@@ -31,27 +31,18 @@ const CODES = native.codes;
 const TYPES = [null, 'secret', 'publishable'];
 const ENVS = [null, 'live', 'test'];
 
-function arg(value, what) {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') {
-    throw new TypeError(`edgekey: ${what} must be a string, undefined or null, not ${typeof value}`);
-  }
-  if (value.includes('\0')) throw new TypeError(`edgekey: ${what} contains a NUL character`);
-  return value;
-}
-
 const NO_OPTIONS = Object.freeze({});
 
 class Validator {
-  #n;
+  #fn;     // the addon's validate, bound to one C validator; null once closed
   #out;
   #out64;
 
   constructor(table) {
     if (typeof table !== 'string') throw new TypeError('edgekey.open: the table name must be a string');
-    this.#n = new native.Native(table);
-    this.#out = this.#n.out;
-    this.#out64 = this.#n.out64;
+    this.#fn = native.open(table);
+    this.#out = this.#fn.out;
+    this.#out64 = this.#fn.out64;
   }
 
   // authorization: the header value ('Bearer <token>' or the bare token;
@@ -59,32 +50,49 @@ class Validator {
   // operation needs), clientIp, origin, env ('live'/'test'); each optional.
   // Returns { status, code, ok, keyId, workspace, role, type, env, expiresAt }:
   // key fields null when no key was found, expiresAt (unix seconds) null = never.
+  // A TypeError for a value that is not a string, undefined or null, or holds
+  // a NUL (the addon checks them).
   validate(authorization, options) {
     const o = options === undefined || options === null ? NO_OPTIONS : options;
     if (typeof o !== 'object') throw new TypeError('edgekey: validate options must be an object');
-    if (this.#n === null) throw new Error('edgekey: validate() on a closed validator');
-    const ids = this.#n.validate(arg(authorization, 'authorization'), arg(o.permission, 'permission'),
-                                 arg(o.clientIp, 'clientIp'), arg(o.origin, 'origin'), arg(o.env, 'env'));
+    const fn = this.#fn;
+    if (fn === null) throw new Error('edgekey: validate() on a closed validator');
+    const permission = o.permission, clientIp = o.clientIp, origin = o.origin, env = o.env;
+    // Arguments left out cost the addon nothing (undefined ones cost a type check).
+    const ids = clientIp === undefined && origin === undefined && env === undefined
+      ? (permission === undefined ? fn(authorization) : fn(authorization, permission))
+      : fn(authorization, permission, clientIp, origin, env);
     const out = this.#out;
     const status = out[0];
     if (ids === undefined) {
       return { status, code: CODES[out[1]], ok: status === 200, keyId: null, workspace: null, role: null,
                type: null, env: null, expiresAt: null };
     }
-    const i = ids.indexOf('\0');
-    const j = ids.indexOf('\0', i + 1);
-    const exp = this.#out64[0];
-    return { status, code: CODES[out[1]], ok: status === 200, keyId: ids.slice(0, i),
-             workspace: ids.slice(i + 1, j) || null, role: ids.slice(j + 1) || null,
-             type: TYPES[out[2]] ?? null, env: ENVS[out[3]] ?? null, expiresAt: exp === 0 ? null : exp };
+    let i = out[4], j;
+    if (i >= 0) {  // ASCII names, back to back
+      j = i + out[5];
+    } else {       // NUL-separated
+      i = ids.indexOf('\0');
+      j = ids.indexOf('\0', i + 1);
+      return this.#result(status, ids.slice(0, i), ids.slice(i + 1, j), ids.slice(j + 1));
+    }
+    return this.#result(status, ids.slice(0, i), ids.slice(i, j), ids.slice(j));
   }
 
-  get closed() { return this.#n === null; }
+  #result(status, keyId, workspace, role) {
+    const out = this.#out;
+    const exp = this.#out64[0];
+    return { status, code: CODES[out[1]], ok: status === 200, keyId, workspace: workspace || null,
+             role: role || null, type: TYPES[out[2]] ?? null, env: ENVS[out[3]] ?? null,
+             expiresAt: exp === 0 ? null : exp };
+  }
+
+  get closed() { return this.#fn === null; }
 
   // Releases the table; validate() then throws. Idempotent.
   close() {
-    if (this.#n !== null) this.#n.close();
-    this.#n = null;
+    if (this.#fn !== null) native.close(this.#fn);
+    this.#fn = null;
   }
 }
 
