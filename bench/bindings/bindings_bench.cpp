@@ -312,8 +312,8 @@ int main(int argc, char **argv) {
   }
 
   printf("\nper call, ns. C and each binding ran interleaved, %d repetitions each (same calls, same tokens); "
-         "cpu: the thread's (Python, C) or process's (Node, Go) CPU time, which a busy host inflates less than wall "
-         "time. C and binding: the best repetition; overhead: the median over the pairs of binding cpu - C cpu. "
+         "cpu: the thread's (Python, C, Go) or process's (Node) CPU time, which a busy host inflates less than wall "
+         "time; Go: the benchmark goroutine's thread, locked. C and binding: the best repetition; overhead: the median over the pairs of binding cpu - C cpu. "
          "socket: the language's HTTP client on edgekeyd's Unix socket, keep-alive, one request at a time (wall, "
          "best of 5).\n\n",
          kReps);

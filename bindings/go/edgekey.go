@@ -91,17 +91,27 @@ var (
 // slot is one C validator with C memory for a request: used by one
 // goroutine at a time (taken from and returned to the pool).
 type slot struct {
-	v      *C.ek_validator
-	req    *C.ek_request
-	res    *C.ek_result
-	buf    unsafe.Pointer // the request's strings, NUL-terminated
-	bufCap int
-	names  map[string]names // interned key ids, workspaces and roles, by their raw result bytes
+	v   *C.ek_validator
+	req *C.ek_request
+	res *C.ek_result
+	f   [5]reqField // authorization, permission, client_ip, origin, env
+}
+
+// reqField is one request string: the C buffer it is copied into and the Go
+// value the request holds now (last), so that a value passed again (a
+// permission, an empty origin) is neither checked nor copied again. The
+// request's pointer is NULL while last is "", except the authorization's,
+// which points to its buffer from the first call on.
+type reqField struct {
+	buf  unsafe.Pointer
+	cap  int
+	last string
+	set  bool // the request's pointer is buf (else NULL)
 }
 
 const (
-	initialBuf = 4096
-	cacheSize  = 1 << 18 // names cached per Validator: 2 MiB of pointers, entries of ~250 bytes made on use
+	initialBuf = 256
+	cacheSize  = 1 << 18 // names cached per Validator: 2 MiB of pointers and 2 MiB of hashes, entries of ~250 bytes made on use
 	ways       = 8       // per set: h >> 61 picks one of 8
 )
 
@@ -113,7 +123,8 @@ type Validator struct {
 	mu     sync.Mutex
 	free   []*slot // idle slots beyond the cells' number
 	names  []atomic.Pointer[nameEntry]
-	seed   maphash.Seed
+	tags   []atomic.Uint64 // names[i]'s hash (a hint: a reader compares the entry's raw bytes)
+	hseed  uint64          // hashKeyID's seed
 }
 
 // Open maps the table `table` (edgekey.yaml's table.name, or its path under
@@ -129,7 +140,8 @@ func Open(table string) (*Validator, error) {
 		n = 64
 	}
 	v := &Validator{table: table, cells: make([]atomic.Pointer[slot], n),
-		names: make([]atomic.Pointer[nameEntry], cacheSize), seed: maphash.MakeSeed()}
+		names: make([]atomic.Pointer[nameEntry], cacheSize), tags: make([]atomic.Uint64, cacheSize),
+		hseed: new(maphash.Hash).Sum64() | 1}
 	s, err := v.newSlot()
 	if err != nil {
 		return nil, err
@@ -148,8 +160,10 @@ func (v *Validator) newSlot() (*slot, error) {
 	s := &slot{v: h}
 	s.req = (*C.ek_request)(C.calloc(1, C.size_t(unsafe.Sizeof(C.ek_request{}))))
 	s.res = (*C.ek_result)(C.calloc(1, C.size_t(unsafe.Sizeof(C.ek_result{}))))
-	s.buf = C.malloc(initialBuf)
-	s.bufCap = initialBuf
+	for i := range s.f {
+		s.f[i].buf = C.malloc(initialBuf)
+		s.f[i].cap = initialBuf
+	}
 	return s, nil
 }
 
@@ -157,8 +171,11 @@ func (s *slot) release() {
 	C.ek_close(s.v)
 	C.free(unsafe.Pointer(s.req))
 	C.free(unsafe.Pointer(s.res))
-	C.free(s.buf)
-	s.v, s.req, s.res, s.buf = nil, nil, nil, nil
+	for i := range s.f {
+		C.free(s.f[i].buf)
+		s.f[i] = reqField{}
+	}
+	s.v, s.req, s.res = nil, nil, nil
 }
 
 func (v *Validator) get() *slot {
@@ -260,27 +277,37 @@ func (v *Validator) Close() error {
 // the bare token; "" = none: 401 missing_token). A NUL byte in any field
 // makes the request unusable: 401 malformed_token.
 func (v *Validator) Validate(authorization string, req Request) (r Result) {
-	if hasNUL(authorization, req) {
-		return Result{Status: 401, Code: codeNames[C.EK_CODE_MALFORMED_TOKEN]}
-	}
 	s := v.get()
 	if s == nil {
+		if hasNUL(authorization, req) {
+			return Result{Status: 401, Code: codeNames[C.EK_CODE_MALFORMED_TOKEN]}
+		}
 		return Result{Status: 503, Code: codeNames[C.EK_CODE_KEYSET_UNAVAILABLE]}
 	}
-	need := len(authorization) + len(req.Permission) + len(req.ClientIP) + len(req.Origin) + len(req.Env) + 5
-	if need > s.bufCap {
-		C.free(s.buf)
-		s.buf = C.malloc(C.size_t(need))
-		s.bufCap = need
+	q := s.req
+	// Each field is rewritten only when its value changed since the slot's
+	// last call (a string compare: equal pointers answer at once).
+	ok := true
+	if authorization != s.f[0].last || !s.f[0].set {
+		q.authorization, ok = s.f[0].put(authorization, true)
 	}
-	buf := unsafe.Slice((*byte)(s.buf), s.bufCap)
-	off := 0
-	s.req.authorization = s.cstr(buf, &off, authorization, true)
-	s.req.permission = s.cstr(buf, &off, req.Permission, false)
-	s.req.client_ip = s.cstr(buf, &off, req.ClientIP, false)
-	s.req.origin = s.cstr(buf, &off, req.Origin, false)
-	s.req.env = s.cstr(buf, &off, req.Env, false)
-	C.ek_validate_c(C.uintptr_t(uintptr(unsafe.Pointer(s.v))), C.uintptr_t(uintptr(unsafe.Pointer(s.req))),
+	if ok && req.Permission != s.f[1].last {
+		q.permission, ok = s.f[1].put(req.Permission, false)
+	}
+	if ok && req.ClientIP != s.f[2].last {
+		q.client_ip, ok = s.f[2].put(req.ClientIP, false)
+	}
+	if ok && req.Origin != s.f[3].last {
+		q.origin, ok = s.f[3].put(req.Origin, false)
+	}
+	if ok && req.Env != s.f[4].last {
+		q.env, ok = s.f[4].put(req.Env, false)
+	}
+	if !ok { // a NUL byte: the request is unusable
+		v.put(s)
+		return Result{Status: 401, Code: codeNames[C.EK_CODE_MALFORMED_TOKEN]}
+	}
+	C.ek_validate_c(C.uintptr_t(uintptr(unsafe.Pointer(s.v))), C.uintptr_t(uintptr(unsafe.Pointer(q))),
 		C.uintptr_t(uintptr(unsafe.Pointer(s.res))))
 	v.fill(s, &r)
 	v.put(s)
@@ -293,16 +320,35 @@ func hasNUL(a string, r Request) bool {
 		strings.IndexByte(r.Env, 0) >= 0
 }
 
-// cstr copies str into buf at *off, NUL-terminated; "" is NULL unless keep.
-func (s *slot) cstr(buf []byte, off *int, str string, keep bool) *C.char {
-	if str == "" && !keep {
-		return nil
+// put copies str into the field's buffer, NUL-terminated, and returns the
+// pointer the request is to hold: NULL for "" unless keep; ok false (and
+// the field unchanged) when str holds a NUL byte.
+func (f *reqField) put(str string, keep bool) (p *C.char, ok bool) {
+	if strings.IndexByte(str, 0) >= 0 {
+		if f.set {
+			p = (*C.char)(f.buf)
+		}
+		return p, false
 	}
-	at := *off
-	copy(buf[at:], str)
-	buf[at+len(str)] = 0
-	*off = at + len(str) + 1
-	return (*C.char)(unsafe.Add(s.buf, at))
+	f.last = str
+	if str == "" && !keep {
+		f.set = false
+		return nil, true
+	}
+	if len(str)+1 > f.cap {
+		n := 2 * f.cap
+		if n < len(str)+1 {
+			n = len(str) + 1
+		}
+		C.free(f.buf)
+		f.buf = C.malloc(C.size_t(n))
+		f.cap = n
+	}
+	buf := unsafe.Slice((*byte)(f.buf), f.cap)
+	copy(buf, str)
+	buf[len(str)] = 0
+	f.set = true
+	return (*C.char)(f.buf), true
 }
 
 // fill sets r (zero) from the slot's C result.
@@ -347,16 +393,25 @@ type nameEntry struct {
 
 // intern returns the result's names, allocating only when the Validator's
 // cache does not hold them: an 8-way set-associative table of cacheSize
-// entries (a set is one 64-byte line of pointers), shared by every slot and read lock-free (atomic loads and a
-// 128-byte compare), indexed by a hash of the result's key_id, workspace and
-// role arrays as they lie (contiguous, NUL-padded by ek_validate).
+// entries, shared by every slot and read lock-free, indexed by a hash of the
+// result's key_id; an entry matches when the key_id, workspace and role
+// arrays as they lie (contiguous, NUL-padded by ek_validate) equal its raw
+// bytes (a key whose workspace or role changed gets another entry). A set is one 64-byte line of pointers and one
+// of their hashes: only an entry whose hash matches is read (its 128 raw
+// bytes compared), so a lookup touches three lines, not up to eight entries.
+// A hash and its pointer are stored one after the other: a reader may see
+// one without the other, which the raw compare turns into a miss.
 func (v *Validator) intern(res *C.ek_result) names {
 	raw := unsafe.Slice((*byte)(unsafe.Pointer(&res.key_id[0])), rawNames)
-	h := maphash.Bytes(v.seed, raw)
-	set := v.names[(h&(cacheSize/ways-1))*ways:][:ways]
+	h := v.hashKeyID(res)
+	base := (h & (cacheSize/ways - 1)) * ways
+	set := v.names[base:][:ways]
+	tags := v.tags[base:][:ways]
 	for w := 0; w < ways; w++ {
-		if e := set[w].Load(); e != nil && string(e.raw[:]) == string(raw) {
-			return e.n
+		if tags[w].Load() == h {
+			if e := set[w].Load(); e != nil && string(e.raw[:]) == string(raw) {
+				return e.n
+			}
 		}
 	}
 	id := field(&res.key_id[0], len(res.key_id))
@@ -374,7 +429,21 @@ func (v *Validator) intern(res *C.ek_result) names {
 		}
 	}
 	set[w].Store(e)
+	tags[w].Store(h)
 	return e.n
+}
+
+// hashKeyID mixes the result's key_id array (48 bytes, NUL-padded) as six
+// words with the Validator's random seed: a hash only spreads the cache's
+// sets, the raw compare decides.
+func (v *Validator) hashKeyID(res *C.ek_result) uint64 {
+	w := (*[6]uint64)(unsafe.Pointer(&res.key_id[0]))
+	h := v.hseed
+	for i := 0; i < 6; i++ {
+		h = (h ^ w[i]) * 0x9E3779B97F4A7C15
+		h ^= h >> 29
+	}
+	return h
 }
 
 // The ek_result arrays key_id, workspace and role follow each other.
@@ -385,6 +454,9 @@ func init() {
 	var r C.ek_result
 	if uintptr(unsafe.Pointer(&r.role[0]))+unsafe.Sizeof(r.role)-uintptr(unsafe.Pointer(&r.key_id[0])) != uintptr(rawNames) {
 		panic("edgekey: ek_result's key_id, workspace and role are not contiguous")
+	}
+	if unsafe.Sizeof(r.key_id) != 48 || unsafe.Offsetof(r.key_id)%8 != 0 {
+		panic("edgekey: ek_result's key_id is not 48 bytes at an 8-byte boundary")
 	}
 }
 
