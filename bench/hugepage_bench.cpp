@@ -40,6 +40,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -191,6 +192,7 @@ Setup &setup(int64_t n, bool huge) {
     s->floor->insert(k.hashes[i].data(), used);
   }
   s->floor->touch_all();
+  s->writer->heartbeat(int64_t(time(nullptr)));  // the readers' clock, as edgekeyd's tick sets it
   if (ek_open(s->writer->address().c_str(), &s->reader) != 0) {
     std::fprintf(stderr, "hugepage_bench: cannot open table %s\n", s->name.c_str());
     std::exit(1);

@@ -69,6 +69,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <random>
 
 using namespace edgekey;
@@ -213,6 +214,9 @@ class EdgekeyPeer {
       r.perms = v.perms;
       writer_->put(r);
     }
+    // The readers' clock, as edgekeyd's tick sets it (readers that count
+    // their answers read it; at 0 they ask the system clock instead).
+    writer_->heartbeat(int64_t(time(nullptr)));
   }
   ~EdgekeyPeer() {
     clients_.clear();
