@@ -8,7 +8,7 @@
 
 namespace edgekey::sync {
 
-Applier::Applier(shm::TableWriter &writer, const ResolvePolicy &policy, RejectFn on_reject)
+Applier::Applier(shm::TableWriter &writer, const Policy &policy, RejectFn on_reject)
     : writer_(writer), resolver_(std::make_shared<const Resolver>(policy)), on_reject_(std::move(on_reject)) {
   revision_ = writer_.revision();
 }
@@ -163,7 +163,7 @@ void Applier::apply(const KeysetDiff &d, uint64_t revision) {
 
 void Applier::contact(int64_t unix_s) { writer_.touch_contact(unix_s); }
 
-void Applier::set_policy(const ResolvePolicy &policy) {
+void Applier::set_policy(const Policy &policy) {
   {
     std::lock_guard<std::mutex> lock(resolver_mu_);
     resolver_ = std::make_shared<const Resolver>(policy);

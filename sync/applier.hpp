@@ -39,7 +39,7 @@ namespace edgekey::sync {
 class Applier {
  public:
   using RejectFn = std::function<void(const std::string &)>;
-  Applier(shm::TableWriter &writer, const ResolvePolicy &policy, RejectFn on_reject);
+  Applier(shm::TableWriter &writer, const Policy &policy, RejectFn on_reject);
 
   // A whole snapshot: the table becomes exactly `records` (those that resolve).
   void load(std::vector<KeyRecord> records, uint64_t revision);
@@ -66,7 +66,7 @@ class Applier {
   size_t retry_unplaced();
 
   // A new policy (SIGHUP): every record is resolved again and reloaded.
-  void set_policy(const ResolvePolicy &policy);
+  void set_policy(const Policy &policy);
   // The policy in force, compiled; callable from any thread.
   std::shared_ptr<const Resolver> resolver() const;
 

@@ -230,6 +230,19 @@ void check_defaults(const Reader &r, int permissions_line, bool have_publishable
                      ", which permissions does not declare: write a roles: section");
 }
 
+// The sections above, checked line by line, as the one Policy every user reads.
+sync::Policy compile_policy(const Reader &r, int line, const Config &c) {
+  sync::PolicySpec spec;
+  spec.permissions = c.permissions;
+  spec.publishable = c.publishable;
+  for (const auto &[name, role] : c.roles) spec.roles[name] = role.all ? std::vector<std::string>{"*"} : role.permissions;
+  spec.region = c.region;
+  spec.hash_scheme = c.hash == shm::HashMode::HmacSha256 ? sync::HashScheme::HmacSha256 : sync::HashScheme::Sha256;
+  auto p = sync::Policy::make(std::move(spec));
+  if (!p) r.fail(line, "", p.error);
+  return std::move(*p.value);
+}
+
 Config read_config(const Reader &r, const YAML::Node &root, const std::string &source) {
   const MapView m = r.map(root, "",
                           {"region", "key_prefix", "legacy_tokens", "hash", "pepper_file", "table",
@@ -283,6 +296,7 @@ Config read_config(const Reader &r, const YAML::Node &root, const std::string &s
   }
   if (publishable) read_publishable(r, publishable->value, c);
   if (roles) read_roles(r, roles->value, c);
+  c.policy = compile_policy(r, m.line(), c);
   return c;
 }
 

@@ -19,6 +19,7 @@
 #include "shm/src/layout.hpp"
 #include "shm/src/table_options.hpp"
 #include "sync/nats/nats_options.hpp"
+#include "sync/policy.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -115,6 +116,9 @@ struct Config {
       {"analyst", {false, {"agents:read", "evaluations:read", "analytics:read"}}},
       {"viewer", {false, {"agents:read"}}},
   };
+  // permissions, publishable, roles, region and hash compiled by the loader:
+  // what edgekeyd and edgekeyctl read them through (bit and role order).
+  sync::Policy policy;
 };
 
 // Reads and validates the file. Throws ConfigError (one line) on any problem,
@@ -126,17 +130,7 @@ Config load_config(const std::string &path);
 Config load_config_from_string(std::string_view text, const std::string &name,
                                const std::string &base_dir = "");
 
-// Role index order shared by the table (TableRecord::role) and the sync
-// layer: role names sorted bytewise (std::map order).
-std::vector<std::string> role_names(const Config &c);
-
-// Bitmap of `names` (bit i = c.permissions[i]); nullopt if one is undeclared.
-std::optional<uint64_t> permission_mask(const Config &c, const std::vector<std::string> &names);
-// Bitmap of a role (all bits of the declared permissions for "*"); nullopt for an unknown role.
-std::optional<uint64_t> role_mask(const Config &c, std::string_view role);
-uint64_t publishable_mask(const Config &c);
-
-// Options for shm::TableWriter: permissions in config order, roles as role_names().
+// Options for shm::TableWriter; permission and role names from c.policy.
 shm::TableOptions to_table_options(const Config &c);
 
 // A short multi-line summary for `edgekeyd --check-config`; never contains

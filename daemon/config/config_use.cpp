@@ -1,5 +1,5 @@
-// config_use.cpp -- what other layers derive from a loaded Config: role and
-// permission indexes, table writer options, the --check-config summary.
+// config_use.cpp -- what other layers derive from a loaded Config: table
+// writer options, the --check-config summary.
 #include "daemon/config/config.hpp"
 
 #include <algorithm>
@@ -36,35 +36,6 @@ const char *log_level_name(LogLevel l) {
   return "info";
 }
 
-std::vector<std::string> role_names(const Config &c) {
-  std::vector<std::string> out;
-  out.reserve(c.roles.size());
-  for (const auto &[name, spec] : c.roles) out.push_back(name);  // std::map: sorted bytewise
-  return out;
-}
-
-std::optional<uint64_t> permission_mask(const Config &c, const std::vector<std::string> &names) {
-  uint64_t mask = 0;
-  for (const auto &n : names) {
-    const auto it = std::find(c.permissions.begin(), c.permissions.end(), n);
-    if (it == c.permissions.end()) return std::nullopt;
-    mask |= uint64_t(1) << (it - c.permissions.begin());
-  }
-  return mask;
-}
-
-std::optional<uint64_t> role_mask(const Config &c, std::string_view role) {
-  const auto it = c.roles.find(std::string(role));
-  if (it == c.roles.end()) return std::nullopt;
-  if (it->second.all) {
-    const size_t n = c.permissions.size();
-    return n >= 64 ? ~uint64_t(0) : (uint64_t(1) << n) - 1;
-  }
-  return permission_mask(c, it->second.permissions);
-}
-
-uint64_t publishable_mask(const Config &c) { return permission_mask(c, c.publishable).value_or(0); }
-
 shm::TableOptions to_table_options(const Config &c) {
   shm::TableOptions o;
   o.name = c.table.name;
@@ -76,8 +47,7 @@ shm::TableOptions to_table_options(const Config &c) {
   o.key_prefix = c.key_prefix;
   o.legacy_tokens = c.legacy_tokens;
   if (c.hash == shm::HashMode::HmacSha256) o.pepper_path = c.pepper_file;
-  o.permissions = c.permissions;
-  o.roles = role_names(c);
+  c.policy.apply_to(o);
   o.staleness_max_s = uint32_t(c.staleness.max.count());
   o.staleness_policy = c.staleness.policy;
   return o;

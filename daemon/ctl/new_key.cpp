@@ -29,16 +29,6 @@ shm::TokenHasher make_hasher(const daemon::Config &cfg) {
   return h;
 }
 
-bool contains(const std::vector<std::string> &v, std::string_view s) {
-  return std::find(v.begin(), v.end(), s) != v.end();
-}
-
-std::vector<std::string> role_list(const daemon::Config &cfg) {
-  std::vector<std::string> names;
-  for (const auto &[name, spec] : cfg.roles) names.push_back(name);
-  return names;
-}
-
 // The edgekeyctl flag behind a record field, for messages.
 std::string flag_of(std::string_view field) {
   static constexpr std::array<std::pair<std::string_view, std::string_view>, 8> kFlags{{
@@ -94,7 +84,7 @@ std::string unique_key_id(const std::vector<sync::KeyRecord> &existing) {
 
 TokenMinter::TokenMinter(const daemon::Config &cfg)
     : prefix_(cfg.key_prefix),
-      scheme_(cfg.hash == shm::HashMode::HmacSha256 ? sync::HashScheme::HmacSha256 : sync::HashScheme::Sha256),
+      scheme_(cfg.policy.hash_scheme().value_or(sync::HashScheme::Sha256)),
       hasher_(make_hasher(cfg)) {}
 
 std::string TokenMinter::hash_text(std::string_view token) const {
@@ -145,17 +135,19 @@ int64_t parse_expiry(std::string_view text, int64_t now, std::string_view flag) 
 }
 
 void check_new_record(const sync::KeyRecord &r, const daemon::Config &cfg) {
-  if (!cfg.roles.count(r.role))
+  const sync::Policy &policy = cfg.policy;
+  if (!policy.role_index(r.role))
     throw CtlError(kExitUsage, "role " + sync::quote_for_error(r.role) + " is not in " + cfg.source +
-                                   " (roles: " + join(role_list(cfg)) + ")");
+                                   " (roles: " + join(policy.role_names()) + ")");
   for (const auto &s : r.scopes) {
-    if (!contains(cfg.permissions, s))
+    const auto bit = policy.permission_bit(s);
+    if (!bit)
       throw CtlError(kExitUsage, "scope " + sync::quote_for_error(s) + " is not a permission in " + cfg.source +
-                                     " (permissions: " + join(cfg.permissions) + ")");
-    if (r.type == sync::KeyType::Publishable && !contains(cfg.publishable, s))
+                                     " (permissions: " + join(policy.permissions()) + ")");
+    if (r.type == sync::KeyType::Publishable && !(policy.publishable_mask() >> *bit & 1))
       throw CtlError(kExitUsage, "scope " + sync::quote_for_error(s) +
                                      " can never take effect on a publishable key: publishable keys hold at most [" +
-                                     join(cfg.publishable) + "] (publishable in " + cfg.source + ")");
+                                     join(policy.publishable()) + "] (publishable in " + cfg.source + ")");
   }
   if (r.type == sync::KeyType::Publishable && r.allowed_origins.empty())
     throw CtlError(kExitUsage,

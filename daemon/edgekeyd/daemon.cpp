@@ -41,17 +41,6 @@ void sync_log(Level l, const std::string &msg) {
 
 }  // namespace
 
-sync::ResolvePolicy resolve_policy(const Config &c) {
-  sync::ResolvePolicy p;
-  p.permissions = c.permissions;
-  p.publishable = c.publishable;
-  for (const auto &[name, spec] : c.roles)
-    p.roles[name] = spec.all ? std::vector<std::string>{"*"} : spec.permissions;
-  p.region = c.region;
-  p.hash_scheme = c.hash == shm::HashMode::HmacSha256 ? sync::HashScheme::HmacSha256 : sync::HashScheme::Sha256;
-  return p;
-}
-
 Daemon::Daemon(std::string config_path, Config cfg)
     : config_path_(std::move(config_path)), cfg_(std::move(cfg)), validate_(cfg_.table.address()) {
   set_log_severity(severity_of(cfg_.log_level));
@@ -102,7 +91,7 @@ void Daemon::start() {
         cfg_.table.address().c_str(), (unsigned long long)writer_->stats().generation,
         (unsigned long long)writer_->stats().live, (unsigned long long)writer_->revision(),
         writer_->torn_slots() ? ": half-written records found, a full load repairs them" : "");
-  applier_ = std::make_unique<sync::Applier>(*writer_, resolve_policy(cfg_), [](const std::string &m) {
+  applier_ = std::make_unique<sync::Applier>(*writer_, cfg_.policy, [](const std::string &m) {
     log(Severity::Warn, "rejected %s", m.c_str());
   });
 
@@ -312,7 +301,7 @@ void Daemon::reload_config() {
                                   next.upstream.nats.domain != cfg_.upstream.nats.domain ||
                                   next.upstream.nats.stream != cfg_.upstream.nats.stream;
     cfg_ = std::move(next);
-    applier_->set_policy(resolve_policy(cfg_));  // rebuilds the table with the new settings
+    applier_->set_policy(cfg_.policy);  // rebuilds the table with the new settings
     if (upstream_changed) {
       if (file_) file_->close();
       if (nats_) nats_->close();

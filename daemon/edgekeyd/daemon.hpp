@@ -29,9 +29,6 @@
 
 namespace edgekey::daemon {
 
-// The sync layer's policy from the config (permissions, roles, region).
-sync::ResolvePolicy resolve_policy(const Config &c);
-
 class Daemon {
  public:
   Daemon(std::string config_path, Config cfg);

@@ -2,6 +2,9 @@
 #pragma once
 
 #include "sync/key_record.hpp"
+#include "sync/policy.hpp"
+
+#include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -15,6 +18,13 @@ namespace edgekey::sync::testing {
 inline constexpr const char *kHash =
     "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 inline constexpr int64_t kCreated = 1795341600;  // 2026-11-22T10:00:00Z
+
+// A policy the test knows to be valid, compiled.
+inline Policy compiled(PolicySpec spec) {
+  auto p = Policy::make(std::move(spec));
+  EXPECT_TRUE(p.ok()) << p.error;
+  return p.ok() ? std::move(*p.value) : Policy();
+}
 
 // The smallest valid record: required fields only.
 inline KeyRecord minimal_record(std::string id = "key_min") {

@@ -17,13 +17,15 @@ namespace {
 using testing::hash_n;
 using testing::minimal_record;
 
-ResolvePolicy policy(std::vector<std::string> developer = {"*"}) {
-  ResolvePolicy p;
+PolicySpec policy_spec(std::vector<std::string> developer = {"*"}) {
+  PolicySpec p;
   p.permissions = {"agents:read", "chat:write"};
   p.roles = {{"developer", std::move(developer)}, {"viewer", {"agents:read"}}};
   p.region = "in-mum";
   return p;
 }
+
+Policy policy() { return testing::compiled(policy_spec()); }
 
 KeyRecord record(const std::string &id, unsigned hash) {
   KeyRecord r = minimal_record(id);
@@ -42,11 +44,11 @@ struct Table {
   std::unique_ptr<shm::TableWriter> writer;
   std::unique_ptr<Applier> applier;
   std::vector<std::string> rejects;
-  explicit Table(const ResolvePolicy &p = policy()) {
+  explicit Table(const Policy &p = policy()) {
     static std::atomic<int> n{0};
     opts.name = "ek-applier-test-" + std::to_string(getpid()) + "-" + std::to_string(n++);
     opts.capacity = 64;
-    apply_policy(p, opts);
+    p.apply_to(opts);
     shm::TableWriter::destroy(opts.name);
     writer = std::make_unique<shm::TableWriter>(opts);
     applier = std::make_unique<Applier>(*writer, p, [this](const std::string &m) { rejects.push_back(m); });
@@ -138,9 +140,9 @@ TEST(Applier, APreparedLoadFromAReplacedPolicyIsResolvedAgain) {
   PreparedLoad p = prepare_load({record("key_a", 1), viewer, scoped}, t.applier->resolver(), false);
   EXPECT_TRUE(p.errors.empty());
 
-  ResolvePolicy next = policy({"agents:read"});
+  PolicySpec next = policy_spec({"agents:read"});
   next.permissions = {"agents:read"};  // chat:write is gone: key_s no longer resolves
-  t.applier->set_policy(next);
+  t.applier->set_policy(testing::compiled(next));
   t.applier->load_prepared(std::move(p), 5);
   EXPECT_EQ(t.applier->size(), 2u);
   EXPECT_EQ(t.applier->find_id("key_s"), nullptr);

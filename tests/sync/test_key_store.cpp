@@ -118,12 +118,12 @@ TEST(KeyStore, BuildAppliesInOrderTheLaterRecordWins) {
   EXPECT_TRUE(s.live(2));
 }
 
-ResolvePolicy policy() {
-  ResolvePolicy p;
+Policy policy() {
+  PolicySpec p;
   p.permissions = {"agents:read", "chat:write"};
   p.roles = {{"developer", {"*"}}};
   p.region = "in-mum";
-  return p;
+  return testing::compiled(std::move(p));
 }
 
 TEST(PreparedLoad, ResolvesIndexesAndKeepsWhatDidNotResolve) {

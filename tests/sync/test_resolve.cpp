@@ -11,11 +11,14 @@
 namespace edgekey::sync {
 namespace {
 
+using testing::compiled;
 using testing::minimal_record;
 
+Result<shm::TableRecord> resolve(const KeyRecord &r, const PolicySpec &p) { return Resolver(compiled(p)).resolve(r); }
+
 // the design's default roles.
-ResolvePolicy design_policy() {
-  ResolvePolicy p;
+PolicySpec design_policy() {
+  PolicySpec p;
   p.permissions = {"chat:write",       "agents:read",    "agents:write", "agents:deploy", "logs:read",
                    "evaluations:read", "analytics:read", "keys:manage",  "billing:manage"};
   p.publishable = {"chat:write"};
@@ -27,7 +30,7 @@ ResolvePolicy design_policy() {
   return p;
 }
 
-uint64_t bits(const ResolvePolicy &p, std::initializer_list<const char *> names) {
+uint64_t bits(const PolicySpec &p, std::initializer_list<const char *> names) {
   uint64_t b = 0;
   for (const char *n : names)
     for (size_t i = 0; i < p.permissions.size(); ++i)
@@ -35,21 +38,21 @@ uint64_t bits(const ResolvePolicy &p, std::initializer_list<const char *> names)
   return b;
 }
 
-shm::TableRecord must_resolve(const KeyRecord &r, const ResolvePolicy &p = design_policy()) {
+shm::TableRecord must_resolve(const KeyRecord &r, const PolicySpec &p = design_policy()) {
   auto res = resolve(r, p);
   EXPECT_TRUE(res.ok()) << res.error;
   return res.ok() ? *res.value : shm::TableRecord{};
 }
 
 TEST(Resolve, RoleNamesAreSortedAndFeedTableOptions) {
-  ResolvePolicy p = design_policy();
-  EXPECT_EQ(p.role_names(), (std::vector<std::string>{"analyst", "developer", "owner", "viewer"}));
+  PolicySpec p = design_policy();
+  const Policy policy = compiled(p);
+  EXPECT_EQ(policy.role_names(), (std::vector<std::string>{"analyst", "developer", "owner", "viewer"}));
   shm::TableOptions opts;
-  apply_policy(p, opts);
-  EXPECT_EQ(opts.roles, p.role_names());
+  policy.apply_to(opts);
+  EXPECT_EQ(opts.roles, policy.role_names());
   EXPECT_EQ(opts.permissions, p.permissions);
-  Resolver resolver(p);
-  EXPECT_EQ(resolver.role_names(), p.role_names());
+  Resolver resolver(policy);
   for (size_t i = 0; i < opts.roles.size(); ++i) {
     KeyRecord r = minimal_record();
     r.role = opts.roles[i];
@@ -60,7 +63,7 @@ TEST(Resolve, RoleNamesAreSortedAndFeedTableOptions) {
 }
 
 TEST(Resolve, PermissionsAreRoleUnionScopes) {
-  ResolvePolicy p = design_policy();
+  PolicySpec p = design_policy();
   KeyRecord r = minimal_record();
   r.role = "analyst";
   r.scopes = {"logs:read", "agents:read"};
@@ -77,7 +80,7 @@ TEST(Resolve, StarMeansEveryPermission) {
   KeyRecord r = minimal_record();
   r.role = "owner";
   EXPECT_EQ(must_resolve(r).perms, 0x1ffu);  // 9 permissions
-  ResolvePolicy p64 = design_policy();
+  PolicySpec p64 = design_policy();
   p64.permissions.clear();
   for (int i = 0; i < 64; ++i) p64.permissions.push_back("p" + std::to_string(i));
   p64.publishable = {"p63"};
@@ -86,7 +89,7 @@ TEST(Resolve, StarMeansEveryPermission) {
 }
 
 TEST(Resolve, PublishableKeysAreCapped) {
-  ResolvePolicy p = design_policy();
+  PolicySpec p = design_policy();
   KeyRecord r = minimal_record();
   r.type = KeyType::Publishable;
   r.allowed_origins = {"https://app.example.com"};
@@ -160,7 +163,7 @@ TEST(Resolve, CopiesStatusExpiryIdsAndAllowLists) {
 }
 
 TEST(Resolve, HashSchemeMustMatchTheDeployment) {
-  ResolvePolicy p = design_policy();
+  PolicySpec p = design_policy();
   p.hash_scheme = HashScheme::HmacSha256;
   auto res = resolve(minimal_record(), p);
   ASSERT_FALSE(res.ok());
@@ -182,7 +185,7 @@ TEST(Resolve, InvalidRecordsAreRefused) {
 
 TEST(Policy, CheckNamesTheProblem) {
   EXPECT_EQ(check_policy(design_policy()), "");
-  ResolvePolicy p = design_policy();
+  PolicySpec p = design_policy();
   p.roles["developer"].push_back("agents:delete");
   EXPECT_NE(check_policy(p).find("\"agents:delete\" is not one of the permissions"), std::string::npos);
   p = design_policy();
@@ -203,18 +206,18 @@ TEST(Policy, CheckNamesTheProblem) {
 
   p = design_policy();
   p.publishable = {"nope"};
-  auto res = Resolver(p).resolve(minimal_record());
-  ASSERT_FALSE(res.ok());
-  EXPECT_NE(res.error.find("invalid policy"), std::string::npos);
+  const auto made = Policy::make(p);
+  ASSERT_FALSE(made.ok());
+  EXPECT_EQ(made.error, check_policy(p));
 }
 
 // The resolved record is storable as is, and reads back the same.
 TEST(Resolve, TableWriterStoresTheResult) {
-  ResolvePolicy p = design_policy();
+  PolicySpec p = design_policy();
   shm::TableOptions opts;
   opts.name = "ek-sync-test-" + std::to_string(getpid());
   opts.capacity = 64;
-  apply_policy(p, opts);
+  compiled(p).apply_to(opts);
   shm::TableWriter::destroy(opts.name);
   {
     shm::TableWriter w(opts);

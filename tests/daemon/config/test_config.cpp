@@ -146,12 +146,12 @@ TEST_F(ConfigLoad, CustomPermissionsWithTheirOwnRolesAndPublishable) {
   EXPECT_TRUE(c.roles.at("admin").all);
   EXPECT_TRUE(c.roles.at("nobody").permissions.empty());
 
-  EXPECT_EQ(role_names(c), (std::vector<std::string>{"admin", "nobody", "zed"}));
-  EXPECT_EQ(role_mask(c, "zed"), 0b101u);
-  EXPECT_EQ(role_mask(c, "admin"), 0b111u);
-  EXPECT_EQ(role_mask(c, "nobody"), 0u);
-  EXPECT_EQ(role_mask(c, "ghost"), std::nullopt);
-  EXPECT_EQ(publishable_mask(c), 0u);
+  EXPECT_EQ(c.policy.role_names(), (std::vector<std::string>{"admin", "nobody", "zed"}));
+  EXPECT_EQ(c.policy.role_mask("zed"), 0b101u);
+  EXPECT_EQ(c.policy.role_mask("admin"), 0b111u);
+  EXPECT_EQ(c.policy.role_mask("nobody"), 0u);
+  EXPECT_EQ(c.policy.role_mask("ghost"), std::nullopt);
+  EXPECT_EQ(c.policy.publishable_mask(), 0u);
 }
 
 TEST_F(ConfigLoad, SixtyFourPermissionsFillTheBitmap) {
@@ -159,23 +159,23 @@ TEST_F(ConfigLoad, SixtyFourPermissionsFillTheBitmap) {
   for (int i = 0; i < 64; ++i) perms += (i ? ", p" : "p") + std::to_string(i);
   const Config c = load("region: eu\n" + perms + "]\npublishable: [p63]\nroles: {all: ['*'], last: [p63]}\n");
   ASSERT_EQ(c.permissions.size(), 64u);
-  EXPECT_EQ(role_mask(c, "all"), ~uint64_t(0));
-  EXPECT_EQ(role_mask(c, "last"), uint64_t(1) << 63);
-  EXPECT_EQ(publishable_mask(c), uint64_t(1) << 63);
+  EXPECT_EQ(c.policy.role_mask("all"), ~uint64_t(0));
+  EXPECT_EQ(c.policy.role_mask("last"), uint64_t(1) << 63);
+  EXPECT_EQ(c.policy.publishable_mask(), uint64_t(1) << 63);
 }
 
 TEST_F(ConfigLoad, RoleIndexesAndMasksFollowTheDocumentedOrders) {
   const Config c = load(kDesignExample);
   // Roles: sorted by name, whatever the file order.
-  EXPECT_EQ(role_names(c), (std::vector<std::string>{"analyst", "developer", "owner", "viewer"}));
+  EXPECT_EQ(c.policy.role_names(), (std::vector<std::string>{"analyst", "developer", "owner", "viewer"}));
   // Permissions: bit i = permissions[i] in file order.
-  EXPECT_EQ(permission_mask(c, {"chat:write"}), 1u);
-  EXPECT_EQ(permission_mask(c, {"agents:read", "billing:manage"}), (1u << 1) | (1u << 8));
-  EXPECT_EQ(permission_mask(c, {"agents:read", "nope"}), std::nullopt);
-  EXPECT_EQ(role_mask(c, "owner"), 0x1ffu);
-  EXPECT_EQ(role_mask(c, "viewer"), 1u << 1);
-  EXPECT_EQ(role_mask(c, "developer"), 0b11111u);
-  EXPECT_EQ(publishable_mask(c), 1u);
+  EXPECT_EQ(c.policy.permission_mask({"chat:write"}), 1u);
+  EXPECT_EQ(c.policy.permission_mask({"agents:read", "billing:manage"}), (1u << 1) | (1u << 8));
+  EXPECT_EQ(c.policy.permission_mask({"agents:read", "nope"}), std::nullopt);
+  EXPECT_EQ(c.policy.role_mask("owner"), 0x1ffu);
+  EXPECT_EQ(c.policy.role_mask("viewer"), 1u << 1);
+  EXPECT_EQ(c.policy.role_mask("developer"), 0b11111u);
+  EXPECT_EQ(c.policy.publishable_mask(), 1u);
 }
 
 TEST_F(ConfigLoad, TableOptionsMirrorTheConfig) {
@@ -191,7 +191,7 @@ TEST_F(ConfigLoad, TableOptionsMirrorTheConfig) {
   EXPECT_FALSE(o.legacy_tokens);
   EXPECT_EQ(o.pepper_path, pepper);
   EXPECT_EQ(o.permissions, kDefaultPermissions);
-  EXPECT_EQ(o.roles, role_names(c));
+  EXPECT_EQ(o.roles, c.policy.role_names());
   EXPECT_EQ(o.staleness_max_s, 60u);
   EXPECT_EQ(o.staleness_policy, shm::StalenessPolicy::FailClosed);
 

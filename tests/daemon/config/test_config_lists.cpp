@@ -82,7 +82,7 @@ TEST_F(ConfigLists, DefaultsMustFitACustomPermissionList) {
   const Config c = load(perms);
   EXPECT_EQ(c.permissions.back(), "extra");
   EXPECT_TRUE(c.roles.at("owner").all);
-  EXPECT_EQ(role_mask(c, "owner"), 0xffu);
+  EXPECT_EQ(c.policy.role_mask("owner"), 0xffu);
 }
 
 }  // namespace
