@@ -6,6 +6,12 @@
 // the difference. A file that does not parse changes nothing; a record that
 // does not parse keeps its previous version, if it had one, and is logged
 // with its key id and line. Runs on the daemon's loop thread.
+//
+// Memory: no copy of the keyset is kept here. A re-read streams the file
+// (mapped, not copied) record by record and compares each with what the
+// Applier's store holds for its token hash; what it keeps per reload is two
+// ints per stored key (which lines claimed each key's hash and id, for the
+// duplicate rules of parse_keyset_yaml) and the changed records.
 #pragma once
 
 #include "sync/applier.hpp"
@@ -14,7 +20,9 @@
 #include <uv.h>
 
 #include <functional>
+#include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace edgekey::sync {
@@ -47,7 +55,10 @@ class FileSource {
  private:
   static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status);
   static void on_timer(uv_timer_t *t);
-  bool read(std::vector<KeyRecord> &out);
+  // The first read: the whole file as one snapshot.
+  bool load_all(std::string_view text, uint64_t revision);
+  // Later reads: only what differs from the Applier's store.
+  bool apply_changes(std::string_view text, uint64_t revision);
 
   uv_loop_t *loop_;
   std::string path_, dir_, base_;
@@ -55,7 +66,9 @@ class FileSource {
   LogFn log_;
   uv_fs_event_t *watch_ = nullptr;  // heap: freed in their close callbacks
   uv_timer_t *debounce_ = nullptr;
-  std::vector<KeyRecord> current_;  // the file's records as last applied
+  // Records of the file the Applier refused (an unknown role, no room), by
+  // token hash: not offered again, and not logged again, until they change.
+  std::map<TokenHash, KeyRecord> refused_;
   bool healthy_ = false, loaded_ = false;
   uint64_t reloads_ = 0;
 };

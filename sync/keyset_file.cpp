@@ -2,6 +2,7 @@
 #include "sync/keyset_file.hpp"
 
 #include "sync/atomic_file.hpp"
+#include "sync/keyset_scan.hpp"
 #include "sync/record_fields.hpp"
 
 #include <yaml-cpp/yaml.h>
@@ -10,8 +11,10 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
-#include <map>
 #include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unordered_map>
 #include <unistd.h>
 
 namespace edgekey::sync {
@@ -82,12 +85,21 @@ void parse_item(const YAML::Node &item, std::string_view source, KeysetParse &ou
   out.record_lines.push_back(rec_line);
 }
 
+struct TokenHashHash {
+  size_t operator()(const std::array<uint8_t, 32> &h) const {
+    size_t v;
+    std::memcpy(&v, h.data(), sizeof v);  // a token hash is uniformly distributed
+    return v;
+  }
+};
+
 // Drops records repeating an earlier record's hash or id (the first stays).
 void reject_duplicates(std::string_view source, KeysetParse &p) {
-  std::map<std::array<uint8_t, 32>, size_t> by_hash;
-  std::map<std::string, size_t, std::less<>> by_id;
-  std::vector<KeyRecord> kept;
-  std::vector<int> kept_lines;
+  std::unordered_map<std::array<uint8_t, 32>, size_t, TokenHashHash> by_hash;
+  std::unordered_map<std::string_view, size_t> by_id;
+  by_hash.reserve(p.records.size());
+  by_id.reserve(p.records.size());
+  std::vector<size_t> drop;
   std::vector<KeysetRejection> dups;
   for (size_t i = 0; i < p.records.size(); ++i) {
     const KeyRecord &r = p.records[i];
@@ -105,19 +117,80 @@ void reject_duplicates(std::string_view source, KeysetParse &p) {
       KeysetRejection rj{r.id, p.record_lines[i], format_record_error(r.id, e), {}};
       rj.message = where(source, rj.line) + ": " + rj.reason;
       dups.push_back(std::move(rj));
+      drop.push_back(i);
       continue;
     }
     by_hash.emplace(h, i);
     by_id.emplace(r.id, i);
-    kept.push_back(r);
-    kept_lines.push_back(p.record_lines[i]);
   }
   if (dups.empty()) return;
-  p.records = std::move(kept);
-  p.record_lines = std::move(kept_lines);
+  by_id.clear();  // holds views of the records moved below
+  size_t kept = 0, d = 0;
+  for (size_t i = 0; i < p.records.size(); ++i) {
+    if (d < drop.size() && drop[d] == i) {
+      ++d;
+      continue;
+    }
+    if (kept != i) {
+      p.records[kept] = std::move(p.records[i]);
+      p.record_lines[kept] = p.record_lines[i];
+    }
+    ++kept;
+  }
+  p.records.resize(kept);
+  p.record_lines.resize(kept);
   p.rejected.insert(p.rejected.end(), dups.begin(), dups.end());
   std::stable_sort(p.rejected.begin(), p.rejected.end(),
                    [](const KeysetRejection &a, const KeysetRejection &b) { return a.line < b.line; });
+}
+
+// Whether two records may share a hash or an id (compared on 64 bits of
+// each, sorted): almost never, and then reject_duplicates() decides.
+bool maybe_duplicates(const KeysetParse &p) {
+  std::vector<uint64_t> hashes, ids;
+  hashes.reserve(p.records.size());
+  ids.reserve(p.records.size());
+  for (const KeyRecord &r : p.records) {
+    std::array<uint8_t, 32> h{};
+    parse_record_hash(r.hash, h);
+    uint64_t w[4];
+    std::memcpy(w, h.data(), sizeof w);  // mixed: hashes written by hand may share a prefix
+    hashes.push_back(w[0] ^ (w[1] * 0x9e3779b97f4a7c15ull) ^ (w[2] * 0xc2b2ae3d27d4eb4full) ^
+                     (w[3] * 0x165667b19e3779f9ull));
+    ids.push_back(std::hash<std::string_view>{}(r.id));
+  }
+  for (auto *v : {&hashes, &ids}) {
+    std::sort(v->begin(), v->end());
+    if (std::adjacent_find(v->begin(), v->end()) != v->end()) return true;
+  }
+  return false;
+}
+
+// The fast reader (keyset_scan.hpp); false = outside its subset (what was
+// delivered is void).
+bool stream_fast(std::string_view text, std::string_view source, const KeysetVisitor &v) {
+  KeysetShape shape;
+  std::vector<RawField> fields;
+  bool decoded = true;
+  const bool supported = scan_keyset(text, shape, [&](const ScanItem &it) {
+    if (!decode_item(text, it, fields)) return decoded = false;
+    KeyRecord r;
+    if (simple_record(fields, r) && !validate_record(r)) {
+      v.record(std::move(r), it.line, &it);
+      return true;
+    }
+    FieldsOutcome o = record_from_fields(fields, it.line);
+    if (!o.record) {
+      const int line = o.error.line > 0 ? o.error.line : it.line;
+      KeysetRejection rj{o.id, line, format_record_error(o.id, o.error), {}};
+      rj.message = where(source, line) + ": " + rj.reason;
+      v.reject(std::move(rj));
+      return true;
+    }
+    v.record(std::move(*o.record), it.line, &it);
+    return true;
+  });
+  return supported && decoded;
 }
 
 std::string sys_error(const std::string &what, const std::string &path) {
@@ -167,7 +240,41 @@ YAML::Emitter &emit_str(YAML::Emitter &e, const std::string &s) {
 
 }  // namespace
 
+std::string stream_keyset(std::string_view text, std::string_view source, const KeysetVisitor &v) {
+  if (stream_fast(text, source, v)) return "";
+  v.restart();
+  KeysetParse p = parse_keyset_yaml_full(text, source);
+  if (!p.ok()) return p.error;
+  // Records and rejections in file order, as the fast reader gives them.
+  size_t j = 0;
+  for (size_t i = 0; i < p.records.size(); ++i) {
+    for (; j < p.rejected.size() && p.rejected[j].line < p.record_lines[i]; ++j) v.reject(std::move(p.rejected[j]));
+    v.record(std::move(p.records[i]), p.record_lines[i], nullptr);
+  }
+  for (; j < p.rejected.size(); ++j) v.reject(std::move(p.rejected[j]));
+  return "";
+}
+
 KeysetParse parse_keyset_yaml(std::string_view text, std::string_view source) {
+  KeysetParse out;
+  out.records.reserve(text.size() / 200);  // a record in the layout edgekeyctl writes: >= 250 bytes
+  out.record_lines.reserve(text.size() / 200);
+  bool fast = true;
+  KeysetVisitor v;
+  v.restart = [&] { fast = false; };
+  v.record = [&](KeyRecord &&r, int line, const ScanItem *) {
+    out.records.push_back(std::move(r));
+    out.record_lines.push_back(line);
+  };
+  v.reject = [&](KeysetRejection &&rj) { out.rejected.push_back(std::move(rj)); };
+  if (stream_fast(text, source, v)) {
+    if (maybe_duplicates(out)) reject_duplicates(source, out);
+    return out;
+  }
+  return parse_keyset_yaml_full(text, source);
+}
+
+KeysetParse parse_keyset_yaml_full(std::string_view text, std::string_view source) {
   KeysetParse out;
   auto refuse = [&](int line, const std::string &why) {
     out = KeysetParse{};
@@ -204,28 +311,51 @@ KeysetParse parse_keyset_yaml(std::string_view text, std::string_view source) {
 }
 
 KeysetParse load_keyset_file(const std::string &path) {
-  KeysetParse out;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    out.not_found = errno == ENOENT;
-    out.error = sys_error("cannot open keyset file", path);
+  MappedFile f(path);
+  if (!f.error().empty()) {
+    KeysetParse out;
+    out.error = f.error();
+    out.not_found = f.not_found();
     return out;
   }
-  std::string text;
+  return parse_keyset_yaml(f.text(), path);
+}
+
+MappedFile::MappedFile(const std::string &path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    not_found_ = errno == ENOENT;
+    error_ = sys_error("cannot open keyset file", path);
+    return;
+  }
+  struct stat st{};
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    void *m = ::mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+    if (m != MAP_FAILED) {
+      ::close(fd);
+      ::madvise(m, size_t(st.st_size), MADV_SEQUENTIAL);
+      map_ = m;
+      size_ = size_t(st.st_size);
+      return;
+    }
+  }
   char buf[65536];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      out.error = sys_error("cannot read keyset file", path);
-      ::close(fd);
-      return out;
+      error_ = sys_error("cannot read keyset file", path);
+      copy_.clear();
+      break;
     }
     if (n == 0) break;
-    text.append(buf, size_t(n));
+    copy_.append(buf, size_t(n));
   }
   ::close(fd);
-  return parse_keyset_yaml(text, path);
+}
+
+MappedFile::~MappedFile() {
+  if (map_) ::munmap(map_, size_);
 }
 
 std::string emit_keyset_yaml(const std::vector<KeyRecord> &records) {

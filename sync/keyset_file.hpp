@@ -9,7 +9,9 @@
 
 #include "sync/atomic_file.hpp"  // KeysetError
 #include "sync/key_record.hpp"
+#include "sync/keyset_scan.hpp"
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -43,8 +45,54 @@ struct KeysetParse {
 // empty or null (no keys). Never throws except std::bad_alloc.
 KeysetParse parse_keyset_yaml(std::string_view text, std::string_view source = "<keyset>");
 
-// Reads and parses the file at `path`.
+// The same with the full YAML parser only (yaml-cpp: every YAML form, a
+// document tree per call). parse_keyset_yaml uses it for what the fast
+// reader (keyset_scan.hpp) leaves; the two agree on everything both read.
+KeysetParse parse_keyset_yaml_full(std::string_view text, std::string_view source = "<keyset>");
+
+// Reads and parses the file at `path` (mapped, not copied).
 KeysetParse load_keyset_file(const std::string &path);
+
+// Receives the records of a keyset text one at a time (stream_keyset).
+struct KeysetVisitor {
+  // Everything delivered so far is void: delivery starts again from the
+  // first record (the fast reader met a form only the full parser reads).
+  std::function<void()> restart;
+  // A valid record and its first line; `item` locates it in the text
+  // (nullptr when the full parser read the file).
+  std::function<void(KeyRecord &&, int line, const ScanItem *item)> record;
+  // A record that does not parse.
+  std::function<void(KeysetRejection &&)> reject;
+};
+
+// Delivers the records of `text` in file order without holding them: a
+// record repeating an earlier one's id or hash is delivered like any other
+// (the caller decides; parse_keyset_yaml keeps the first). Returns "" or
+// the file-level error (KeysetParse::error), in which case nothing was
+// delivered since the last restart.
+std::string stream_keyset(std::string_view text, std::string_view source, const KeysetVisitor &v);
+
+// A file mapped read-only (MAP_PRIVATE): its bytes stay as they were while
+// the object lives, even if the file is replaced by a rename meanwhile.
+class MappedFile {
+ public:
+  // error() names the path when it cannot be read; not_found() for ENOENT.
+  explicit MappedFile(const std::string &path);
+  ~MappedFile();
+  MappedFile(const MappedFile &) = delete;
+  MappedFile &operator=(const MappedFile &) = delete;
+
+  std::string_view text() const { return map_ ? std::string_view(static_cast<const char *>(map_), size_) : copy_; }
+  const std::string &error() const { return error_; }
+  bool not_found() const { return not_found_; }
+
+ private:
+  void *map_ = nullptr;
+  size_t size_ = 0;
+  std::string copy_;  // what is not a regular file (a pipe) is read instead
+  std::string error_;
+  bool not_found_ = false;
+};
 
 // The file's text: `keys:` then one block map per record in DESIGN.md's field
 // order, lists in flow style. Absent optional fields are left out, except

@@ -19,11 +19,6 @@ CtlError not_found(const KeyStore &store, const std::string &id) {
                                      " (see `edgekeyctl keys list --all`)");
 }
 
-const sync::KeyRecord *find_id(const std::vector<sync::KeyRecord> &records, const std::string &id) {
-  auto it = std::find_if(records.begin(), records.end(), [&](const sync::KeyRecord &r) { return r.id == id; });
-  return it == records.end() ? nullptr : &*it;
-}
-
 // Prints a freshly minted key: the only place a token is ever shown.
 void print_new_key(const Context &ctx, const sync::KeyRecord &r, const std::string &token,
                    const sync::KeyRecord *previous) {
@@ -69,8 +64,8 @@ int keys_create(const Context &ctx, KeyStore &store, const CreateArgs &a) {
   r.id = new_key_id();  // provisional, for the checks; made unique below
   check_new_record(r, ctx.cfg);
 
-  store.update([&](const std::vector<sync::KeyRecord> &current) {
-    r.id = unique_key_id(current);  // the last call's id is the one written
+  store.update_by_id([&](const KeyStore::Lookup &current) {
+    r.id = unused_key_id(current);  // the last call's id is the one written
     return std::vector<sync::KeyRecord>{r};
   });
   warn_unreadable(ctx, store);
@@ -113,8 +108,8 @@ int keys_show(const Context &ctx, KeyStore &store, const std::string &id) {
 int keys_revoke(const Context &ctx, KeyStore &store, const std::string &id) {
   std::optional<sync::KeyRecord> result;
   bool already = false;
-  store.update([&](const std::vector<sync::KeyRecord> &current) {
-    const sync::KeyRecord *old = find_id(current, id);
+  store.update_by_id([&](const KeyStore::Lookup &current) {
+    const std::optional<sync::KeyRecord> old = current.find(id);
     if (!old) throw not_found(store, id);
     result = *old;
     already = old->status == sync::KeyStatus::Revoked;
@@ -143,15 +138,15 @@ int keys_rotate(const Context &ctx, KeyStore &store, const RotateArgs &a) {
   const TokenMinter minter(ctx.cfg);
   std::optional<MintedToken> minted;
   sync::KeyRecord fresh, previous;
-  store.update([&](const std::vector<sync::KeyRecord> &current) {
-    const sync::KeyRecord *old = find_id(current, a.id);
+  store.update_by_id([&](const KeyStore::Lookup &current) {
+    const std::optional<sync::KeyRecord> old = current.find(a.id);
     if (!old) throw not_found(store, a.id);
     if (old->status == sync::KeyStatus::Revoked)
       throw CtlError(kExitUsage, "key " + a.id + " is revoked and cannot be rotated; create a new key with "
                                  "`edgekeyctl keys create`");
     if (!minted) minted = minter.mint(old->type, old->env);
     fresh = sync::KeyRecord{};
-    fresh.id = unique_key_id(current);
+    fresh.id = unused_key_id(current);
     fresh.hash = minted->hash;
     fresh.workspace = old->workspace;
     fresh.name = old->name;

@@ -1,7 +1,9 @@
 #include "daemon/ctl/key_store.hpp"
 
 #include "daemon/ctl/errors.hpp"
+#include "daemon/ctl/new_key.hpp"
 #include "daemon/ctl/nats_key_store.hpp"
+#include "sync/keyset_edit.hpp"
 #include "sync/keyset_file.hpp"
 
 #include <algorithm>
@@ -28,22 +30,20 @@ std::optional<sync::KeyRecord> FileKeyStore::get(std::string_view id) {
   return std::nullopt;
 }
 
-void FileKeyStore::update(const Change &change) {
+namespace {
+
+// The refusal of a write while records do not load (a rewrite would drop them).
+CtlError unreadable_error(const std::string &path, const std::vector<std::string> &unreadable) {
+  return CtlError(kExitKeysetIo, path + " has " + std::to_string(unreadable.size()) +
+                                     " record(s) that do not load, which a rewrite would drop; fix or remove them "
+                                     "first (" + unreadable.front() + ")");
+}
+
+// Runs a keyset write; a KeysetError becomes the CtlError edgekeyctl exits with.
+template <class F>
+void keyset_io(F &&f) {
   try {
-    sync::KeysetLock lock(path_);
-    std::vector<sync::KeyRecord> records = load();
-    if (!unreadable_.empty())
-      throw CtlError(kExitKeysetIo,
-                     path_ + " has " + std::to_string(unreadable_.size()) +
-                         " record(s) that do not load, which a rewrite would drop; fix or remove them "
-                         "first (" + unreadable_.front() + ")");
-    const std::vector<sync::KeyRecord> puts = change(records);
-    if (puts.empty()) return;
-    merge_records(records, puts);
-    for (const auto &r : puts)
-      if (auto e = sync::validate_record(r))
-        throw CtlError(kExitUsage, sync::format_record_error(r.id, *e));
-    sync::save_keyset_file(path_, records);
+    f();
   } catch (const sync::KeysetError &e) {
     // Nothing was written (the keyset, its lock and no temp file are as before).
     if (e.error_number == ENOSPC || e.error_number == EDQUOT)
@@ -51,6 +51,93 @@ void FileKeyStore::update(const Change &change) {
                                         "; make room on that filesystem and run the command again");
     throw CtlError(kExitKeysetIo, e.what());
   }
+}
+
+void check_puts(const std::vector<sync::KeyRecord> &puts) {
+  for (const auto &r : puts)
+    if (auto e = sync::validate_record(r)) throw CtlError(kExitUsage, sync::format_record_error(r.id, *e));
+}
+
+class VectorLookup final : public KeyStore::Lookup {
+ public:
+  explicit VectorLookup(const std::vector<sync::KeyRecord> &records) : records_(records) {}
+  std::optional<sync::KeyRecord> find(std::string_view id) const override {
+    for (const auto &r : records_)
+      if (r.id == id) return r;
+    return std::nullopt;
+  }
+
+ private:
+  const std::vector<sync::KeyRecord> &records_;
+};
+
+class EditorLookup final : public KeyStore::Lookup {
+ public:
+  explicit EditorLookup(const sync::KeysetEditor &e) : e_(e) {}
+  std::optional<sync::KeyRecord> find(std::string_view id) const override { return e_.find(id); }
+
+ private:
+  const sync::KeysetEditor &e_;
+};
+
+}  // namespace
+
+void KeyStore::update_by_id(const LookupChange &change) {
+  update([&](const std::vector<sync::KeyRecord> &current) { return change(VectorLookup(current)); });
+}
+
+std::string unused_key_id(const KeyStore::Lookup &current) {
+  for (;;) {
+    std::string id = new_key_id();
+    if (!current.find(id)) return id;
+  }
+}
+
+void FileKeyStore::update(const Change &change) {
+  keyset_io([&] {
+    sync::KeysetLock lock(path_);
+    update_locked(change);
+  });
+}
+
+void FileKeyStore::update_locked(const Change &change) {
+  std::vector<sync::KeyRecord> records = load();
+  if (!unreadable_.empty()) throw unreadable_error(path_, unreadable_);
+  const std::vector<sync::KeyRecord> puts = change(records);
+  if (puts.empty()) return;
+  merge_records(records, puts);
+  check_puts(puts);
+  sync::save_keyset_file(path_, records);
+}
+
+void FileKeyStore::update_by_id(const LookupChange &change) {
+  keyset_io([&] {
+    sync::KeysetLock lock(path_);
+    sync::KeysetEditor editor;
+    {
+      sync::MappedFile f(path_);
+      if (!f.error().empty() && !f.not_found()) throw CtlError(kExitKeysetIo, f.error());
+      if (f.not_found() || !editor.read(f.text(), path_)) {
+        // A new file, or one only the full parser reads: read and written whole.
+        update_locked([&](const std::vector<sync::KeyRecord> &current) { return change(VectorLookup(current)); });
+        return;
+      }
+      unreadable_.clear();
+      for (const auto &r : editor.rejected()) unreadable_.push_back(r.message);
+      if (!unreadable_.empty()) throw unreadable_error(path_, unreadable_);
+      const std::vector<sync::KeyRecord> puts = change(EditorLookup(editor));
+      if (puts.empty()) return;
+      // merge_records' rule: a put may not take the hash of another key (nor of an earlier put).
+      for (size_t i = 0; i < puts.size(); ++i) {
+        std::optional<std::string> owner = editor.hash_owner(puts[i].hash, puts[i].id);
+        for (size_t j = 0; j < i && !owner; ++j)
+          if (puts[j].hash == puts[i].hash && puts[j].id != puts[i].id) owner = puts[j].id;
+        if (owner) throw CtlError(kExitUsage, "key " + puts[i].id + " would have the same hash as key " + *owner);
+      }
+      check_puts(puts);
+      editor.write(path_, puts);
+    }
+  });
 }
 
 void merge_records(std::vector<sync::KeyRecord> &records, const std::vector<sync::KeyRecord> &puts) {

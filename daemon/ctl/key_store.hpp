@@ -52,10 +52,29 @@ class KeyStore {
   // CtlError(kExitUsage) if a returned record is invalid or repeats the hash
   // of another key.
   virtual void update(const Change &change) = 0;
+
+  // What a change that only looks records up by id sees of them.
+  class Lookup {
+   public:
+    virtual ~Lookup() = default;
+    // The record with this id; nullopt if none.
+    virtual std::optional<sync::KeyRecord> find(std::string_view id) const = 0;
+  };
+  using LookupChange = std::function<std::vector<sync::KeyRecord>(const Lookup &current)>;
+
+  // update() for a change that needs only lookups by id, with the same
+  // guarantees; a store can then avoid holding every record (the keyset
+  // file splices the changed records into a copy of its other bytes). The
+  // default runs update().
+  virtual void update_by_id(const LookupChange &change);
 };
 
+// A new_key_id() that no record of `current` has.
+std::string unused_key_id(const KeyStore::Lookup &current);
+
 // The keyset file at `path`: reads with sync::load_keyset_file, writes with
-// sync::save_keyset_file (atomic), under sync::KeysetLock.
+// sync::save_keyset_file or, for update_by_id(), by splicing (both atomic:
+// sync::replace_file_atomically), under sync::KeysetLock.
 class FileKeyStore final : public KeyStore {
  public:
   explicit FileKeyStore(std::string path) : path_(std::move(path)) {}
@@ -64,9 +83,15 @@ class FileKeyStore final : public KeyStore {
   std::optional<sync::KeyRecord> get(std::string_view id) override;
   const std::vector<std::string> &unreadable() const override { return unreadable_; }
   void update(const Change &change) override;
+  // Reads the file record by record, keeping per record its id, place and
+  // 64 bits of its hash (~60 bytes a key), and writes the old bytes around
+  // the changed records: no parse and re-emit of the whole keyset per edit.
+  // A file in a form only the full YAML parser reads is rewritten whole.
+  void update_by_id(const LookupChange &change) override;
 
  private:
   std::vector<sync::KeyRecord> load();
+  void update_locked(const Change &change);  // update() with the lock held
   std::string path_;
   std::vector<std::string> unreadable_;
 };

@@ -1,0 +1,500 @@
+// keyset_scan.cpp -- see keyset_scan.hpp. Every "return false" below is a
+// form the full YAML parser reads and this one leaves to it.
+#include "sync/keyset_scan.hpp"
+
+#include <charconv>
+#include <cstdint>
+#include <cstring>
+
+namespace edgekey::sync {
+namespace {
+
+using Kind = RawValue::Kind;
+
+constexpr size_t npos = std::string_view::npos;
+
+// Characters that start something other than a plain scalar, or may.
+bool indicator(char c) {
+  switch (c) {
+    case '[': case ']': case '{': case '}': case ',': case '#': case '&': case '*': case '!':
+    case '|': case '>': case '\'': case '"': case '%': case '@': case '`':
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool ctl_byte(unsigned char c) { return c < 0x20 || c == 0x7f; }
+
+bool null_word(std::string_view s) { return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL"; }
+
+bool valid_utf8(std::string_view s) {
+  const auto *p = reinterpret_cast<const unsigned char *>(s.data());
+  const auto *e = p + s.size();
+  while (p < e) {
+    unsigned c = *p;
+    if (c < 0x80) { ++p; continue; }
+    int n;
+    uint32_t cp;
+    if ((c & 0xe0) == 0xc0) n = 1, cp = c & 0x1f;
+    else if ((c & 0xf0) == 0xe0) n = 2, cp = c & 0x0f;
+    else if ((c & 0xf8) == 0xf0) n = 3, cp = c & 0x07;
+    else return false;
+    if (e - p <= n) return false;
+    for (int k = 1; k <= n; ++k) {
+      if ((p[k] & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (p[k] & 0x3f);
+    }
+    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    p += n + 1;
+  }
+  return true;
+}
+
+void append_utf8(std::string &out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += char(cp);
+  } else if (cp < 0x800) {
+    out += char(0xc0 | (cp >> 6));
+    out += char(0x80 | (cp & 0x3f));
+  } else if (cp < 0x10000) {
+    out += char(0xe0 | (cp >> 12));
+    out += char(0x80 | ((cp >> 6) & 0x3f));
+    out += char(0x80 | (cp & 0x3f));
+  } else {
+    out += char(0xf0 | (cp >> 18));
+    out += char(0x80 | ((cp >> 12) & 0x3f));
+    out += char(0x80 | ((cp >> 6) & 0x3f));
+    out += char(0x80 | (cp & 0x3f));
+  }
+}
+
+// Reads values of one line [p, e). Each reader advances p past what it read.
+struct Line {
+  const char *p;
+  const char *e;
+
+  void skip_spaces() {
+    while (p < e && *p == ' ') ++p;
+  }
+  // After a value: only spaces, then nothing or a comment (after a space).
+  bool at_end() {
+    const char *s = p;
+    skip_spaces();
+    return p == e || (*p == '#' && p > s);
+  }
+
+  // "…" on this line, with the escapes an emitter writes.
+  bool double_quoted(std::string &out) {
+    ++p;  // the opening quote
+    out.clear();
+    for (;;) {
+      const char *s = p;
+      while (p < e && *p != '"' && *p != '\\' && !ctl_byte(static_cast<unsigned char>(*p))) ++p;
+      out.append(s, size_t(p - s));
+      if (p == e || ctl_byte(static_cast<unsigned char>(*p))) return false;  // multi-line, tab
+      if (*p == '"') {
+        ++p;
+        return true;
+      }
+      if (++p == e) return false;  // a backslash at the end of the line: a continuation
+      const char c = *p++;
+      int hex = 0;
+      switch (c) {
+        case '\\': out += '\\'; break;
+        case '"': out += '"'; break;
+        case '/': out += '/'; break;
+        case 'n': out += '\n'; break;
+        case 't': out += '\t'; break;
+        case 'r': out += '\r'; break;
+        case 'x': hex = 2; break;
+        case 'u': hex = 4; break;
+        case 'U': hex = 8; break;
+        default: return false;
+      }
+      if (hex) {
+        if (e - p < hex) return false;
+        uint32_t cp = 0;
+        for (int k = 0; k < hex; ++k, ++p) {
+          const char h = *p;
+          const int d = h >= '0' && h <= '9' ? h - '0'
+                        : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                        : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                               : -1;
+          if (d < 0) return false;
+          cp = cp << 4 | uint32_t(d);
+        }
+        if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+        append_utf8(out, cp);
+      }
+    }
+  }
+
+  // '…' on this line ('' is a quote).
+  bool single_quoted(std::string &out) {
+    ++p;
+    out.clear();
+    for (;;) {
+      const char *s = p;
+      while (p < e && *p != '\'' && !ctl_byte(static_cast<unsigned char>(*p))) ++p;
+      out.append(s, size_t(p - s));
+      if (p == e || *p != '\'') return false;
+      ++p;
+      if (p < e && *p == '\'') {
+        out += '\'';
+        ++p;
+        continue;
+      }
+      return true;
+    }
+  }
+
+  // A plain scalar; `flow`: inside [ ], where ',' and ']' end it.
+  bool plain(std::string_view &out, bool flow) {
+    const char *s = p;
+    if (p == e || indicator(*p)) return false;
+    if ((*p == '-' || *p == '?' || *p == ':') &&
+        (p + 1 == e || p[1] == ' ' || (flow && (p[1] == ',' || p[1] == ']'))))
+      return false;
+    const char *last = p;  // just after the last non-space
+    for (; p < e; ++p) {
+      const char c = *p;
+      if (ctl_byte(static_cast<unsigned char>(c))) return false;
+      if (c == ' ') {
+        if (p + 1 < e && p[1] == '#') break;  // a comment
+        continue;
+      }
+      if (c == ':') {
+        if (p + 1 == e || p[1] == ' ') return false;  // a mapping, or a key without value
+        if (flow && (p[1] == ',' || p[1] == ']')) return false;
+      }
+      if (flow) {
+        if (c == ',' || c == ']') break;
+        if (c == '[' || c == '{' || c == '}') return false;
+      }
+      last = p + 1;
+    }
+    out = std::string_view(s, size_t(last - s));
+    return true;
+  }
+
+  // One scalar into v (String or Plain or Null); `flow` as for plain().
+  bool scalar(RawValue &v, bool flow) {
+    if (p < e && *p == '"') {
+      v.kind = Kind::String;
+      return double_quoted(v.text);
+    }
+    if (p < e && *p == '\'') {
+      v.kind = Kind::String;
+      return single_quoted(v.text);
+    }
+    std::string_view t;
+    if (!plain(t, flow)) return false;
+    if (null_word(t)) {
+      v.kind = Kind::Null;
+      v.text.clear();
+    } else {
+      v.kind = Kind::Plain;
+      v.text.assign(t);
+    }
+    return true;
+  }
+
+  // [a, "b", c] on this line.
+  bool flow_list(RawValue &v) {
+    ++p;
+    v.kind = Kind::List;
+    v.text.clear();
+    size_t used = 0;
+    skip_spaces();
+    if (p < e && *p == ']') {
+      ++p;
+      v.items.clear();
+      return true;
+    }
+    for (;;) {
+      skip_spaces();
+      if (used == v.items.size()) v.items.emplace_back();
+      RawValue &item = v.items[used++];
+      item.items.clear();
+      if (!scalar(item, true)) return false;
+      skip_spaces();
+      if (p == e) return false;
+      if (*p == ']') {
+        ++p;
+        v.items.resize(used);
+        return true;
+      }
+      if (*p != ',') return false;
+      ++p;
+    }
+  }
+
+  // A field's value (after "key:"): Null when nothing follows on the line.
+  bool value(RawValue &v) {
+    skip_spaces();
+    if (p == e || *p == '#') {
+      v.kind = Kind::Null;  // a block value on the next lines is refused by the caller's column check
+      v.text.clear();
+      v.items.clear();
+      return true;
+    }
+    if (*p == '[') {
+      if (!flow_list(v)) return false;
+    } else {
+      v.items.clear();
+      if (!scalar(v, false)) return false;
+    }
+    return at_end();
+  }
+};
+
+bool key_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+         c == '.';
+}
+
+}  // namespace
+
+namespace scan_detail {
+
+size_t scan_head(std::string_view text, KeysetShape &shape, int *line) {
+  const char *p = text.data();
+  const size_t n = text.size();
+  if (n >= 3 && static_cast<unsigned char>(p[0]) == 0xef) return npos;  // a byte-order mark
+  size_t pos = 0;
+  int ln = 1;
+  // Next line that is neither blank nor a comment: [pos, eol), its indent.
+  auto next_content = [&](size_t &eol, size_t &indent) {
+    while (pos < n) {
+      const char *nl = static_cast<const char *>(std::char_traits<char>::find(p + pos, n - pos, '\n'));
+      eol = nl ? size_t(nl - p) : n;
+      size_t i = pos;
+      while (i < eol && p[i] == ' ') ++i;
+      if (i < eol && p[i] != '#') {
+        indent = i - pos;
+        return true;
+      }
+      pos = nl ? eol + 1 : n;
+      ++ln;
+    }
+    return false;
+  };
+  size_t eol = 0, indent = 0;
+  if (!next_content(eol, indent) || indent != 0) return npos;
+  if (text.compare(pos, 5, "keys:") != 0) return npos;
+  Line l{p + pos + 5, p + eol};
+  if (l.p < l.e && *l.p != ' ') return npos;  // "keys:x"
+  l.skip_spaces();
+  bool block = false;
+  if (l.p == l.e || *l.p == '#') {
+    block = true;
+  } else if (*l.p == '[') {
+    ++l.p;
+    l.skip_spaces();
+    if (l.p == l.e || *l.p != ']') return npos;
+    ++l.p;
+    if (!l.at_end()) return npos;
+    shape.keys = KeysetShape::Keys::EmptyFlow;
+  } else {
+    std::string_view t;
+    if (!l.plain(t, false) || !null_word(t) || !l.at_end()) return npos;
+    shape.keys = KeysetShape::Keys::Null;
+  }
+  pos = eol < n ? eol + 1 : n;
+  ++ln;
+  const bool more = next_content(eol, indent);
+  if (!block) return more ? npos : n;  // only comments may follow `keys: []`
+  if (!more) {
+    shape.keys = KeysetShape::Keys::Null;
+    return n;
+  }
+  if (p[pos + indent] != '-' || pos + indent + 1 >= eol || p[pos + indent + 1] != ' ') return npos;
+  shape.keys = KeysetShape::Keys::Block;
+  shape.dash_column = indent;
+  *line = ln;
+  return pos;
+}
+
+}  // namespace scan_detail
+
+bool decode_item(std::string_view text, const ScanItem &item, std::vector<RawField> &fields) {
+  const char *base = text.data();
+  size_t pos = item.begin;
+  int line = item.line;
+  size_t used = 0;
+  bool high = false;  // a byte >= 0x80 was seen: the item must be valid UTF-8
+  bool first = true;
+  while (pos < item.end) {
+    const char *nl = static_cast<const char *>(std::char_traits<char>::find(base + pos, item.end - pos, '\n'));
+    const size_t eol = nl ? size_t(nl - base) : item.end;
+    for (size_t i = pos; i < eol; ++i)
+      if (static_cast<unsigned char>(base[i]) >= 0x80) {
+        high = true;
+        break;
+      }
+    size_t i = pos;
+    if (first) {
+      i = pos + item.column;
+    } else {
+      while (i < eol && base[i] == ' ') ++i;
+      if (i == eol || base[i] == '#') {  // blank or comment
+        pos = eol + 1;
+        ++line;
+        continue;
+      }
+      if (i - pos != item.column) return false;  // a nested or continued value
+    }
+    first = false;
+    const size_t k0 = i;
+    if (i == eol || !(key_char(base[i]) && base[i] != '-' && base[i] != '.')) return false;
+    while (i < eol && key_char(base[i])) ++i;
+    if (i == eol || base[i] != ':' || (i + 1 < eol && base[i + 1] != ' ')) return false;
+    const std::string_view key(base + k0, i - k0);
+    Line l{base + i + 1, base + eol};
+    if (is_known_field(key)) {
+      if (used == fields.size()) fields.emplace_back();
+      RawField &f = fields[used++];
+      f.name.assign(key);
+      f.line = line;
+      if (!l.value(f.value)) return false;
+    } else {
+      static thread_local RawValue skipped;
+      if (!l.value(skipped)) return false;
+    }
+    pos = eol + 1;
+    ++line;
+  }
+  fields.resize(used);
+  return !high || valid_utf8(text.substr(item.begin, item.end - item.begin));
+}
+
+namespace {
+
+enum Field : uint8_t {
+  kId, kHash, kWorkspace, kName, kType, kEnv, kRole, kScopes, kRegions, kOrigins, kCidrs,
+  kCreated, kExpires, kStatus, kRevoked, kRotatedFrom, kOriginWritten, kUnknown
+};
+
+Field field_of(const std::string &n) {
+  auto is = [&](const char *w) { return n == w; };
+  switch (n.size()) {
+    case 2: return is("id") ? kId : kUnknown;
+    case 3: return is("env") ? kEnv : kUnknown;
+    case 4: return is("hash") ? kHash : is("name") ? kName : is("type") ? kType : is("role") ? kRole : kUnknown;
+    case 6: return is("scopes") ? kScopes : is("status") ? kStatus : kUnknown;
+    case 7: return is("regions") ? kRegions : kUnknown;
+    case 9: return is("workspace") ? kWorkspace : kUnknown;
+    case 10: return is("created_at") ? kCreated : is("expires_at") ? kExpires : is("revoked_at") ? kRevoked : kUnknown;
+    case 12: return is("rotated_from") ? kRotatedFrom : kUnknown;
+    case 13: return is("allowed_cidrs") ? kCidrs : kUnknown;
+    case 15: return is("allowed_origins") ? kOrigins : kUnknown;
+    case 17: return is("origin_written_at") ? kOriginWritten : kUnknown;
+    default: return kUnknown;
+  }
+}
+
+bool text_kind(const RawValue &v) { return v.kind == Kind::String || v.kind == Kind::Plain; }
+
+bool lower_hash(std::string_view h) {
+  const size_t colon = h.find(':');
+  if (colon == std::string_view::npos || h.size() - colon - 1 != 64) return false;
+  for (size_t i = colon + 1; i < h.size(); ++i) {
+    const char c = h[i];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+bool list_of_text(const RawValue &v, std::vector<std::string> &out) {
+  if (v.kind == Kind::Null) return true;
+  if (v.kind != Kind::List) return false;
+  out.resize(v.items.size());
+  for (size_t i = 0; i < v.items.size(); ++i) {
+    if (!text_kind(v.items[i])) return false;
+    out[i] = v.items[i].text;
+  }
+  return true;
+}
+
+bool time_of(const RawValue &v, std::optional<int64_t> &out) {
+  if (v.kind == Kind::Null) return true;
+  int64_t t;
+  if (!text_kind(v) || !parse_time(v.text, t)) return false;
+  out = t;
+  return true;
+}
+
+}  // namespace
+
+bool simple_record(const std::vector<RawField> &fields, KeyRecord &r) {
+  uint32_t seen = 0;
+  for (const RawField &f : fields) {
+    const Field k = field_of(f.name);
+    if (k == kUnknown) continue;
+    if (seen & (1u << k)) return false;
+    seen |= 1u << k;
+    const RawValue &v = f.value;
+    switch (k) {
+      case kId:
+      case kHash:
+      case kWorkspace:
+      case kRole:
+        if (!text_kind(v)) return false;
+        (k == kId ? r.id : k == kHash ? r.hash : k == kWorkspace ? r.workspace : r.role) = v.text;
+        break;
+      case kName:
+      case kRotatedFrom:
+        if (v.kind == Kind::Null) break;
+        if (!text_kind(v)) return false;
+        (k == kName ? r.name : r.rotated_from) = v.text;
+        break;
+      case kType:
+        if (!text_kind(v) || !parse_key_type(v.text, r.type)) return false;
+        break;
+      case kEnv:
+        if (!text_kind(v) || !parse_key_env(v.text, r.env)) return false;
+        break;
+      case kStatus:
+        if (!text_kind(v) || !parse_key_status(v.text, r.status)) return false;
+        break;
+      case kScopes:
+        if (!list_of_text(v, r.scopes)) return false;
+        break;
+      case kRegions:
+        if (!list_of_text(v, r.regions)) return false;
+        break;
+      case kOrigins:
+        if (!list_of_text(v, r.allowed_origins)) return false;
+        break;
+      case kCidrs:
+        if (!list_of_text(v, r.allowed_cidrs)) return false;
+        break;
+      case kCreated:
+        if (!time_of(v, r.created_at)) return false;
+        break;
+      case kExpires:
+        if (!time_of(v, r.expires_at)) return false;
+        break;
+      case kRevoked:
+        if (!time_of(v, r.revoked_at)) return false;
+        break;
+      case kOriginWritten: {
+        if (v.kind == Kind::Null) break;
+        if (v.kind != Kind::Plain) return false;
+        int64_t n = 0;
+        auto [end, ec] = std::from_chars(v.text.data(), v.text.data() + v.text.size(), n);
+        if (ec != std::errc() || end != v.text.data() + v.text.size()) return false;
+        r.origin_written_at = n;
+        break;
+      }
+      case kUnknown: break;
+    }
+  }
+  constexpr uint32_t kRequired = 1u << kId | 1u << kHash | 1u << kWorkspace | 1u << kType | 1u << kEnv |
+                                 1u << kRole | 1u << kStatus;
+  return (seen & kRequired) == kRequired && lower_hash(r.hash);
+}
+
+}  // namespace edgekey::sync
