@@ -72,6 +72,7 @@ class Applier {
 
   const KeyRecord *find_id(const std::string &id) const;
   std::vector<KeyRecord> records() const;  // sorted by id
+  const KeyStore &store() const { return store_; }  // what the table holds (the usage collector's tags)
   size_t size() const { return store_.size(); }
   uint64_t revision() const { return revision_; }
   uint64_t rejected() const { return rejected_; }
