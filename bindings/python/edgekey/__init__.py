@@ -12,6 +12,7 @@ Validator keeps a pool of C validators, one per concurrent caller (the C
 API's are for one thread at a time), so threads share one Validator.
 """
 import struct as _struct
+import sys as _sys
 
 from ._ffi import ffi as _ffi, lib as _lib
 
@@ -27,6 +28,7 @@ _O_WS = _ffi.offsetof("ek_result", "workspace")
 _O_ROLE = _ffi.offsetof("ek_result", "role")
 _O_TAIL = _ffi.offsetof("ek_result", "type")
 assert _ffi.offsetof("ek_result", "expires_at") == _O_TAIL + 8
+assert _ffi.offsetof("ek_result", "code") == 4 and _sys.byteorder == "little"  # validate reads status and code as one int64
 _TAIL = _struct.Struct("=iiq")
 
 
@@ -148,7 +150,7 @@ class _Slot:
     written only when the caller passes another object, and the
     authorization's NUL only when its length changes."""
 
-    __slots__ = ("handle", "req", "res", "mres", "ires", "bufs", "views", "caps", "objs", "alen")
+    __slots__ = ("handle", "req", "res", "mres", "ires", "qres", "bufs", "views", "caps", "objs", "alen", "av")
 
     def __init__(self, handle):
         self.handle = handle
@@ -156,11 +158,12 @@ class _Slot:
         self.res = _ffi.new("ek_result *")
         self.mres = memoryview(_ffi.buffer(self.res))
         self.ires = self.mres.cast("i")  # [0] status, [1] code
+        self.qres = self.mres[0:8].cast("q")  # [0] status | code << 32 (little-endian, status >= 0)
         self.bufs = [None] * 5
         self.views = [None] * 5
         self.caps = [0] * 5
         self.objs = [None] * 5  # what each field holds: None = NULL
-        self.alen = -1  # the authorization's length in its buffer (its NUL at alen)
+        self.alen = -1  # the authorization's length in its buffer (its NUL at alen); -1 when NULL
         self.grow(_AUTH, 1024)
 
     def grow(self, i, n):
@@ -169,6 +172,7 @@ class _Slot:
         self.caps[i] = n
         setattr(self.req, _FIELDS[i], self.bufs[i])
         if i == _AUTH:
+            self.av = self.views[i]
             self.alen = -1
 
     def put(self, i, value, b):
@@ -177,6 +181,8 @@ class _Slot:
         if b is None:
             setattr(self.req, _FIELDS[i], _NULL)
             self.objs[i] = None
+            if i == _AUTH:
+                self.alen = -1
             return
         n = len(b)
         if n >= self.caps[i]:
@@ -221,11 +227,6 @@ class Validator:
         caller's address (None = unknown, refused by keys with CIDRs);
         origin: the request's Origin (None = none); env: "live"/"test"
         (None = any). TypeError/ValueError for a non-string or an embedded NUL."""
-        # Arguments first: a bad one raises before a slot is taken.
-        if type(authorization) is str and "\0" not in authorization:
-            a = authorization.encode()
-        else:
-            a = _bytes(authorization, "authorization")
         pool = self._pool
         try:
             slot = pool.pop()
@@ -234,43 +235,52 @@ class Validator:
                 raise ClosedError() from None
             slot = self._open()
         try:
-            if self._closed:  # closed after we took it: nobody else frees it
-                _lib.ek_close(slot.handle)
-                slot.handle = None
-                raise ClosedError()
+            # The common case inline: a str header as long as the slot's last
+            # one (its NUL in place), the other fields the objects of its
+            # last call. Anything else takes _general.
             objs = slot.objs
-            if permission is not objs[1] or client_ip is not objs[2] or origin is not objs[3] \
-                    or env is not objs[4]:
-                self._put_rest(slot, permission, client_ip, origin, env)
-            if a is None:
-                if objs[0] is not None:
-                    slot.put(_AUTH, None, None)
-            else:
-                n = len(a)
-                if n < slot.caps[0]:  # the common case, inline
-                    slot.views[0][0:n] = a
-                    if n != slot.alen:
-                        slot.views[0][n] = 0
-                        slot.alen = n
-                    if objs[0] is None:
-                        slot.req.authorization = slot.bufs[0]
-                        objs[0] = a
-                else:
-                    slot.put(_AUTH, a, a)
+            if type(authorization) is not str or "\0" in authorization or permission is not objs[1] \
+                    or client_ip is not objs[2] or origin is not objs[3] or env is not objs[4] or self._closed:
+                return self._general(slot, authorization, permission, client_ip, origin, env)
+            a = authorization.encode()
+            n = len(a)
+            if n != slot.alen:
+                return self._general(slot, authorization, permission, client_ip, origin, env)
+            slot.av[0:n] = a
             _validate(slot.handle, slot.req, slot.res)  # 0: every argument is non-NULL
-            ires = slot.ires
+            sc = slot.qres[0]  # status and code in one read
             r = _new(Result)
-            r.status = status = ires[0]
-            r.code = CODES[ires[1]]
+            r.status = status = sc & 0xFFFFFFFF
+            r.code = CODES[sc >> 32]
             r.ok = status == 200
-            # A key was found when key_id is not empty.
-            r._raw = slot.mres.tobytes() if slot.mres[_O_KEY] else None
+            # A key was found when key_id is not empty (always for a 200).
+            r._raw = slot.mres.tobytes() if status == 200 or slot.mres[_O_KEY] else None
+            return r
         finally:
-            if slot.handle is not None:
+            if slot.handle is not None:  # else closed: released by _general
                 pool.append(slot)
                 if self._closed:
                     self._drain()
-        return r
+
+    def _general(self, slot, authorization, permission, client_ip, origin, env):
+        """validate with the slot taken, for any arguments: checks and
+        writes what changed."""
+        if self._closed:  # closed after we took it: nobody else frees it
+            _lib.ek_close(slot.handle)
+            slot.handle = None
+            raise ClosedError()
+        if type(authorization) is str and "\0" not in authorization:
+            a = authorization.encode()
+        else:
+            a = _bytes(authorization, "authorization")
+        objs = slot.objs
+        if permission is not objs[1] or client_ip is not objs[2] or origin is not objs[3] or env is not objs[4]:
+            self._put_rest(slot, permission, client_ip, origin, env)
+        slot.put(_AUTH, a, a)
+        _validate(slot.handle, slot.req, slot.res)
+        ires = slot.ires
+        status = ires[0]
+        return Result(status, CODES[ires[1]], slot.mres.tobytes() if slot.mres[_O_KEY] else None)
 
     @staticmethod
     def _put_rest(slot, permission, client_ip, origin, env):
