@@ -87,6 +87,8 @@ int run_cli(int argc, const char *const *argv, std::ostream &out, std::ostream &
   CLI::App *list = keys->add_subcommand("list", "list keys (active ones unless --all)");
   list->add_option("--workspace", list_args.workspace, "only this workspace's keys");
   list->add_flag("--all", list_args.all, "include revoked and expired keys");
+  list->add_option("--unused-since", list_args.unused_since,
+                   "only keys not used on this host for DURATION (e.g. 90d; a key never used: since its creation)");
 
   std::string show_id;
   CLI::App *show = keys->add_subcommand("show", "show a key's record (never a token)");

@@ -3,8 +3,14 @@
 #include "daemon/ctl/errors.hpp"
 #include "daemon/ctl/new_key.hpp"
 #include "daemon/ctl/output.hpp"
+#include "daemon/ctl/socket_client.hpp"
+#include "daemon/config/duration.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <map>
+#include <optional>
 
 namespace edgekey::ctl {
 namespace {
@@ -37,6 +43,45 @@ void print_new_key(const Context &ctx, const sync::KeyRecord &r, const std::stri
                                "revoke it (edgekeyctl keys revoke " + r.id + ") and create another");
   ctx.err << "edgekeyctl: this token is shown once and is not stored anywhere (the keyset holds only its hash): "
              "copy it now\n";
+}
+
+// last_used_at (null = never) and uses_last_day when edgekeyd answered.
+void add_use_json(nlohmann::ordered_json &j, const std::map<std::string, KeyUseInfo> *use, const std::string &id) {
+  if (!use) return;
+  auto it = use->find(id);
+  j["last_used_at"] = it == use->end() || !it->second.last_used ? nlohmann::ordered_json()
+                                                                 : nlohmann::ordered_json(sync::format_time(it->second.last_used));
+  j["uses_last_day"] = it == use->end() ? 0 : it->second.uses_last_day;
+}
+
+// Every key's use on this host, from edgekeyd (GET /v1/usage); nullopt,
+// with a note, when edgekeyd does not answer. `required`: that is an error.
+std::optional<std::map<std::string, KeyUseInfo>> fetch_use(const Context &ctx, bool required) {
+  std::string why;
+  try {
+    const HttpResponse r = unix_http_get(ctx.cfg.socket.path, "/v1/usage", {}, std::chrono::seconds(5));
+    if (r.status == 200) {
+      std::map<std::string, KeyUseInfo> out;
+      const auto j = nlohmann::json::parse(r.body);
+      for (const auto &[id, u] : j.at("keys").items()) {
+        KeyUseInfo k;
+        int64_t t = 0;
+        if (u.at("last_used_at").is_string() && sync::parse_time(u["last_used_at"].get<std::string>(), t))
+          k.last_used = t;
+        k.uses_last_day = u.value("uses_last_day", uint64_t(0));
+        out[id] = k;
+      }
+      return out;
+    }
+    why = "edgekeyd answered " + std::to_string(r.status) + " to /v1/usage (an older edgekeyd?)";
+  } catch (const CtlError &e) {
+    why = e.what();
+  } catch (const std::exception &e) {
+    why = std::string("edgekeyd's /v1/usage did not parse: ") + e.what();
+  }
+  if (required) throw CtlError(kExitUnavailable, "cannot tell when keys were last used: " + why);
+  ctx.err << "edgekeyctl: note: last use unknown: " << printable(why) << '\n';
+  return std::nullopt;
 }
 
 }  // namespace
@@ -74,11 +119,23 @@ int keys_create(const Context &ctx, KeyStore &store, const CreateArgs &a) {
 }
 
 int keys_list(const Context &ctx, KeyStore &store, const ListArgs &a) {
+  std::optional<std::chrono::milliseconds> unused;
+  if (!a.unused_since.empty() && !(unused = daemon::parse_duration(a.unused_since)))
+    throw CtlError(kExitUsage, "--unused-since: expected a duration such as 90d, 24h or 30m, got " +
+                                   sync::quote_for_error(a.unused_since));
   std::vector<sync::KeyRecord> keys = store.list();
   warn_unreadable(ctx, store);
+  const auto use = fetch_use(ctx, unused.has_value());
+  // Unused since `cut`: last used before it, or never used and created before it.
+  const int64_t cut = unused ? ctx.now - int64_t(unused->count() / 1000) : 0;
+  auto used_since_cut = [&](const sync::KeyRecord &r) {
+    auto it = use->find(r.id);
+    const int64_t last = it == use->end() ? 0 : it->second.last_used;
+    return (last ? last : r.created_at.value_or(0)) >= cut;
+  };
   std::erase_if(keys, [&](const sync::KeyRecord &r) {
     return (!a.workspace.empty() && r.workspace != a.workspace) ||
-           (!a.all && std::string_view(key_state(r, ctx.now)) != "active");
+           (!a.all && std::string_view(key_state(r, ctx.now)) != "active") || (unused && used_since_cut(r));
   });
   std::stable_sort(keys.begin(), keys.end(), [](const sync::KeyRecord &x, const sync::KeyRecord &y) {
     if (x.workspace != y.workspace) return x.workspace < y.workspace;
@@ -86,10 +143,14 @@ int keys_list(const Context &ctx, KeyStore &store, const ListArgs &a) {
   });
   if (ctx.json) {
     nlohmann::ordered_json arr = nlohmann::ordered_json::array();
-    for (const auto &r : keys) arr.push_back(record_json(r));
+    for (const auto &r : keys) {
+      nlohmann::ordered_json j = record_json(r);
+      add_use_json(j, use ? &*use : nullptr, r.id);
+      arr.push_back(std::move(j));
+    }
     print_json(ctx.out, {{"keys", arr}});
   } else {
-    print_key_table(ctx.out, keys, ctx.now);
+    print_key_table(ctx.out, keys, ctx.now, use ? &*use : nullptr);
   }
   return kExitOk;
 }
@@ -98,10 +159,20 @@ int keys_show(const Context &ctx, KeyStore &store, const std::string &id) {
   const auto r = store.get(id);
   warn_unreadable(ctx, store);
   if (!r) throw not_found(store, id);
-  if (ctx.json)
-    print_json(ctx.out, record_json(*r));
-  else
+  const auto use = fetch_use(ctx, false);
+  if (ctx.json) {
+    nlohmann::ordered_json j = record_json(*r);
+    add_use_json(j, use ? &*use : nullptr, id);
+    print_json(ctx.out, j);
+  } else {
     print_record(ctx.out, *r, ctx.now);
+    const KeyUseInfo *u = nullptr;
+    if (use)
+      if (auto it = use->find(id); it != use->end()) u = &it->second;
+    ctx.out << "last_used_at:    "
+            << (!use ? "? (edgekeyd unreachable)" : u && u->last_used ? sync::format_time(u->last_used) : "never")
+            << "\nuses_last_day:   " << (!use ? "?" : std::to_string(u ? u->uses_last_day : 0)) << '\n';
+  }
   return kExitOk;
 }
 

@@ -31,6 +31,7 @@ struct CreateArgs {
 struct ListArgs {
   std::string workspace;  // "" = every workspace
   bool all = false;       // include revoked and expired keys
+  std::string unused_since;  // a duration ("90d"): only keys not used for that long ("" = no filter)
 };
 
 struct RotateArgs {

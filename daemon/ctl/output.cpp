@@ -110,18 +110,25 @@ void print_record(std::ostream &out, const sync::KeyRecord &r, int64_t now) {
   }
 }
 
-void print_key_table(std::ostream &out, const std::vector<sync::KeyRecord> &keys, int64_t now) {
+void print_key_table(std::ostream &out, const std::vector<sync::KeyRecord> &keys, int64_t now,
+                     const std::map<std::string, KeyUseInfo> *use) {
   if (keys.empty()) {
     out << "no keys\n";
     return;
   }
-  using Row = std::array<std::string, 8>;
+  using Row = std::array<std::string, 9>;
   std::vector<Row> rows;
-  rows.push_back({"ID", "WORKSPACE", "TYPE", "ENV", "ROLE", "STATUS", "EXPIRES", "NAME"});
+  rows.push_back({"ID", "WORKSPACE", "TYPE", "ENV", "ROLE", "STATUS", "EXPIRES", "LAST USED", "NAME"});
+  auto last_used = [&](const std::string &id) -> std::string {
+    if (!use) return "?";
+    auto it = use->find(id);
+    return it == use->end() || !it->second.last_used ? "never" : sync::format_time(it->second.last_used);
+  };
   for (const auto &r : keys)
     rows.push_back({printable(r.id), printable(r.workspace), sync::key_type_name(r.type), sync::key_env_name(r.env),
-                    printable(r.role), key_state(r, now), time_or(r.expires_at, "never"), printable(r.name)});
-  std::array<size_t, 8> width{};
+                    printable(r.role), key_state(r, now), time_or(r.expires_at, "never"), last_used(r.id),
+                    printable(r.name)});
+  std::array<size_t, 9> width{};
   for (const auto &row : rows)
     for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
   for (const auto &row : rows) {

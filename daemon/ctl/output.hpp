@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <map>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -34,9 +35,16 @@ std::string printable(std::string_view text);
 // One "field: value" line per field, aligned; hash shortened.
 void print_record(std::ostream &out, const sync::KeyRecord &r, int64_t now);
 
-// A table of id, workspace, type, env, role, state, expiry and name; a
-// "no keys" line when empty.
-void print_key_table(std::ostream &out, const std::vector<sync::KeyRecord> &keys, int64_t now);
+// A key's use as edgekeyd reports it (GET /v1/usage).
+struct KeyUseInfo {
+  int64_t last_used = 0;  // unix s, 0 = never used
+  uint64_t uses_last_day = 0;
+};
+
+// A table of id, workspace, type, env, role, state, expiry, last use and
+// name; a "no keys" line when empty. `use` null: last use unknown ("?").
+void print_key_table(std::ostream &out, const std::vector<sync::KeyRecord> &keys, int64_t now,
+                     const std::map<std::string, KeyUseInfo> *use = nullptr);
 
 // Any JSON value as indented "key: value" lines (objects nest by two
 // spaces, arrays inline when scalar); null shows as "-".

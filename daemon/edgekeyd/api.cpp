@@ -2,7 +2,9 @@
 //   /v1/validate       the validation answer (validate_route.cpp), for any
 //                      method and under /v1/validate/ too (Envoy ext_authz)
 //   GET /v1/status     table, upstream and freshness as JSON
-//   GET /v1/keys/{id}  a key's metadata (never a token, never its hash)
+//   GET /v1/keys/{id}  a key's metadata (never a token, never its hash) and
+//                      its use on this host (last_used_at, uses_last_day)
+//   GET /v1/usage      every key's use on this host (edgekeyctl keys list)
 //   GET /healthz       the loop answers
 //   GET /readyz        200 once the first full load is done and the table
 //                      holds every key of the upstream, else 503
@@ -58,10 +60,12 @@ void Daemon::handle(const http::Request &req, http::Response &res) {
   }
   if (path == "/v1/status") return status_json(res);
   if (path == "/metrics") return metrics_text(res);
+  if (path == "/v1/usage") return usage_json(res);
   constexpr std::string_view kKeys = "/v1/keys/";
   if (path.substr(0, kKeys.size()) == kKeys && path.size() > kKeys.size())
     return key_json(std::string(path.substr(kKeys.size())), res);
-  text(res, 404, "no such endpoint: try /v1/validate, /v1/status, /v1/keys/{id}, /healthz, /readyz, /metrics\n");
+  text(res, 404, "no such endpoint: try /v1/validate, /v1/status, /v1/keys/{id}, /v1/usage, /healthz, /readyz, "
+                "/metrics\n");
 }
 
 void Daemon::status_json(http::Response &res) const {
@@ -130,23 +134,60 @@ void Daemon::key_json(const std::string &id, http::Response &res) const {
   nlohmann::json j = nlohmann::json::parse(sync::encode_record_json(*r));
   j.erase("hash");
   j.erase("origin_written_at");
+  j.update(key_use_json(id));
   json(res, 200, j);
+}
+
+// last_used_at (RFC 3339, null = not seen used here) and uses over the last
+// 24 hours, through every path on this host.
+nlohmann::json Daemon::key_use_json(const std::string &id) const {
+  const KeyUse *u = usage_->key(id);
+  const int64_t now = int64_t(time(nullptr));
+  return {{"last_used_at", u && u->last_used ? nlohmann::json(sync::format_time(u->last_used)) : nlohmann::json()},
+          {"uses_last_day", u ? u->last_day(now) : 0},
+          {"region", cfg_.region}};
+}
+
+void Daemon::usage_json(http::Response &res) const {
+  nlohmann::json keys = nlohmann::json::object();
+  const int64_t now = int64_t(time(nullptr));
+  for (const auto &[id, u] : usage_->keys())
+    keys[id] = {{"last_used_at", u.last_used ? nlohmann::json(sync::format_time(u.last_used)) : nlohmann::json()},
+                {"uses_last_day", u.last_day(now)}};
+  json(res, 200, {{"region", cfg_.region}, {"keys", std::move(keys)}});
+}
+
+// Validations through every path: the library's (folded from the readers'
+// usage segments) and the socket's, saved across restarts.
+void Daemon::usage_metrics(std::string &out) const {
+  out.append("# HELP edgekey_validations_total Validation answers on this host, by path (library: readers "
+             "linking libedgekey; socket: /v1/validate), status and code.\n"
+             "# TYPE edgekey_validations_total counter\n");
+  const CodeCounts socket = socket_totals();
+  for (const auto &[path, counts] : {std::pair{"library", &usage_->library()}, std::pair{"socket", &socket}})
+    for (int c = 0; c < EK_CODE_COUNT_; ++c)
+      out.append("edgekey_validations_total{path=\"")
+          .append(path)
+          .append("\",status=\"")
+          .append(std::to_string(ek_code_status(c)))
+          .append("\",code=\"")
+          .append(ek_code_name(c))
+          .append("\"} ")
+          .append(std::to_string((*counts)[c]))
+          .append("\n");
+  metric(out, "edgekey_revoked_key_uses_total", "counter",
+         "Validations of revoked keys through every path (a leak signal).",
+         double(usage_->library()[EK_CODE_REVOKED_KEY] + socket[EK_CODE_REVOKED_KEY]));
+  metric(out, "edgekey_reader_processes", "gauge", "Processes validating through the library that edgekeyd counts.",
+         double(usage_->reader_processes()));
+  metric(out, "edgekey_usage_segments", "gauge", "Readers' usage segments being read.", double(usage_->segments()));
+  metric(out, "edgekey_key_uses_unattributed_total", "counter",
+         "Key uses a reader counted without the key (its usage segment was full).", double(usage_->unattributed()));
 }
 
 void Daemon::metrics_text(http::Response &res) const {
   std::string out;
-  out.append("# HELP edgekey_validations_total Validation answers over the socket, by status and code.\n"
-             "# TYPE edgekey_validations_total counter\n");
-  for (int c = 0; c < EK_CODE_COUNT_; ++c)
-    out.append("edgekey_validations_total{status=\"")
-        .append(std::to_string(ek_code_status(c)))
-        .append("\",code=\"")
-        .append(ek_code_name(c))
-        .append("\"} ")
-        .append(std::to_string(validate_.by_code()[c]))
-        .append("\n");
-  metric(out, "edgekey_revoked_key_uses_total", "counter", "Validations of revoked keys (a leak signal).",
-         double(validate_.revoked_uses()));
+  usage_metrics(out);
   const auto st = writer_->stats();
   out.append("# HELP edgekey_table_keys Keys in the shared table by state.\n# TYPE edgekey_table_keys gauge\n");
   out.append("edgekey_table_keys{state=\"live\"} ").append(std::to_string(st.live)).append("\n");

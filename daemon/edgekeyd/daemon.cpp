@@ -91,6 +91,13 @@ void Daemon::start() {
         cfg_.table.address().c_str(), (unsigned long long)writer_->stats().generation,
         (unsigned long long)writer_->stats().live, (unsigned long long)writer_->revision(),
         writer_->torn_slots() ? ": half-written records found, a full load repairs them" : "");
+  usage_ = std::make_unique<UsageCollector>(cfg_.table.address(),
+                                            cfg_.snapshot.empty() ? "" : cfg_.snapshot + ".usage");
+  for (const std::string &problem : {usage_->prepare(cfg_.table.readers_group), usage_->load_state()})
+    if (!problem.empty()) log(Severity::Warn, "%s", problem.c_str());
+  validate_.on_answer = [this](const Result &r) {
+    if (r.key_id[0]) usage_->note_use(r.key_id, now_s());
+  };
   applier_ = std::make_unique<sync::Applier>(*writer_, cfg_.policy, [](const std::string &m) {
     log(Severity::Warn, "rejected %s", m.c_str());
   });
@@ -220,6 +227,7 @@ void Daemon::tick() {
   const int64_t now = now_s();
   writer_->heartbeat(now);
   if (file_ && file_->healthy()) applier_->contact(now);
+  collect_usage(false);
   notify_.watchdog();
   // STATUS= at most once a tick: sd_notify blocks when the manager is slow
   // to read, and a burst of changes must not stall the loop on it.
@@ -227,6 +235,23 @@ void Daemon::tick() {
     notify_.status(st);
     status_sent_ = std::move(st);
   }
+}
+
+CodeCounts Daemon::socket_totals() const {
+  CodeCounts c = usage_->socket_saved();
+  for (size_t i = 0; i < c.size(); ++i) c[i] += validate_.by_code()[i];
+  return c;
+}
+
+// The readers' usage segments, folded about once a second (a key's last use
+// is then at most ~2 s behind: the readers' clock is the heartbeat).
+void Daemon::collect_usage(bool force_save) {
+  const int64_t now = now_s();
+  usage_->scan(applier_->store(), applier_->changes(), now, [this, now](const sync::KeyRecord &r) {
+    validate_.revoked_log().record(r.id, r.workspace, now);
+  });
+  if (std::string problem = usage_->save_state(socket_totals(), now, force_save); !problem.empty())
+    log(Severity::Warn, "%s", problem.c_str());
 }
 
 // Keys the table had no room for: tried again when the filesystem has room
@@ -335,6 +360,7 @@ void Daemon::stop() {
     snapshot_writer_.wait();
     collect_snapshot();
   }
+  if (usage_ && applier_) collect_usage(true);
   for (uv_handle_t *h : {(uv_handle_t *)&tick_, (uv_handle_t *)&snapshot_timer_, (uv_handle_t *)&sighup_,
                          (uv_handle_t *)&sigterm_, (uv_handle_t *)&sigint_})
     if (!uv_is_closing(h)) uv_close(h, nullptr);

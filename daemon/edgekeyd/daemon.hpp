@@ -12,6 +12,7 @@
 #include "daemon/config/config.hpp"
 #include "daemon/edgekeyd/notify.hpp"
 #include "daemon/edgekeyd/snapshot_writer.hpp"
+#include "daemon/edgekeyd/usage_collector.hpp"
 #include "daemon/edgekeyd/validate_route.hpp"
 #include "daemon/http/histogram.hpp"
 #include "daemon/http/server.hpp"
@@ -58,11 +59,16 @@ class Daemon {
   sync::Snapshot make_snapshot() const;
   void collect_snapshot();  // takes a finished background write's outcome; retries a failed one
   std::string status_line() const;
+  void collect_usage(bool force_save);
+  CodeCounts socket_totals() const;  // the socket's answers, saved ones included
 
   // api.cpp
   void status_json(http::Response &res) const;
   void key_json(const std::string &id, http::Response &res) const;
   void metrics_text(http::Response &res) const;
+  void usage_metrics(std::string &out) const;
+  nlohmann::json key_use_json(const std::string &id) const;
+  void usage_json(http::Response &res) const;
   nlohmann::json nats_status_json() const;
   void nats_metrics(std::string &out) const;
 
@@ -75,6 +81,7 @@ class Daemon {
   std::unique_ptr<sync::NatsSource> nats_;
   std::unique_ptr<http::HttpServer> server_;
   ValidateRoute validate_;
+  std::unique_ptr<UsageCollector> usage_;
   http::LatencyHistogram latency_;
   // Origin write -> applied here (NATS), in ms buckets from 1 ms to 60 s.
   http::LatencyHistogram propagation_{{1000, 2000, 5000, 10000, 25000, 50000, 100000, 250000, 500000,

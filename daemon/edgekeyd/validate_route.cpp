@@ -38,7 +38,11 @@ const char *client_ip(const http::Request &req, char *buf, size_t cap) {
 
 Result ValidateRoute::validate(const http::Request &req) {
   Result r;
-  if (!validator_) validator_ = Validator::open(table_.c_str());
+  if (!validator_) {
+    validator_ = Validator::open(table_.c_str());
+    // The socket's answers are counted here (path "socket"), not as the library's.
+    if (validator_) ek_set_counting(validator_.handle(), 0);
+  }
   if (!validator_) {
     r.status = 503;
     r.code = EK_CODE_KEYSET_UNAVAILABLE;
@@ -63,6 +67,7 @@ void ValidateRoute::handle(const http::Request &req, http::Response &res) {
   ++by_code_[size_t(r.code) < by_code_.size() ? r.code : EK_CODE_KEYSET_UNAVAILABLE];
   const bool has_key = r.key_id[0] != '\0';
   if (r.code == EK_CODE_REVOKED_KEY) revoked_.record(r.key_id, r.workspace, int64_t(time(nullptr)));
+  if (on_answer) on_answer(r);
 
   res.status = r.status;
   res.add_header("Content-Type", "application/json");

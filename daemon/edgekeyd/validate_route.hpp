@@ -19,6 +19,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -39,6 +40,10 @@ class ValidateRoute {
   // Answers by ek_code, for /metrics.
   const std::array<uint64_t, EK_CODE_COUNT_> &by_code() const { return by_code_; }
   uint64_t revoked_uses() const { return revoked_.uses(); }
+  // One log of revoked keys' uses for every path (the usage collector's too).
+  RevokedUseLog &revoked_log() { return revoked_; }
+  // Called with every answer (edgekeyd notes the found key's use).
+  std::function<void(const Result &)> on_answer;
 
  private:
   Result validate(const http::Request &req);

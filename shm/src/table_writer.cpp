@@ -3,6 +3,7 @@
 #include "shm/src/arena_record.hpp"
 #include "shm/src/pepper.hpp"
 #include "shm/src/token.hpp"
+#include "shm/src/usage_reader.hpp"
 
 #include <grp.h>
 #include <signal.h>
@@ -97,6 +98,9 @@ TableWriter::TableWriter(TableOptions opts) : opts_(std::move(opts)) {
   check_huge_pages(opts_);
   open_control();
   attach_current();
+  // Beside the table, the directory where readers count their answers (best
+  // effort: without it they validate without counting; edgekeyd logs why).
+  prepare_usage_dir(dir_.address(opts_.name), opts_.readers_group);
 }
 
 TableWriter::~TableWriter() {
@@ -529,6 +533,7 @@ void TableWriter::destroy(const std::string &name, const std::string &directory)
   }
   remove_segment(d, name);
   for (const std::string &n : segment_names(d, name + ".g")) remove_segment(d, n);
+  remove_usage_dir(d.address(name));
 }
 
 }  // namespace edgekey::shm

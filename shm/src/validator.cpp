@@ -118,9 +118,10 @@ int ek_open(const char *table_name, ek_validator **out) {
 
 void ek_close(ek_validator *v) { delete v; }
 
-int ek_validate(ek_validator *v, const ek_request *req, ek_result *out) {
-  if (!v || !req || !out) return EK_ERR_INVALID_ARG;
+namespace {
 
+// The validation rules; ek_validate counts the answer this gives.
+inline int validate_rules(ek_validator *v, const ek_request *req, ek_result *out) {
   const char *auth = req->authorization;
   if (!auth || !*auth) return unkeyed(out, EK_CODE_MISSING_TOKEN);
   if (v->refresh() != 0) return unkeyed(out, EK_CODE_KEYSET_UNAVAILABLE);
@@ -149,6 +150,7 @@ int ek_validate(ek_validator *v, const ek_request *req, ek_result *out) {
     case Lookup::Busy: return unkeyed(out, EK_CODE_KEYSET_UNAVAILABLE);
     case Lookup::Hit: break;
   }
+  v->hit_tag = usage_tag(hash);
 
   std::string_view key_id, workspace;
   if (!slot_ids(d, s, key_id, workspace)) return unkeyed(out, EK_CODE_KEYSET_UNAVAILABLE);
@@ -191,6 +193,21 @@ int ek_validate(ek_validator *v, const ek_request *req, ek_result *out) {
     if (bit < 0 || !((s.perms >> bit) & 1)) return answer(out, EK_CODE_INSUFFICIENT_PERMISSION);
   }
   return answer(out, EK_CODE_OK);
+}
+
+}  // namespace
+
+int ek_validate(ek_validator *v, const ek_request *req, ek_result *out) {
+  if (!v || !req || !out) return EK_ERR_INVALID_ARG;
+  v->hit_tag = 0;
+  validate_rules(v, req, out);
+  v->count(out->code);
+  return 0;
+}
+
+int ek_set_counting(ek_validator *v, int on) {
+  if (!v) return EK_ERR_INVALID_ARG;
+  return v->set_counting(on != 0) ? 1 : 0;
 }
 
 int ek_code_status(int code) {

@@ -56,10 +56,18 @@ int ek_validator::open(const char *table_name) {
   rc = check_control(control_map_.data(), control_map_.size());
   if (rc != 0) return rc;
   ctl_ = static_cast<const ControlHeader *>(control_map_.data());
+  set_counting(true);
   rc = refresh();
   // A table that exists but was never loaded opens fine: validate answers
   // 503 keyset_unavailable until edgekeyd publishes the first generation.
   return rc == EK_ERR_NO_TABLE ? 0 : rc;
+}
+
+bool ek_validator::set_counting(bool on) {
+  if (!on) usage_.close();
+  else if (!usage_.active() && ctl_)
+    usage_.open(name_, name_[0] == '/' ? name_ : "/dev/shm/" + name_, &ctl_->heartbeat);
+  return usage_.active();
 }
 
 // A generation can be unlinked between reading its number and opening it

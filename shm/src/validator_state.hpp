@@ -11,6 +11,7 @@
 #include "shm/src/ro_mapping.hpp"
 #include "shm/src/table_view.hpp"
 #include "shm/src/token.hpp"
+#include "shm/src/usage_writer.hpp"
 
 #include <cstdint>
 #include <string>
@@ -61,6 +62,15 @@ struct ek_validator {
   }
   uint64_t generation() const { return gen_; }
 
+  // Usage counting (usage_writer.hpp): on when the table's usage directory
+  // lets this validator have a segment. hit_tag is usage_tag() of the key
+  // the current call found, 0 when none.
+  bool set_counting(bool on);
+  void count(int code) {
+    if (usage_.active()) usage_.count(code, hit_tag);
+  }
+  uint64_t hit_tag = 0;
+
  private:
   int remap(uint64_t g);
   int load_caches();
@@ -76,6 +86,7 @@ struct ek_validator {
   std::string pepper_path_;  // of the hasher_ now loaded
   uint8_t pepper_fp_[32] = {};
   edgekey::shm::PermissionIndex perms_;
+  edgekey::shm::UsageWriter usage_;
   // Zero-padded copies of the header's role names; rows from n_roles on
   // (and the extra last row, for out-of-range roles) are all zero.
   char roles_[edgekey::shm::kMaxRoles + 1][edgekey::shm::kMaxNameLen + 1] = {};

@@ -119,8 +119,8 @@ TEST(Daemon, ARevokedKeysUseIsLoggedOncePerKeyAndCounted) {
 
   const std::string m = d.get("/metrics").body;
   EXPECT_TRUE(has_sample(m, "edgekey_revoked_key_uses_total 8")) << m;
-  EXPECT_TRUE(has_sample(m, "edgekey_validations_total{status=\"401\",code=\"revoked_key\"} 8")) << m;
-  EXPECT_TRUE(has_sample(m, "edgekey_validations_total{status=\"200\",code=\"ok\"} 1")) << m;
+  EXPECT_TRUE(has_sample(m, "edgekey_validations_total{path=\"socket\",status=\"401\",code=\"revoked_key\"} 8")) << m;
+  EXPECT_TRUE(has_sample(m, "edgekey_validations_total{path=\"socket\",status=\"200\",code=\"ok\"} 1")) << m;
   EXPECT_TRUE(has_sample(m, "edgekey_table_keys{state=\"revoked\"} 2")) << m;
   EXPECT_TRUE(has_sample(m, "edgekey_table_keys{state=\"live\"} 1")) << m;
   const auto status = nlohmann::json::parse(d.get("/v1/status").body);

@@ -71,7 +71,7 @@ TEST(Daemon, StatusKeysHealthReadyAndMetrics) {
   EXPECT_EQ(d.get("/healthz").status, 200);
   EXPECT_EQ(d.get("/readyz").status, 200);
   std::string m = d.get("/metrics").body;
-  EXPECT_NE(m.find("edgekey_validations_total{status=\"200\",code=\"ok\"} 1"), std::string::npos) << m;
+  EXPECT_NE(m.find("edgekey_validations_total{path=\"socket\",status=\"200\",code=\"ok\"} 1"), std::string::npos) << m;
   EXPECT_NE(m.find("edgekey_table_keys{state=\"live\"} 1"), std::string::npos);
   EXPECT_NE(m.find("edgekey_socket_request_duration_seconds_bucket"), std::string::npos);
   EXPECT_NE(m.find("edgekey_last_sync_age_seconds"), std::string::npos);

@@ -30,6 +30,17 @@
  *   staleness policy.
  * - When edgekeyd grows or rebuilds the table it publishes a new generation;
  *   a validator switches to it on its next call, no action needed.
+ * - Every answer is counted (by code; for a found key, its use and the time
+ *   of its last use) in a usage segment of the validator's own, which it
+ *   creates in /dev/shm/<table name>.usage/ and edgekeyd reads (/metrics,
+ *   the revoked-key alarm, a key's last use). Counting takes no lock, no
+ *   system call and writes no cache line another thread writes. A validator
+ *   that cannot create its segment (no such directory: an older edgekeyd;
+ *   no permission; /dev/shm full) validates without counting.
+ * - Trust: the key table is read-only to readers, but the usage directory
+ *   is writable by the readers' group. A process in table.readers_group can
+ *   therefore write usage counts (it could already read every key's hash):
+ *   never put an untrusted process in that group.
  */
 #ifndef EDGEKEY_EDGEKEY_H
 #define EDGEKEY_EDGEKEY_H
@@ -111,6 +122,13 @@ EK_API void ek_close(ek_validator *v);
 /* Fills *out. Returns 0 whenever *out holds an answer (including 401/403/503),
  * or EK_ERR_INVALID_ARG for NULL arguments. Never blocks, never allocates. */
 EK_API int ek_validate(ek_validator *v, const ek_request *req, ek_result *out);
+
+/* Usage counting for this validator: on (the default, when the usage
+ * directory lets it) or off (e.g. a process that counts its answers itself,
+ * or a benchmark). Returns 1 when the validator counts after the call, 0 when
+ * not, or EK_ERR_INVALID_ARG. Not for the hot path (off-to-on creates a
+ * segment). */
+EK_API int ek_set_counting(ek_validator *v, int on);
 
 /* "ok", "revoked_key", ...; "unknown_code" outside the enum. */
 EK_API const char *ek_code_name(int code);

@@ -1,0 +1,59 @@
+// usage_reader.hpp -- edgekeyd's side of usage segments (usage_layout.hpp):
+// the usage directory, and a read-only view of one reader's segment.
+//
+// A segment is untrusted bytes written by another process: open() checks
+// magic, version and that the file holds the table its header announces;
+// nothing else in it is trusted (indices are bounded by entries()).
+#pragma once
+
+#include "shm/src/usage_layout.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace edgekey::shm {
+
+// Creates the usage directory of the table opened as `table` (mode 3770,
+// group `group`, "" = the creator's), or adopts the one there when this user
+// owns it (its mode and group set again). "" on success, else one line
+// naming the directory and what to do.
+std::string prepare_usage_dir(const std::string &table, const std::string &group);
+// Removes the directory and every file in it; quiet when absent.
+void remove_usage_dir(const std::string &table);
+// Names of the regular files in the usage directory.
+std::vector<std::string> usage_segment_names(const std::string &table);
+
+class UsageSegment {
+ public:
+  UsageSegment() = default;
+  UsageSegment(UsageSegment &&o) noexcept;
+  UsageSegment &operator=(UsageSegment &&o) noexcept;
+  UsageSegment(const UsageSegment &) = delete;
+  UsageSegment &operator=(const UsageSegment &) = delete;
+  ~UsageSegment() { reset(); }
+
+  // false when it is not a complete segment (yet, or ever).
+  bool open(const std::string &path);
+  void reset();
+  bool valid() const { return hdr_ != nullptr; }
+
+  int64_t pid() const { return hdr_->pid; }
+  uint64_t instance() const { return hdr_->instance; }
+  bool retired() const { return hdr_->retired.load(std::memory_order_acquire) != 0; }
+  uint32_t entries() const { return entries_n_; }
+  uint64_t counter(int i) const { return counters_->n[i].load(std::memory_order_relaxed); }
+  // The word (acquire), then its tag: a non-zero word's tag is its key's.
+  uint64_t word(uint32_t i) const { return entries_[i].word.load(std::memory_order_acquire); }
+  uint64_t tag(uint32_t i) const { return entries_[i].tag.load(std::memory_order_relaxed); }
+
+ private:
+  void *base_ = nullptr;
+  size_t size_ = 0;
+  const UsageHeader *hdr_ = nullptr;
+  const UsageCounters *counters_ = nullptr;
+  const UsageEntry *entries_ = nullptr;
+  uint32_t entries_n_ = 0;
+};
+
+}  // namespace edgekey::shm
