@@ -1,7 +1,7 @@
 # Written by peers_bench; run from this directory: gnuplot peers.gp
-set terminal pngcairo size 1400,640 font 'Sans,10'
+set terminal pngcairo size 1400,1200 font 'Sans,10'
 set output 'peers.png'
-set title "edgekey beside its peers: ns per request (SHA-256 + lookup), median, log scale — 2026-11-24 07:26 UTC"
+set multiplot layout 2,1 title "edgekey beside its peers: ns per request (SHA-256 + lookup), median, log scale — 2026-12-07 02:37 UTC"
 set key autotitle columnheader
 set style data histogram
 set style histogram clustered gap 1
@@ -16,8 +16,16 @@ set key top left
 set xtics noenhanced
 set key noenhanced
 set xtics scale 0
-plot for [i=2:5] 'peers.dat' using i:xtic(1) title columnheader(i), \
-  'peers.dat' using ($0 + (0 - 1.5) / 5):2:(sprintf('%.0f', column(2))) with labels offset 0,0.7 font 'Sans,7' notitle, \
-  'peers.dat' using ($0 + (1 - 1.5) / 5):3:(sprintf('%.0f', column(3))) with labels offset 0,0.7 font 'Sans,7' notitle, \
-  'peers.dat' using ($0 + (2 - 1.5) / 5):4:(sprintf('%.0f', column(4))) with labels offset 0,0.7 font 'Sans,7' notitle, \
-  'peers.dat' using ($0 + (3 - 1.5) / 5):5:(sprintf('%.0f', column(5))) with labels offset 0,0.7 font 'Sans,7' notitle
+set title "latency: one request at a time (an lfence after each request, every peer alike)"
+plot for [i=2:5] 'peers.dat' index 0 using i:xtic(1) title columnheader(i), \
+  'peers.dat' index 0 using ($0 + (0 - 1.5) / 5):2:(sprintf('%.0f', column(2))) with labels offset 0,0.7 font 'Sans,7' notitle, \
+  'peers.dat' index 0 using ($0 + (1 - 1.5) / 5):3:(sprintf('%.0f', column(3))) with labels offset 0,0.7 font 'Sans,7' notitle, \
+  'peers.dat' index 0 using ($0 + (2 - 1.5) / 5):4:(sprintf('%.0f', column(4))) with labels offset 0,0.7 font 'Sans,7' notitle, \
+  'peers.dat' index 0 using ($0 + (3 - 1.5) / 5):5:(sprintf('%.0f', column(5))) with labels offset 0,0.7 font 'Sans,7' notitle
+set title "throughput: requests back to back (the CPU overlaps consecutive requests)"
+plot for [i=2:5] 'peers.dat' index 1 using i:xtic(1) title columnheader(i), \
+  'peers.dat' index 1 using ($0 + (0 - 1.5) / 5):2:(sprintf('%.0f', column(2))) with labels offset 0,0.7 font 'Sans,7' notitle, \
+  'peers.dat' index 1 using ($0 + (1 - 1.5) / 5):3:(sprintf('%.0f', column(3))) with labels offset 0,0.7 font 'Sans,7' notitle, \
+  'peers.dat' index 1 using ($0 + (2 - 1.5) / 5):4:(sprintf('%.0f', column(4))) with labels offset 0,0.7 font 'Sans,7' notitle, \
+  'peers.dat' index 1 using ($0 + (3 - 1.5) / 5):5:(sprintf('%.0f', column(5))) with labels offset 0,0.7 font 'Sans,7' notitle
+unset multiplot
