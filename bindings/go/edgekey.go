@@ -111,7 +111,7 @@ type reqField struct {
 
 const (
 	initialBuf = 256
-	cacheSize  = 1 << 18 // names cached per Validator: 2 MiB of pointers and 2 MiB of hashes, entries of ~250 bytes made on use
+	cacheSize  = 1 << 18 // names cached per Validator: 2 MiB of pointers, entries of ~190 bytes made on use
 	ways       = 8       // per set: h >> 61 picks one of 8
 )
 
@@ -123,8 +123,7 @@ type Validator struct {
 	mu     sync.Mutex
 	free   []*slot // idle slots beyond the cells' number
 	names  []atomic.Pointer[nameEntry]
-	tags   []atomic.Uint64 // names[i]'s hash (a hint: a reader compares the entry's raw bytes)
-	hseed  uint64          // hashKeyID's seed
+	hseed  uint64 // hashKeyID's seed
 }
 
 // Open maps the table `table` (edgekey.yaml's table.name, or its path under
@@ -140,8 +139,7 @@ func Open(table string) (*Validator, error) {
 		n = 64
 	}
 	v := &Validator{table: table, cells: make([]atomic.Pointer[slot], n),
-		names: make([]atomic.Pointer[nameEntry], cacheSize), tags: make([]atomic.Uint64, cacheSize),
-		hseed: new(maphash.Hash).Sum64() | 1}
+		names: make([]atomic.Pointer[nameEntry], cacheSize), hseed: new(maphash.Hash).Sum64() | 1}
 	s, err := v.newSlot()
 	if err != nil {
 		return nil, err
@@ -385,42 +383,37 @@ func field(p *C.char, n int) []byte {
 }
 
 // nameEntry is one cached key's names with the raw result bytes they came
-// from; immutable once published.
+// from and their hash; immutable once published (the names point into raw).
 type nameEntry struct {
-	raw [rawNames]byte
+	h   uint64
 	n   names
+	raw [rawNames]byte
 }
 
 // intern returns the result's names, allocating only when the Validator's
 // cache does not hold them: an 8-way set-associative table of cacheSize
-// entries, shared by every slot and read lock-free, indexed by a hash of the
-// result's key_id; an entry matches when the key_id, workspace and role
-// arrays as they lie (contiguous, NUL-padded by ek_validate) equal its raw
-// bytes (a key whose workspace or role changed gets another entry). A set is one 64-byte line of pointers and one
-// of their hashes: only an entry whose hash matches is read (its 128 raw
-// bytes compared), so a lookup touches three lines, not up to eight entries.
-// A hash and its pointer are stored one after the other: a reader may see
-// one without the other, which the raw compare turns into a miss.
+// entries (a set is one 64-byte line of pointers), shared by every slot and
+// read lock-free, indexed by a hash of the result's key_id; an entry
+// matches when its hash and then its raw bytes equal the result's key_id,
+// workspace and role arrays as they lie (contiguous, NUL-padded by
+// ek_validate): a key whose workspace or role changed gets another entry.
 func (v *Validator) intern(res *C.ek_result) names {
 	raw := unsafe.Slice((*byte)(unsafe.Pointer(&res.key_id[0])), rawNames)
 	h := v.hashKeyID(res)
-	base := (h & (cacheSize/ways - 1)) * ways
-	set := v.names[base:][:ways]
-	tags := v.tags[base:][:ways]
+	set := v.names[(h&(cacheSize/ways-1))*ways:][:ways]
 	for w := 0; w < ways; w++ {
-		if tags[w].Load() == h {
-			if e := set[w].Load(); e != nil && string(e.raw[:]) == string(raw) {
-				return e.n
-			}
+		if e := set[w].Load(); e != nil && e.h == h && string(e.raw[:]) == string(raw) {
+			return e.n
 		}
 	}
+	e := &nameEntry{h: h}
+	copy(e.raw[:], raw)
 	id := field(&res.key_id[0], len(res.key_id))
 	ws := field(&res.workspace[0], len(res.workspace))
 	role := field(&res.role[0], len(res.role))
-	e := &nameEntry{}
-	copy(e.raw[:], raw)
-	text := string(id) + string(ws) + string(role) // the names are substrings of one string
-	e.n = names{keyID: text[:len(id)], workspace: text[len(id) : len(id)+len(ws)], role: text[len(id)+len(ws):]}
+	const wsAt, roleAt = int(unsafe.Sizeof(res.key_id)), int(unsafe.Sizeof(res.key_id) + unsafe.Sizeof(res.workspace))
+	e.n = names{keyID: frozen(e.raw[:len(id)]), workspace: frozen(e.raw[wsAt : wsAt+len(ws)]),
+		role: frozen(e.raw[roleAt : roleAt+len(role)])}
 	w := int(h >> 61) // all ways taken: one chosen by other bits of the hash
 	for i := 0; i < ways; i++ {
 		if set[i].Load() == nil {
@@ -429,8 +422,16 @@ func (v *Validator) intern(res *C.ek_result) names {
 		}
 	}
 	set[w].Store(e)
-	tags[w].Store(h)
 	return e.n
+}
+
+// frozen is b as a string without a copy: b must never change (an entry's
+// raw bytes, written before it is published).
+func frozen(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return *(*string)(unsafe.Pointer(&b))
 }
 
 // hashKeyID mixes the result's key_id array (48 bytes, NUL-padded) as six
