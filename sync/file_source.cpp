@@ -19,6 +19,10 @@ void close_and_free(H *&h) {
   h = nullptr;
 }
 
+uint64_t fingerprint(std::string_view text, const ScanItem &it) {
+  return std::hash<std::string_view>{}(text.substr(it.begin, it.end - it.begin));
+}
+
 struct TokenHashHash {
   size_t operator()(const TokenHash &h) const {
     size_t v;
@@ -95,6 +99,7 @@ bool FileSource::load_all(std::string_view text, uint64_t revision) {
     if (parse_record_hash(r.hash, h)) refused_[h] = r;
   }
   applier_.load_prepared(std::move(prep), revision);
+  seen_.clear();  // the first re-read decodes every item (and fills seen_)
   loaded_ = true;
   log_(Level::Info, "keyset " + path_ + ": loaded " + std::to_string(applier_.size()) + " keys");
   return true;
@@ -111,8 +116,13 @@ bool FileSource::apply_changes(std::string_view text, uint64_t revision) {
   std::unordered_map<std::string, int> new_id;                                          // not stored
   std::map<TokenHash, bool> refused_seen;
   std::vector<KeyRecord> upserts;
+  std::vector<uint64_t> upsert_fps;   // upserts[i]'s item, 0 = none
+  std::vector<std::pair<uint64_t, TokenHash>> unchanged;  // decoded items equal to their stored record
   std::vector<std::string> warnings;  // logged once the read is complete
   auto reset = [&] {
+    ++read_;  // what an interrupted pass marked in seen_ counts for nothing
+    upsert_fps.clear();
+    unchanged.clear();
     hash_line.assign(st.slots(), 0);
     id_line.assign(st.slots(), 0);
     hash_claimer.clear();
@@ -140,8 +150,17 @@ bool FileSource::apply_changes(std::string_view text, uint64_t revision) {
 
   KeysetVisitor v;
   v.restart = reset;
+  v.skip = [&](const ScanItem &it) {
+    const auto e = seen_.find(fingerprint(text, it));
+    if (e == seen_.end()) return false;
+    const uint32_t s = st.find_hash(e->second.hash);
+    if (s == npos || hash_line[s] || id_line[s]) return false;  // decoded: the duplicate rules decide
+    hash_line[s] = id_line[s] = it.line;
+    e->second.read = read_;
+    return true;
+  };
   v.reject = [&](KeysetRejection &&rj) { keep_previous(rj); };
-  v.record = [&](KeyRecord &&r, int line, const ScanItem *) {
+  v.record = [&](KeyRecord &&r, int line, const ScanItem *item) {
     TokenHash h{};
     parse_record_hash(r.hash, h);  // a valid record's always parses
     const uint32_t sh = st.find_hash(h), si = st.find_id(r.id);
@@ -177,18 +196,25 @@ bool FileSource::apply_changes(std::string_view text, uint64_t revision) {
     }
     if (si != npos) id_line[si] = line;
     else new_id[r.id] = line;
-    if (sh != npos && same_content(st.record(sh), r)) return;  // unchanged
+    const uint64_t fp = item ? fingerprint(text, *item) : 0;
+    if (sh != npos && same_content(st.record(sh), r)) {  // unchanged
+      if (fp) unchanged.emplace_back(fp, h);
+      return;
+    }
     if (auto it = refused_.find(h); it != refused_.end() && same_content(it->second, r)) {
       refused_seen[h] = true;  // refused as it is: not offered (nor logged) again
       return;
     }
     upserts.push_back(std::move(r));
+    upsert_fps.push_back(fp);
   };
   if (std::string error = stream_keyset(text, path_, v); !error.empty()) {
     log_(Level::Error, "keyset " + error + " (the table keeps its keys)");
     return false;
   }
   for (const auto &w : warnings) log_(Level::Warn, w);
+  for (const auto &[fp, h] : unchanged) seen_[fp] = Seen{h, read_};
+  std::erase_if(seen_, [&](const auto &e) { return e.second.read != read_; });
 
   KeysetDiff removals;
   st.for_each([&](uint32_t s) {
@@ -202,15 +228,24 @@ bool FileSource::apply_changes(std::string_view text, uint64_t revision) {
     removals.removals.push_back(it->first);  // the Applier may hold it aside (no room)
     it = refused_.erase(it);
   }
-  if (removals.removals.empty() && upserts.empty()) return true;
+  if (removals.removals.empty() && upserts.empty()) {
+    ++read_;
+    return true;
+  }
   const size_t removed = removals.removals.size();
   applier_.apply(removals, revision);
-  for (auto &r : upserts) {
+  for (size_t i = 0; i < upserts.size(); ++i) {
+    KeyRecord &r = upserts[i];
     TokenHash h{};
     parse_record_hash(r.hash, h);
-    if (applier_.upsert(r, revision)) refused_.erase(h);
-    else refused_[h] = std::move(r);
+    if (applier_.upsert(r, revision)) {
+      refused_.erase(h);
+      if (upsert_fps[i]) seen_[upsert_fps[i]] = Seen{h, read_};
+    } else {
+      refused_[h] = std::move(r);
+    }
   }
+  ++read_;
   log_(Level::Info, "keyset " + path_ + ": " + std::to_string(upserts.size()) + " changed, " +
                         std::to_string(removed) + " removed");
   return true;

@@ -9,9 +9,11 @@
 //
 // Memory: no copy of the keyset is kept here. A re-read streams the file
 // (mapped, not copied) record by record and compares each with what the
-// Applier's store holds for its token hash; what it keeps per reload is two
-// ints per stored key (which lines claimed each key's hash and id, for the
-// duplicate rules of parse_keyset_yaml) and the changed records.
+// Applier's store holds for its token hash; an item whose bytes it applied
+// before (seen_: ~80 bytes a key) is not even decoded. What a reload keeps
+// besides is two ints per stored key (which lines claimed each key's hash
+// and id, for the duplicate rules of parse_keyset_yaml) and the changed
+// records.
 #pragma once
 
 #include "sync/applier.hpp"
@@ -23,6 +25,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace edgekey::sync {
@@ -69,6 +72,16 @@ class FileSource {
   // Records of the file the Applier refused (an unknown role, no room), by
   // token hash: not offered again, and not logged again, until they change.
   std::map<TokenHash, KeyRecord> refused_;
+  // The items applied by the last read, by a 64-bit hash of their bytes:
+  // an item read again byte for byte is its stored record, not decoded
+  // again. Each entry holds the record's token hash and the read that last
+  // saw it (entries a read does not see are dropped).
+  struct Seen {
+    TokenHash hash;
+    uint64_t read;
+  };
+  std::unordered_map<uint64_t, Seen> seen_;
+  uint64_t read_ = 0;
   bool healthy_ = false, loaded_ = false;
   uint64_t reloads_ = 0;
 };

@@ -173,6 +173,7 @@ bool stream_fast(std::string_view text, std::string_view source, const KeysetVis
   std::vector<RawField> fields;
   bool decoded = true;
   const bool supported = scan_keyset(text, shape, [&](const ScanItem &it) {
+    if (v.skip && v.skip(it)) return true;
     if (!decode_item(text, it, fields)) return decoded = false;
     KeyRecord r;
     if (simple_record(fields, r) && !validate_record(r)) {

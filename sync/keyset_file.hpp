@@ -63,6 +63,9 @@ struct KeysetVisitor {
   std::function<void(KeyRecord &&, int line, const ScanItem *item)> record;
   // A record that does not parse.
   std::function<void(KeysetRejection &&)> reject;
+  // Optional: asked before the fast reader decodes an item; true = the
+  // caller knows it already (not decoded, nothing delivered for it).
+  std::function<bool(const ScanItem &)> skip;
 };
 
 // Delivers the records of `text` in file order without holding them: a

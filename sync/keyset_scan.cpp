@@ -255,6 +255,25 @@ bool key_char(char c) {
          c == '.';
 }
 
+// is_known_field(), by length first (a keyset has ~13 fields a record).
+bool known_field(std::string_view n) {
+  using namespace std::literals;
+  switch (n.size()) {
+    case 2: return n == "id"sv;
+    case 3: return n == "env"sv;
+    case 4: return n == "hash"sv || n == "name"sv || n == "type"sv || n == "role"sv;
+    case 6: return n == "scopes"sv || n == "status"sv;
+    case 7: return n == "regions"sv;
+    case 9: return n == "workspace"sv;
+    case 10: return n == "created_at"sv || n == "expires_at"sv || n == "revoked_at"sv;
+    case 12: return n == "rotated_from"sv;
+    case 13: return n == "allowed_cidrs"sv;
+    case 15: return n == "allowed_origins"sv;
+    case 17: return n == "origin_written_at"sv;
+    default: return false;
+  }
+}
+
 }  // namespace
 
 namespace scan_detail {
@@ -324,16 +343,22 @@ bool decode_item(std::string_view text, const ScanItem &item, std::vector<RawFie
   size_t pos = item.begin;
   int line = item.line;
   size_t used = 0;
-  bool high = false;  // a byte >= 0x80 was seen: the item must be valid UTF-8
+  bool high = false;  // a byte >= 0x80: the item must be valid UTF-8
+  {
+    uint64_t any = 0;
+    size_t i = item.begin;
+    for (; i + 8 <= item.end; i += 8) {
+      uint64_t w;
+      std::memcpy(&w, base + i, 8);
+      any |= w;
+    }
+    for (; i < item.end; ++i) any |= static_cast<unsigned char>(base[i]);
+    high = (any & 0x8080808080808080ull) != 0;
+  }
   bool first = true;
   while (pos < item.end) {
     const char *nl = static_cast<const char *>(std::char_traits<char>::find(base + pos, item.end - pos, '\n'));
     const size_t eol = nl ? size_t(nl - base) : item.end;
-    for (size_t i = pos; i < eol; ++i)
-      if (static_cast<unsigned char>(base[i]) >= 0x80) {
-        high = true;
-        break;
-      }
     size_t i = pos;
     if (first) {
       i = pos + item.column;
@@ -353,7 +378,7 @@ bool decode_item(std::string_view text, const ScanItem &item, std::vector<RawFie
     if (i == eol || base[i] != ':' || (i + 1 < eol && base[i + 1] != ' ')) return false;
     const std::string_view key(base + k0, i - k0);
     Line l{base + i + 1, base + eol};
-    if (is_known_field(key)) {
+    if (known_field(key)) {
       if (used == fields.size()) fields.emplace_back();
       RawField &f = fields[used++];
       f.name.assign(key);
@@ -377,8 +402,9 @@ enum Field : uint8_t {
   kCreated, kExpires, kStatus, kRevoked, kRotatedFrom, kOriginWritten, kUnknown
 };
 
-Field field_of(const std::string &n) {
-  auto is = [&](const char *w) { return n == w; };
+Field field_of(std::string_view n) {
+  using namespace std::literals;
+  auto is = [&](std::string_view w) { return n == w; };
   switch (n.size()) {
     case 2: return is("id") ? kId : kUnknown;
     case 3: return is("env") ? kEnv : kUnknown;

@@ -176,6 +176,11 @@ class Bench {
     const auto t0 = Clock::now();
     pid_ = fork();
     if (pid_ == 0) {
+      const std::string log = dir_ + "/edgekeyd.log";  // not the bench's output
+      if (FILE *f = fopen(log.c_str(), "a")) {
+        dup2(fileno(f), 1);
+        dup2(fileno(f), 2);
+      }
       execl(edgekeyd_path(), "edgekeyd", "--config", config_.c_str(), (char *)nullptr);
       _exit(127);
     }
