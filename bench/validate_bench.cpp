@@ -26,6 +26,7 @@
 #include "shm/src/table_view.hpp"
 #include "shm/src/table_writer.hpp"
 #include "shm/src/token.hpp"
+#include "shm/src/usage_reader.hpp"
 #include "shm/src/token_format.hpp"
 
 #include <benchmark/benchmark.h>
@@ -43,6 +44,7 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <tuple>
 
 using namespace edgekey;
 
@@ -144,13 +146,19 @@ Table &table(int64_t n) {
     t.unknown_hashes.push_back(h);
   }
   g_segment_bytes[n] = t.writer->stats().segment_bytes;
+  t.writer->heartbeat(int64_t(time(nullptr)));  // the readers' usage clock, as edgekeyd's tick sets it
   return t;
 }
 
 struct Reader {
   ek_validator *v = nullptr;
-  explicit Reader(const std::string &name) {
+  // counting: usage counting (#19) on, as readers run, or off (the cost's baseline).
+  explicit Reader(const std::string &name, bool counting = true) {
     if (ek_open(name.c_str(), &v) != 0) abort();
+    if (ek_set_counting(v, counting) != int(counting)) {
+      fprintf(stderr, "usage counting cannot be turned %s for %s\n", counting ? "on" : "off", name.c_str());
+      abort();
+    }
   }
   ~Reader() { ek_close(v); }
   int validate(const std::string &tok, const char *perm = nullptr) {
@@ -164,14 +172,47 @@ struct Reader {
 // One validator per table and benchmark thread for the whole run, as a
 // worker keeps one: a fresh mapping pays a minor page fault per 4 KiB page
 // on first touch (~60k for 1M keys), which is start-up cost, not validate's.
-Reader &reader_for(const std::string &name, int thread) {
+Reader &reader_for(const std::string &name, int thread, bool counting = true) {
   static std::mutex mu;
-  static std::map<std::pair<std::string, int>, std::unique_ptr<Reader>> readers;
+  static std::map<std::tuple<std::string, int, bool>, std::unique_ptr<Reader>> readers;
   std::lock_guard lock(mu);
-  auto &r = readers[{name, thread}];
-  if (!r) r = std::make_unique<Reader>(name);
+  auto &r = readers[{name, thread, counting}];
+  if (!r) r = std::make_unique<Reader>(name, counting);
   return *r;
 }
+
+// What edgekeyd's usage collector does for the readers (#19), less the
+// folding: removes the segments validators retired (a validator seeing more
+// keys than its segment holds moves to a new one once the last is removed),
+// every 10 ms on a thread of its own.
+class UsageReaper {
+ public:
+  UsageReaper() : thread_([this] { run(); }) {}
+  ~UsageReaper() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  void run() {
+    while (!stop_) {
+      for (const std::string &table : tables())
+        for (const std::string &n : shm::usage_segment_names(table)) {
+          const std::string path = shm::usage_dir(table) + "/" + n;
+          shm::UsageSegment s;
+          if (s.open(path) && s.retired()) unlink(path.c_str());
+        }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  static std::vector<std::string> tables() {
+    std::vector<std::string> out;
+    for (int64_t n : g_sizes) out.push_back("ekbench-" + std::to_string(getpid()) + "-" + std::to_string(n));
+    return out;
+  }
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 // latency: an lfence after each request; throughput: back to back (the top).
 enum class Mode { Latency, Throughput };
@@ -181,8 +222,8 @@ inline void end_request(Mode m) {
 }
 
 void run_validate(benchmark::State &state, Mode mode, const std::vector<std::string> &tokens,
-                  const std::string &name, int want, const char *perm = nullptr) {
-  Reader &r = reader_for(name, state.thread_index());
+                  const std::string &name, int want, const char *perm = nullptr, bool counting = true) {
+  Reader &r = reader_for(name, state.thread_index(), counting);
   size_t i = size_t(state.thread_index()) * 7919;
   for (auto _ : state) {
     int st = r.validate(tokens[i % tokens.size()], perm);
@@ -199,6 +240,12 @@ void run_validate(benchmark::State &state, Mode mode, const std::vector<std::str
 void BM_ValidateHit(benchmark::State &state, Mode m) {
   Table &t = table(state.range(0));
   run_validate(state, m, t.hits, t.name, 200);
+}
+// The same hits with usage counting off: the hit's row minus this one is
+// what counting costs (same run, interleaved repetitions).
+void BM_ValidateHitUncounted(benchmark::State &state, Mode m) {
+  Table &t = table(state.range(0));
+  run_validate(state, m, t.hits, t.name, 200, nullptr, false);
 }
 void BM_ValidateHitPermission(benchmark::State &state, Mode m) {
   Table &t = table(state.range(0));
@@ -438,6 +485,10 @@ class SummaryReporter : public benchmark::ConsoleReporter {
         if (hit && floor)
           printf("  %9s keys, %-10s: hit %6.1f ns, floor %6.1f ns, ratio %.2f (target <= 1.20)\n", s.c_str(),
                  mode_name(m), hit->ns, floor->ns, hit->ns / floor->ns);
+        if (const Entry *off = get("BM_ValidateHitUncounted" + tail + "1"); hit && off && floor)
+          printf("  %9s keys, %-10s: usage counting adds %5.1f ns to a hit (%.1f -> %.1f; target <= 15 at 10k), "
+                 "uncounted hit/floor %.2f\n", s.c_str(), mode_name(m), hit->ns - off->ns, off->ns, hit->ns,
+                 off->ns / floor->ns);
         const Entry *t2 = get("BM_ValidateHit" + tail + "2");
         if (hit && t2 && hit->items > 0)
           printf("  %9s keys, %-10s: 2 threads %.2fx one thread (target >= 1.80)\n", s.c_str(), mode_name(m),
@@ -474,10 +525,16 @@ void register_all() {
       const std::string tail = std::string("/") + mode_name(m);
       for (auto *b : {benchmark::RegisterBenchmark(("BM_Floor" + tail).c_str(), BM_Floor, m),
                       benchmark::RegisterBenchmark(("BM_ValidateHit" + tail).c_str(), BM_ValidateHit, m)}) {
+        // (BM_ValidateHitUncounted below: the same hit with usage counting off.)
         // Each run draws new random keys, so the floor moves between runs by a
         // few percent: the ratio compares medians of one run's repetitions.
         b->Arg(n)->Threads(1)->Threads(2)->UseRealTime()->Repetitions(5);
       }
+      benchmark::RegisterBenchmark(("BM_ValidateHitUncounted" + tail).c_str(), BM_ValidateHitUncounted, m)
+          ->Arg(n)
+          ->Threads(1)
+          ->UseRealTime()
+          ->Repetitions(5);
       benchmark::RegisterBenchmark(("BM_ValidateHitPermission" + tail).c_str(), BM_ValidateHitPermission, m)
           ->Arg(n)
           ->Threads(1);
@@ -524,6 +581,7 @@ int main(int argc, char **argv) {
   benchmark::Initialize(&ac, args.data());
   register_all();
   SummaryReporter reporter;
+  UsageReaper reaper;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
   return 0;
