@@ -37,9 +37,13 @@ namespace edgekey::shm {
 inline constexpr uint64_t kUsageMagic = 0x4547415355594b45ULL;  // "EKYUSAGE"
 inline constexpr uint32_t kUsageVersion = 1;
 // Entries of a validator's first segment; each rollover doubles them up to
-// the maximum (a validator that sees few keys keeps a 16 KiB segment).
+// the maximum (a validator that sees few keys keeps a 16 KiB segment, one
+// that sees many grows to 1 MiB). A validator takes a new segment only once
+// the collector removed its last retired one (about a second), so it counts
+// per key about 49k distinct keys a second; uses of keys beyond that are
+// counted as unattributed (their codes always are).
 inline constexpr uint32_t kUsageFirstEntries = 1024;
-inline constexpr uint32_t kUsageMaxEntries = 16384;
+inline constexpr uint32_t kUsageMaxEntries = 65536;
 inline constexpr uint32_t usage_fill_limit(uint32_t entries) { return entries / 4 * 3; }
 inline constexpr int kUsageMaxProbe = 32;
 inline constexpr int kUsageCounters = 16;          // EK_CODE_COUNT_ codes, then kUsageUnattributed
