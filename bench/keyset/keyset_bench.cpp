@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -163,6 +164,8 @@ class Bench {
     }
     for (int g = 0; g < 4; ++g) unlink(("/dev/shm/" + table_ + (g ? ".g" + std::to_string(g) : "")).c_str());
     unlink(("/dev/shm/" + table_).c_str());
+    std::error_code ec;  // edgekeyd's usage counts beside the table (#19)
+    std::filesystem::remove_all("/dev/shm/" + table_ + ".usage", ec);
   }
 
   void generate_keyset() {
