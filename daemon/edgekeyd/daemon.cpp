@@ -250,8 +250,15 @@ void Daemon::collect_usage(bool force_save) {
   usage_->scan(applier_->store(), applier_->changes(), now, [this, now](const sync::KeyRecord &r) {
     validate_.revoked_log().record(r.id, r.workspace, now);
   });
-  if (std::string problem = usage_->save_state(socket_totals(), now, force_save); !problem.empty())
-    log(Severity::Warn, "%s", problem.c_str());
+  // Logged once per change between failing and saving, not every attempt.
+  const std::string problem = usage_->save_state(socket_totals(), now, force_save);
+  if (!problem.empty()) {
+    if (!usage_save_failing_) log(Severity::Warn, "%s (tried again; the counts are kept meanwhile)", problem.c_str());
+    usage_save_failing_ = true;
+  } else if (usage_save_failing_ && usage_->saved_at() == now) {
+    log(Severity::Info, "usage state saved again");
+    usage_save_failing_ = false;
+  }
 }
 
 // Keys the table had no room for: tried again when the filesystem has room

@@ -82,6 +82,7 @@ class Daemon {
   std::unique_ptr<http::HttpServer> server_;
   ValidateRoute validate_;
   std::unique_ptr<UsageCollector> usage_;
+  bool usage_save_failing_ = false;  // the last attempt to save its state failed (logged once)
   http::LatencyHistogram latency_;
   // Origin write -> applied here (NATS), in ms buckets from 1 ms to 60 s.
   http::LatencyHistogram propagation_{{1000, 2000, 5000, 10000, 25000, 50000, 100000, 250000, 500000,

@@ -106,8 +106,19 @@ void UsageCollector::scan(const sync::KeyStore &store, uint64_t store_changes, i
       continue;
     }
     if (!s.final) {
-      // Read before folding: a retired or dead writer wrote everything already.
-      const bool done = s.view.retired() || process_gone(s.view.pid());
+      // A writer that is gone before the copy, or retired in it, wrote
+      // everything the copy holds. A copy that fails (the file truncated
+      // under us) is not folded.
+      const bool gone = process_gone(s.view.pid());
+      if (!s.view.read()) {  // its writer truncated it: nothing more to fold from it
+        if (gone) {
+          s.final = true;
+          dirty_ = true;
+        }
+        ++it;
+        continue;
+      }
+      const bool done = gone || s.view.retired();
       fold(s, store, store_changes, now, on_revoked_use);
       if (done) {
         s.final = true;
@@ -137,11 +148,13 @@ void UsageCollector::fold(Segment &s, const sync::KeyStore &store, uint64_t stor
   for (uint32_t i = 0; i < n; ++i) {
     const uint64_t w = s.view.word(i);
     if (w == s.words[i]) continue;
+    const uint64_t tag = s.view.tag(i);
+    if (tag == 0) continue;  // copied before its writer set the tag: the next copy has it
     const uint32_t uses = shm::usage_uses(w) - shm::usage_uses(s.words[i]);
     s.words[i] = w;
     dirty_ = true;
     if (uses == 0) continue;
-    const sync::KeyRecord *r = resolve(s.view.tag(i), store, store_changes);
+    const sync::KeyRecord *r = resolve(tag, store, store_changes);
     if (!r) continue;  // a key removed since
     // A time from the segment is not trusted past the collector's clock.
     const int64_t last = std::min(shm::usage_last(w), now);

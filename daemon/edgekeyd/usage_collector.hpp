@@ -60,6 +60,7 @@ class UsageCollector {
   const CodeCounts &library() const { return library_; }
   const CodeCounts &socket_saved() const { return socket_saved_; }  // socket totals before this start
   uint64_t unattributed() const { return unattributed_; }
+  int64_t saved_at() const { return saved_at_; }  // unix s of the last state file written
   size_t reader_processes() const { return readers_; }
   size_t segments() const { return segs_.size(); }
   const KeyUse *key(const std::string &id) const;

@@ -3,11 +3,12 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -57,6 +58,7 @@ UsageSegment::UsageSegment(UsageSegment &&o) noexcept { *this = std::move(o); }
 UsageSegment &UsageSegment::operator=(UsageSegment &&o) noexcept {
   if (this != &o) {
     reset();
+    fd_ = std::exchange(o.fd_, -1);
     base_ = std::exchange(o.base_, nullptr);
     size_ = std::exchange(o.size_, 0);
     hdr_ = std::exchange(o.hdr_, nullptr);
@@ -68,7 +70,9 @@ UsageSegment &UsageSegment::operator=(UsageSegment &&o) noexcept {
 }
 
 void UsageSegment::reset() {
-  if (base_) munmap(base_, size_);
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  std::free(base_);
   base_ = nullptr;
   size_ = 0;
   hdr_ = nullptr;
@@ -79,30 +83,48 @@ void UsageSegment::reset() {
 
 bool UsageSegment::open(const std::string &path) {
   reset();
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (fd < 0) return false;
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd_ < 0) return false;
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || uint64_t(st.st_size) < usage_entries_offset() ||
-      uint64_t(st.st_size) > usage_segment_size(kUsageMaxEntries)) {
-    ::close(fd);
-    return false;
-  }
-  void *p = mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_SHARED, fd, 0);
-  ::close(fd);
-  if (p == MAP_FAILED) return false;
-  base_ = p;
-  size_ = size_t(st.st_size);
-  const auto *h = static_cast<const UsageHeader *>(p);
-  const uint32_t n = h->entries;
-  if (h->magic.load(std::memory_order_acquire) != kUsageMagic || h->version != kUsageVersion || n == 0 ||
-      (n & (n - 1)) != 0 || n > kUsageMaxEntries || usage_segment_size(n) > size_) {
+  alignas(kCacheLine) UsageHeader h;
+  if (fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode) ||
+      pread(fd_, &h, sizeof h, 0) != ssize_t(sizeof h)) {
     reset();
     return false;
   }
-  hdr_ = h;
-  counters_ = reinterpret_cast<const UsageCounters *>(static_cast<const char *>(p) + usage_counters_offset());
-  entries_ = reinterpret_cast<const UsageEntry *>(static_cast<const char *>(p) + usage_entries_offset());
+  const uint32_t n = h.entries;
+  if (h.magic.load(std::memory_order_acquire) != kUsageMagic || h.version != kUsageVersion || n == 0 ||
+      (n & (n - 1)) != 0 || n > kUsageMaxEntries) {
+    reset();
+    return false;
+  }
+  size_ = size_t(usage_segment_size(n));
+  base_ = std::aligned_alloc(kCacheLine, (size_ + kCacheLine - 1) / kCacheLine * kCacheLine);
+  if (!base_) {
+    reset();
+    return false;
+  }
+  std::memset(base_, 0, size_);
+  hdr_ = static_cast<const UsageHeader *>(base_);
+  counters_ = reinterpret_cast<const UsageCounters *>(static_cast<const char *>(base_) + usage_counters_offset());
+  entries_ = reinterpret_cast<const UsageEntry *>(static_cast<const char *>(base_) + usage_entries_offset());
   entries_n_ = n;
+  if (!read()) {
+    reset();
+    return false;
+  }
+  return true;
+}
+
+bool UsageSegment::read() {
+  if (fd_ < 0) return false;
+  alignas(kCacheLine) UsageHeader h;
+  if (pread(fd_, &h, sizeof h, 0) != ssize_t(sizeof h) || h.entries != entries_n_) return false;
+  std::atomic_thread_fence(std::memory_order_acquire);
+  char *dst = static_cast<char *>(base_);
+  const size_t body = size_ - sizeof h;
+  if (pread(fd_, dst + sizeof h, body, off_t(sizeof h)) != ssize_t(body)) return false;  // the copy is not to be used
+  std::memcpy(dst, static_cast<const void *>(&h), sizeof h);
   return true;
 }
 

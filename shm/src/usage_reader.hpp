@@ -1,7 +1,9 @@
 // usage_reader.hpp -- edgekeyd's side of usage segments (usage_layout.hpp):
 // the usage directory, and a read-only view of one reader's segment.
 //
-// A segment is untrusted bytes written by another process: open() checks
+// A segment is untrusted bytes written by another process, which may also
+// truncate it at any time: it is never mapped (a mapping would take SIGBUS
+// past a truncation) but copied with pread, header first. open() checks
 // magic, version and that the file holds the table its header announces;
 // nothing else in it is trusted (indices are bounded by entries()).
 #pragma once
@@ -33,8 +35,15 @@ class UsageSegment {
   UsageSegment &operator=(const UsageSegment &) = delete;
   ~UsageSegment() { reset(); }
 
-  // false when it is not a complete segment (yet, or ever).
+  // Opens the file and takes a first copy (read()); false when it is not a
+  // complete segment (yet, or ever).
   bool open(const std::string &path);
+  // Copies the segment again: the header (pid, retired) first, then the
+  // counters and entries, so a `retired` seen here was set before every
+  // count copied after it. false when the file no longer holds the table
+  // its header announced: the copy is then not to be used until a read()
+  // returns true again.
+  bool read();
   void reset();
   bool valid() const { return hdr_ != nullptr; }
 
@@ -48,7 +57,8 @@ class UsageSegment {
   uint64_t tag(uint32_t i) const { return entries_[i].tag.load(std::memory_order_relaxed); }
 
  private:
-  void *base_ = nullptr;
+  int fd_ = -1;
+  void *base_ = nullptr;  // the copy, 64-byte aligned
   size_t size_ = 0;
   const UsageHeader *hdr_ = nullptr;
   const UsageCounters *counters_ = nullptr;

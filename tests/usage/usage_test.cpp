@@ -3,6 +3,7 @@
 // by path and code, a key's last use, and both surviving reader exits and
 // edgekeyd restarts without a count lost or counted twice.
 #include "daemon_test_helpers.hpp"
+#include "shm/src/usage_reader.hpp"
 
 #include <edgekey/edgekey.h>
 #include <nlohmann/json.hpp>
@@ -82,6 +83,14 @@ class Usage : public ::testing::Test {
     const auto scans = [&] { return sample_value(d.get("/metrics").body, "edgekey_usage_segments"); };
     ASSERT_TRUE(eventually([&] { return scans() == 0; })) << "segments of exited readers not reaped";
     EXPECT_TRUE(matches()) << m;
+  }
+
+  void expect_library_ok_eventually(double n) {
+    std::string m;
+    ASSERT_TRUE(eventually([&] {
+      m = d.get("/metrics").body;
+      return lib(m, EK_CODE_OK) == n;
+    })) << m;
   }
 
   DaemonProcess d;
@@ -197,6 +206,48 @@ TEST_F(Usage, SigkilledReaderLosesAtMostItsCallInFlight) {
   })) << m;
   EXPECT_LE(lib(m, EK_CODE_OK), double(n + 1)) << m;
   munmap(done, 4096);
+}
+
+// A reader in the group may truncate its own segment: edgekeyd never maps
+// one, so it neither crashes (SIGBUS) nor folds the truncated copy.
+TEST_F(Usage, ATruncatedSegmentChangesNothingAndEdgekeydKeepsServing) {
+  int to_parent[2], to_child[2];
+  ASSERT_EQ(pipe(to_parent), 0);
+  ASSERT_EQ(pipe(to_child), 0);
+  pid_t p = fork();
+  if (p == 0) {
+    ek_validator *v = nullptr;
+    if (ek_open(d.address().c_str(), &v) != 0 || ek_set_counting(v, 1) != 1) _exit(3);
+    const std::string auth = "Bearer " + ok.token;
+    ek_request q{auth.c_str(), nullptr, nullptr, nullptr, nullptr};
+    ek_result r;
+    for (int i = 0; i < 10; ++i) ek_validate(v, &q, &r);
+    char c = 'v';
+    if (write(to_parent[1], &c, 1) != 1 || read(to_child[0], &c, 1) != 1) _exit(4);
+    const std::string prefix = std::to_string(getpid()) + ".";
+    for (const std::string &n : shm::usage_segment_names(d.address()))
+      if (n.rfind(prefix, 0) == 0 && truncate((shm::usage_dir(d.address()) + "/" + n).c_str(), 8) != 0) _exit(5);
+    c = 't';
+    if (write(to_parent[1], &c, 1) != 1) _exit(6);
+    pause();  // never validates again: its own writes past the truncation would fault
+    _exit(0);
+  }
+  char c = 0;
+  ASSERT_EQ(read(to_parent[0], &c, 1), 1);
+  expect_library_ok_eventually(10);
+  ASSERT_EQ(write(to_child[1], &c, 1), 1);
+  ASSERT_EQ(read(to_parent[0], &c, 1), 1);
+  ASSERT_EQ(c, 't');
+  wait_ok(reader({.ok = 5}));  // counted by scans that also met the truncated segment
+  expect_library_ok_eventually(15);
+  EXPECT_EQ(d.get("/healthz").status, 200);
+  EXPECT_EQ(d.validate(ok.token).status, 200);
+  kill(p, SIGKILL);
+  waitpid(p, nullptr, 0);
+  ASSERT_TRUE(eventually([&] { return sample_value(d.get("/metrics").body, "edgekey_usage_segments") == 0; }))
+      << "the truncated segment of a dead reader is never removed";
+  EXPECT_EQ(lib(d.get("/metrics").body, EK_CODE_OK), 15);
+  for (int fd : {to_parent[0], to_parent[1], to_child[0], to_child[1]}) close(fd);
 }
 
 TEST_F(Usage, RevokedKeyThroughTheLibraryIsLoggedAndCounted) {
