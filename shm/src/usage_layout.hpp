@@ -5,10 +5,10 @@
 // The key table stays read-only for readers. Each validator (one per thread)
 // that can counts into a segment of its own: a file in the table's usage
 // directory, /dev/shm/<table name>.usage/<pid>.<n>, which edgekeyd creates
-// (owner edgekeyd, group table.readers_group, mode 3770: setgid, so every
-// segment gets the readers' group; sticky, so a reader can remove only its
-// own files while edgekeyd can remove any). A reader creates its segment
-// with mode 0640.
+// (owner edgekeyd, group table.readers_group, mode 1770: sticky, so a reader
+// can remove only its own files while edgekeyd can remove any; no setgid
+// bit, which edgekeyd's sandbox forbids). A reader creates its segment with
+// mode 0640 and gives it the directory's group, so edgekeyd can read it.
 //
 // Who writes: only the validator that created the segment (one thread at a
 // time), with relaxed loads and release stores to memory no other thread

@@ -27,12 +27,20 @@ std::string prepare_usage_dir(const std::string &table, const std::string &group
   if (mkdir(d.c_str(), 0700) != 0 && errno != EEXIST)
     return "cannot create the usage directory " + d + ": " + strerror(errno) +
            " (readers validate without counting)";
+  // fchown/fchmod on the directory itself: what edgekeyd's systemd sandbox
+  // allows (no chown(2); no set-group-ID bit, so each reader gives its own
+  // segment the directory's group, usage_writer.cpp).
+  const int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   struct stat st;
-  if (lstat(d.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+  if (fd < 0 || fstat(fd, &st) != 0 || st.st_uid != geteuid()) {
+    if (fd >= 0) ::close(fd);
     return "the usage directory " + d + " is not a directory of this user: remove it and restart edgekeyd "
            "(readers validate without counting meanwhile)";
-  if ((gid >= 0 && chown(d.c_str(), uid_t(-1), gid_t(gid)) != 0) || chmod(d.c_str(), 03770) != 0)
-    return "cannot set the group or mode of the usage directory " + d + ": " + strerror(errno);
+  }
+  const bool ok = (gid < 0 || fchown(fd, uid_t(-1), gid_t(gid)) == 0) && fchmod(fd, 01770) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!ok) return "cannot set the group or mode of the usage directory " + d + ": " + strerror(err);
   return "";
 }
 

@@ -16,7 +16,7 @@
 
 namespace edgekey::shm {
 
-// Creates the usage directory of the table opened as `table` (mode 3770,
+// Creates the usage directory of the table opened as `table` (mode 1770,
 // group `group`, "" = the creator's), or adopts the one there when this user
 // owns it (its mode and group set again). "" on success, else one line
 // naming the directory and what to do.

@@ -45,6 +45,7 @@ bool UsageWriter::open(const std::string &table, const std::string &control_path
       dir.st_uid != ctl.st_uid || (dir.st_mode & S_IWOTH))
     return false;
   dir_ = d;
+  dir_gid_ = long(dir.st_gid);
   clock_ = clock;
   return create(kUsageFirstEntries);
 }
@@ -59,9 +60,12 @@ bool UsageWriter::create(uint32_t entries) {
       if (errno == EEXIST) continue;  // a dead process's segment of the same pid, not reaped yet
       return false;
     }
+    // The directory's group (the readers'), so edgekeyd may read it: a
+    // reader is a member of that group, so it may give its file that group.
     // posix_fallocate: a full /dev/shm fails here, never with SIGBUS on a later store.
     void *p = MAP_FAILED;
-    if (posix_fallocate(fd, 0, off_t(size)) == 0)
+    if ((fchown(fd, uid_t(-1), gid_t(dir_gid_)) == 0 || getegid() == gid_t(dir_gid_)) &&
+        posix_fallocate(fd, 0, off_t(size)) == 0)
       p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     ::close(fd);
     if (p == MAP_FAILED) {

@@ -67,6 +67,7 @@ class UsageWriter {
   bool create(uint32_t entries);  // a new segment in dir_; false when it cannot
 
   std::string dir_, name_, retired_name_;
+  long dir_gid_ = -1;  // the usage directory's group, given to each segment
   const std::atomic<int64_t> *clock_ = nullptr;
   void *base_ = nullptr;
   UsageHeader *hdr_ = nullptr;
