@@ -142,6 +142,7 @@ inline int validate_rules(ek_validator *v, const ek_request *req, ek_result *out
 
   uint8_t hash[32];
   v->hasher().hash(tok.token, hash);
+  v->prefetch_usage(usage_tag(hash));
   PaddedSlotImage img;
   SlotImage &s = img.s;
   const DataView &d = v->view();

@@ -69,6 +69,7 @@ struct ek_validator {
   void count(int code) {
     if (usage_.active()) usage_.count(code, hit_tag);
   }
+  void prefetch_usage(uint64_t tag) const { usage_.prefetch(tag); }
   uint64_t hit_tag = 0;
 
  private:
