@@ -79,7 +79,6 @@ bool FileSource::reload() {
     return false;
   }
   healthy_ = true;
-  ++reloads_;
   applier_.contact(int64_t(time(nullptr)));
   if (on_change) on_change();
   return true;

@@ -51,7 +51,6 @@ class FileSource {
 
   // The last read succeeded: the upstream is "in contact".
   bool healthy() const { return healthy_; }
-  uint64_t reloads() const { return reloads_; }
   // Called after each applied change (the daemon writes its snapshot).
   std::function<void()> on_change;
 
@@ -83,7 +82,6 @@ class FileSource {
   std::unordered_map<uint64_t, Seen> seen_;
   uint64_t read_ = 0;
   bool healthy_ = false, loaded_ = false;
-  uint64_t reloads_ = 0;
 };
 
 }  // namespace edgekey::sync

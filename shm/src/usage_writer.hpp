@@ -51,7 +51,10 @@ class UsageWriter {
     uint64_t now = uint64_t(clock_->load(std::memory_order_relaxed));
     if (__builtin_expect(now == 0, 0)) now = clock_seconds();  // edgekeyd has not ticked yet
     uint32_t i = uint32_t(tag) & mask_;
-    for (int probe = 0; probe < kUsageMaxProbe; ++probe, i = (i + 1) & mask_) {
+    // A full table takes no new key: look only in the line prefetch() fetched
+    // (4 entries), so a stream of keys it cannot hold costs no further lines.
+    const int probes = used_ >= limit_ ? int(4 - (i & 3)) : kUsageMaxProbe;
+    for (int probe = 0; probe < probes; ++probe, i = (i + 1) & mask_) {
       UsageEntry &e = entries_[i];
       const uint64_t t = e.tag.load(std::memory_order_relaxed);
       if (t == 0) {
