@@ -5,6 +5,8 @@
 // here and RFC 3339 UTC text ("2026-11-22T10:00:00Z") in files and JSON.
 #pragma once
 
+#include "shm/src/layout.hpp"
+
 #include <edgekey/edgekey.h>
 
 #include <array>
@@ -19,7 +21,7 @@ namespace edgekey::sync {
 // Values equal the C API's ek_key_type / ek_env, so they cast to the table's.
 enum class KeyType : uint8_t { Secret = EK_TYPE_SECRET, Publishable = EK_TYPE_PUBLISHABLE };
 enum class KeyEnv : uint8_t { Live = EK_ENV_LIVE, Test = EK_ENV_TEST };
-enum class KeyStatus : uint8_t { Active, Revoked };
+using shm::KeyStatus;  // active | revoked, as the table stores it
 
 // Wire names: "secret"/"publishable", "live"/"test", "active"/"revoked".
 const char *key_type_name(KeyType t);
@@ -55,8 +57,8 @@ struct KeyRecord {
   bool operator==(const KeyRecord &) const = default;
 };
 
-inline constexpr size_t kMaxIdLen = 47;        // key_id and workspace (ek_result char[48])
-inline constexpr size_t kMaxRoleLen = 31;      // ek_result role[32]
+using shm::kMaxIdLen;                           // key_id and workspace (ek_result char[48])
+inline constexpr size_t kMaxRoleLen = shm::kMaxNameLen;  // ek_result role[32]
 inline constexpr int64_t kMaxUnixTime = 253402300799;  // 9999-12-31T23:59:59Z
 
 // A rule a record breaks: the field's wire name, what was expected and what
@@ -85,7 +87,7 @@ std::string format_record_error(std::string_view id, const FieldError &e);
 // replaced by '?'.
 std::string quote_for_error(std::string_view text);
 
-enum class HashScheme : uint8_t { Sha256, HmacSha256 };
+using shm::HashScheme;  // sha256 | hmac-sha256, as the table records it
 // "sha256:<64 hex>" or "hmac-sha256:<64 hex>" (hex of either case); anything
 // else, including bare hex, is false.
 bool parse_record_hash(std::string_view text, std::array<uint8_t, 32> &out,

@@ -237,7 +237,7 @@ sync::Policy compile_policy(const Reader &r, int line, const Config &c) {
   spec.publishable = c.publishable;
   for (const auto &[name, role] : c.roles) spec.roles[name] = role.all ? std::vector<std::string>{"*"} : role.permissions;
   spec.region = c.region;
-  spec.hash_scheme = c.hash == shm::HashMode::HmacSha256 ? sync::HashScheme::HmacSha256 : sync::HashScheme::Sha256;
+  spec.hash_scheme = c.hash;
   auto p = sync::Policy::make(std::move(spec));
   if (!p) r.fail(line, "", p.error);
   return std::move(*p.value);
@@ -266,9 +266,9 @@ Config read_config(const Reader &r, const YAML::Node &root, const std::string &s
 
   const auto *hash = m.find("hash");
   if (hash && r.one_of(hash->value, "hash", {"sha256", "hmac-sha256"}) == "hmac-sha256")
-    c.hash = shm::HashMode::HmacSha256;
+    c.hash = shm::HashScheme::HmacSha256;
   const auto *pepper = m.find("pepper_file");
-  if (c.hash == shm::HashMode::HmacSha256) {
+  if (c.hash == shm::HashScheme::HmacSha256) {
     if (!pepper) r.fail(hash->key_line, "pepper_file", "required with hash: hmac-sha256");
     c.pepper_file = r.file_path(pepper->value, "pepper_file", shm::kMaxPathLen);
   } else if (pepper) {

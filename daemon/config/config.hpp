@@ -94,7 +94,7 @@ struct Config {
   std::string region;
   std::string key_prefix = "ek";
   bool legacy_tokens = false;
-  shm::HashMode hash = shm::HashMode::Sha256;
+  shm::HashScheme hash = shm::HashScheme::Sha256;
   std::string pepper_file;  // set iff hash == HmacSha256
   TableConfig table;
   SocketConfig socket;

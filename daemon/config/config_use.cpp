@@ -46,7 +46,7 @@ shm::TableOptions to_table_options(const Config &c) {
   o.directory = c.table.directory;
   o.key_prefix = c.key_prefix;
   o.legacy_tokens = c.legacy_tokens;
-  if (c.hash == shm::HashMode::HmacSha256) o.pepper_path = c.pepper_file;
+  if (c.hash == shm::HashScheme::HmacSha256) o.pepper_path = c.pepper_file;
   c.policy.apply_to(o);
   o.staleness_max_s = uint32_t(c.staleness.max.count());
   o.staleness_policy = c.staleness.policy;
@@ -60,7 +60,7 @@ std::string describe(const Config &c) {
   line("config " + c.source);
   line("region " + c.region + ", key prefix " + c.key_prefix + ", legacy tokens " +
        (c.legacy_tokens ? "accepted" : "rejected") + ", hash " +
-       (c.hash == shm::HashMode::HmacSha256 ? "hmac-sha256 (pepper " + c.pepper_file + ")" : "sha256"));
+       (c.hash == shm::HashScheme::HmacSha256 ? "hmac-sha256 (pepper " + c.pepper_file + ")" : "sha256"));
   line("table " + c.table.name + ": capacity " + std::to_string(c.table.capacity) + ", group " +
        (c.table.readers_group.empty() ? "(daemon's)" : c.table.readers_group) + ", mode " +
        octal(c.table.mode) + ", huge pages " + shm::huge_pages_name(c.table.huge_pages) +

@@ -19,7 +19,7 @@ constexpr std::string_view kBase62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef
 constexpr size_t kIdChars = 10;
 
 shm::TokenHasher make_hasher(const daemon::Config &cfg) {
-  if (cfg.hash != shm::HashMode::HmacSha256) return shm::TokenHasher();
+  if (cfg.hash != shm::HashScheme::HmacSha256) return shm::TokenHasher();
   std::string pepper;
   if (!shm::read_pepper_file(cfg.pepper_file, pepper))
     throw CtlError(kExitUsage, shm::pepper_file_problem(cfg.pepper_file) + " (pepper_file in " +

@@ -112,10 +112,10 @@ std::unique_ptr<Generation> Generation::create(const SegmentDir &dir, const std:
     std::string pepper;
     if (!read_pepper_file(opts.pepper_path, pepper))
       throw TableError(pepper_file_problem(opts.pepper_path));
-    h->hash_mode = uint8_t(HashMode::HmacSha256);
+    h->hash_mode = uint8_t(HashScheme::HmacSha256);
     pepper_fingerprint(pepper, h->pepper_fingerprint);
   } else {
-    h->hash_mode = uint8_t(HashMode::Sha256);
+    h->hash_mode = uint8_t(HashScheme::Sha256);
   }
   // Offset 0 of the arena is never a record: arena_off 0 means "none".
   h->arena_used.store(8, std::memory_order_relaxed);

@@ -43,8 +43,9 @@ inline constexpr size_t kMaxPathLen = 255;
 inline constexpr int kSeqlockRetries = 256;
 
 enum class SlotState : uint8_t { Empty = 0, Live = 1, Tombstone = 2 };
+// Shared with the sync layer (sync/key_record.hpp), whose records use them too.
 enum class KeyStatus : uint8_t { Active = 0, Revoked = 1 };
-enum class HashMode : uint8_t { Sha256 = 0, HmacSha256 = 1 };
+enum class HashScheme : uint8_t { Sha256 = 0, HmacSha256 = 1 };
 enum class StalenessPolicy : uint8_t { ServeStale = 0, FailClosed = 1 };
 
 // Slot flag bits.
@@ -102,7 +103,7 @@ struct alignas(kCacheLine) DataHeader {
   // deployment settings the reader needs to validate
   char key_prefix[kMaxPrefixLen + 1];
   uint8_t legacy_tokens;
-  uint8_t hash_mode;              // HashMode
+  uint8_t hash_mode;              // HashScheme
   uint8_t n_permissions;
   uint8_t n_roles;
   uint8_t pad1_[3];

@@ -56,7 +56,7 @@ int check_data(const void *base, size_t size, DataView &out) {
       h->arena_size > size - h->arena_offset || h->arena_size > UINT32_MAX)
     return EK_ERR_CORRUPT;
   if (h->n_permissions > kMaxPermissions || h->n_roles > kMaxRoles ||
-      h->hash_mode > uint8_t(HashMode::HmacSha256))
+      h->hash_mode > uint8_t(HashScheme::HmacSha256))
     return EK_ERR_CORRUPT;
   if (memchr(h->key_prefix, 0, sizeof h->key_prefix) == nullptr ||
       memchr(h->pepper_path, 0, sizeof h->pepper_path) == nullptr)

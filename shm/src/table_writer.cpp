@@ -73,10 +73,10 @@ bool same_settings(const DataHeader &h, const TableOptions &o) {
     if (o.permissions[i] != h.permissions[i]) return false;
   for (size_t i = 0; i < o.roles.size(); ++i)
     if (o.roles[i] != h.roles[i]) return false;
-  if (o.pepper_path.empty()) return h.hash_mode == uint8_t(HashMode::Sha256);
+  if (o.pepper_path.empty()) return h.hash_mode == uint8_t(HashScheme::Sha256);
   std::string pepper;
   uint8_t fp[32];
-  if (h.hash_mode != uint8_t(HashMode::HmacSha256) || !read_pepper_file(o.pepper_path, pepper))
+  if (h.hash_mode != uint8_t(HashScheme::HmacSha256) || !read_pepper_file(o.pepper_path, pepper))
     return false;
   pepper_fingerprint(pepper, fp);
   return std::memcmp(fp, h.pepper_fingerprint, 32) == 0 && o.pepper_path == h.pepper_path;

@@ -110,7 +110,7 @@ int ek_validator::load_caches() {
   std::memset(roles_, 0, sizeof roles_);
   for (int i = 0; i < h.n_roles; ++i)  // check_data: each name has a NUL within kMaxNameLen + 1
     std::memcpy(roles_[i], h.roles[i], strnlen(h.roles[i], kMaxNameLen));
-  if (h.hash_mode == uint8_t(HashMode::Sha256)) {
+  if (h.hash_mode == uint8_t(HashScheme::Sha256)) {
     hasher_ = TokenHasher();
     pepper_path_.clear();
     return 0;

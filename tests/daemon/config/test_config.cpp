@@ -23,7 +23,7 @@ TEST_F(ConfigLoad, DesignExampleLoadsWithExactlyItsValues) {
   EXPECT_EQ(c.region, "in-mum");
   EXPECT_EQ(c.key_prefix, "ek");
   EXPECT_FALSE(c.legacy_tokens);
-  EXPECT_EQ(c.hash, shm::HashMode::Sha256);
+  EXPECT_EQ(c.hash, shm::HashScheme::Sha256);
   EXPECT_EQ(c.pepper_file, "");
   EXPECT_EQ(c.table.name, "edgekey-in-mum");
   EXPECT_EQ(c.table.capacity, 1000000u);
@@ -54,7 +54,7 @@ TEST_F(ConfigLoad, AbsentKeysTakeTheDesignDefaults) {
   EXPECT_EQ(c.table.name, "edgekey-eu");
   EXPECT_EQ(c.key_prefix, "ek");
   EXPECT_FALSE(c.legacy_tokens);
-  EXPECT_EQ(c.hash, shm::HashMode::Sha256);
+  EXPECT_EQ(c.hash, shm::HashScheme::Sha256);
   EXPECT_EQ(c.table.capacity, 1000000u);
   EXPECT_EQ(c.table.readers_group, "edgekey-readers");
   EXPECT_EQ(c.table.mode, 0640u);
@@ -98,7 +98,7 @@ TEST_F(ConfigLoad, EveryKeyCanBeSet) {
   EXPECT_EQ(c.region, "us-east-1");
   EXPECT_EQ(c.key_prefix, "acme2");
   EXPECT_TRUE(c.legacy_tokens);
-  EXPECT_EQ(c.hash, shm::HashMode::HmacSha256);
+  EXPECT_EQ(c.hash, shm::HashScheme::HmacSha256);
   EXPECT_EQ(c.pepper_file, pepper);
   EXPECT_EQ(c.table.name, "t.1");
   EXPECT_EQ(c.table.capacity, 64u);
