@@ -525,15 +525,15 @@ TableWriter::Room TableWriter::first_generation_room(const TableOptions &opts) {
 }
 
 void TableWriter::destroy(const std::string &name, const std::string &directory) {
+  remove_usage_dir(directory.empty() ? name : directory + "/" + name);  // always on /dev/shm
   SegmentDir d;
   try {
     d = shm::segment_dir(directory);
   } catch (const TableError &) {
-    return;  // no such directory: nothing to remove
+    return;  // no such directory: no segment to remove
   }
   remove_segment(d, name);
   for (const std::string &n : segment_names(d, name + ".g")) remove_segment(d, n);
-  remove_usage_dir(d.address(name));
 }
 
 }  // namespace edgekey::shm

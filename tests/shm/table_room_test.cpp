@@ -5,6 +5,7 @@
 // every key it holds, and grows once room appears.
 #include "shm/src/segment.hpp"
 #include "table_fixture.hpp"
+#include "shm/src/usage_reader.hpp"
 #include "tmpfs_mount.hpp"
 
 #include <sys/stat.h>
@@ -57,6 +58,13 @@ TEST(TableRoom, ASegmentLargerThanItsFilesystemFailsAtCreateAndLeavesNothing) {
   EXPECT_EQ(ok.region.get_size(), 2 * kMiB);
 }
 
+// The usage directory a writer makes on /dev/shm, gone with the test (the
+// table's own segments go with its tmpfs).
+struct UsageDirRemoved {
+  std::string table;
+  ~UsageDirRemoved() { shm::remove_usage_dir(table); }
+};
+
 TEST(TableRoom, ATableThatCannotFitSaysSoBeforeAnythingIsCreated) {
   TmpfsMount m(4 * kMiB);
   NEED_TMPFS(m);
@@ -69,6 +77,7 @@ TEST(TableRoom, ATableThatCannotFitSaysSoBeforeAnythingIsCreated) {
   EXPECT_TRUE(shm::TableWriter::first_generation_room(in_dir(m.path, 1000)).fits);
 
   // The writer refuses it with the same facts, and leaves no data segment.
+  const UsageDirRemoved cleanup{big.name};
   shm::TableWriter w(big);
   try {
     w.load({});
@@ -90,6 +99,7 @@ TEST(TableRoom, GrowthWithoutRoomKeepsServingAndSucceedsOnceThereIsRoom) {
   TmpfsMount m(1 * kMiB);
   NEED_TMPFS(m);
   shm::TableOptions o = in_dir(m.path, 1024);
+  const UsageDirRemoved cleanup{o.name};
   shm::TableWriter w(o);
   std::vector<Minted> keys;
   for (int i = 0; i < 700; ++i) keys.push_back(mint("key_" + std::to_string(i)));

@@ -64,7 +64,7 @@ WORK=$(mktemp -d "$TMP_ROOT/edgekey-systemd.XXXXXX") || exit 1
 SHM_TABLES=()  # tables the sandbox runs leave in /dev/shm (by design)
 cleanup() {
   local t
-  for t in "${SHM_TABLES[@]}"; do rm -f "/dev/shm/$t" /dev/shm/"$t".g*; done
+  for t in "${SHM_TABLES[@]}"; do rm -rf "/dev/shm/$t" /dev/shm/"$t".g* /dev/shm/"$t".usage; done
   if [[ -n ${EDGEKEY_SYSTEMD_KEEP:-} ]]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
