@@ -142,7 +142,8 @@ inline int validate_rules(ek_validator *v, const ek_request *req, ek_result *out
 
   uint8_t hash[32];
   v->hasher().hash(tok.token, hash);
-  v->prefetch_usage(usage_tag(hash));
+  const uint64_t tag = usage_tag(hash);
+  v->prefetch_usage(tag);
   PaddedSlotImage img;
   SlotImage &s = img.s;
   const DataView &d = v->view();
@@ -151,7 +152,7 @@ inline int validate_rules(ek_validator *v, const ek_request *req, ek_result *out
     case Lookup::Busy: return unkeyed(out, EK_CODE_KEYSET_UNAVAILABLE);
     case Lookup::Hit: break;
   }
-  v->hit_tag = usage_tag(hash);
+  v->hit_tag = tag;
 
   std::string_view key_id, workspace;
   if (!slot_ids(d, s, key_id, workspace)) return unkeyed(out, EK_CODE_KEYSET_UNAVAILABLE);
