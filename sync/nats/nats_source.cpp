@@ -216,9 +216,15 @@ bool NatsSource::subscribe(NatsClient &c) {
   return true;
 }
 
+// libnats' last use of the subscription's context is on_complete, called on
+// its delivery thread once the subscription is closed: by Unsubscribe on a
+// live connection, or already by closing the connection (the worker's stop).
+// The context is freed only after that call; if it never comes (bounded wait)
+// it is left allocated rather than freed under a callback.
 void NatsSource::unsubscribe() {
   if (!sub_) return;
-  if (natsSubscription_Unsubscribe(sub_) == NATS_OK) {
+  const bool closing = natsSubscription_Unsubscribe(sub_) == NATS_OK || !natsSubscription_IsValid(sub_);
+  if (closing) {
     std::unique_lock<std::mutex> lock(sub_ctx_->mu);
     sub_ctx_->cv.wait_for(lock, std::chrono::seconds(5), [&] { return sub_ctx_->complete; });
   }

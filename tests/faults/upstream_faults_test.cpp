@@ -380,7 +380,10 @@ TEST(UpstreamFaults, StopDuringPartitionIsPrompt) {
                       << " ms after SIGTERM with its region unreachable; log:\n"
                       << d->log();
   if (!exited) d->stop(SIGKILL);
-  else EXPECT_TRUE(WIFEXITED(d->exit_status()) && WEXITSTATUS(d->exit_status()) == 0) << d->exit_status();
+  else
+    EXPECT_TRUE(WIFEXITED(d->exit_status()) && WEXITSTATUS(d->exit_status()) == 0)
+        << "edgekeyd's wait status " << d->exit_status() << "; log:\n"
+        << d->log();
 }
 
 }  // namespace
