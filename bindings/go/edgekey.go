@@ -22,10 +22,17 @@ package edgekey
 #include <stdint.h>
 #include <edgekey/edgekey.h>
 
-// ek_validate with its pointers as integers: they point to C memory, and
-// cgo's pointer check of pointer arguments costs a heap allocation per call.
-static inline int ek_validate_c(uintptr_t v, uintptr_t req, uintptr_t out) {
-  return ek_validate((ek_validator *)v, (const ek_request *)req, (ek_result *)out);
+// One ek_validate call's arguments, in C memory (one per slot), and the
+// function internal/fastcall runs with them on the system stack (not static:
+// Go takes its address).
+typedef struct ek_call {
+  ek_validator *v;
+  ek_request req;
+  ek_result res;
+} ek_call;
+void ek_validate_call(void *c) {
+  ek_call *call = (ek_call *)c;
+  ek_validate(call->v, &call->req, &call->res);
 }
 */
 import "C"
@@ -39,6 +46,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"edgekey/internal/fastcall"
 )
 
 // Request is what the operation needs; "" means none / unknown.
@@ -91,11 +100,16 @@ var (
 // slot is one C validator with C memory for a request: used by one
 // goroutine at a time (taken from and returned to the pool).
 type slot struct {
-	v   *C.ek_validator
-	req *C.ek_request
-	res *C.ek_result
-	f   [5]reqField // authorization, permission, client_ip, origin, env
+	call *C.ek_call // C memory: the validator, the request, the result
+	req  *C.ek_request
+	res  *C.ek_result
+	f    [5]reqField // authorization, permission, client_ip, origin, env
 }
+
+// validateCall is ek_validate_call, run by fastcall.Call: libedgekey's
+// ek_validate never blocks, calls back or allocates (edgekey.h), which is
+// what fastcall requires.
+var validateCall = unsafe.Pointer(C.ek_validate_call)
 
 // reqField is one request string: the C buffer it is copied into and the Go
 // value the request holds now (last), so that a value passed again (a
@@ -155,9 +169,9 @@ func (v *Validator) newSlot() (*slot, error) {
 	if rc := C.ek_open(name, &h); rc != 0 {
 		return nil, &Error{Code: int(rc), Message: C.GoString(C.ek_strerror(rc))}
 	}
-	s := &slot{v: h}
-	s.req = (*C.ek_request)(C.calloc(1, C.size_t(unsafe.Sizeof(C.ek_request{}))))
-	s.res = (*C.ek_result)(C.calloc(1, C.size_t(unsafe.Sizeof(C.ek_result{}))))
+	s := &slot{call: (*C.ek_call)(C.calloc(1, C.size_t(unsafe.Sizeof(C.ek_call{}))))}
+	s.call.v = h
+	s.req, s.res = &s.call.req, &s.call.res
 	for i := range s.f {
 		s.f[i].buf = C.malloc(initialBuf)
 		s.f[i].cap = initialBuf
@@ -166,14 +180,13 @@ func (v *Validator) newSlot() (*slot, error) {
 }
 
 func (s *slot) release() {
-	C.ek_close(s.v)
-	C.free(unsafe.Pointer(s.req))
-	C.free(unsafe.Pointer(s.res))
+	C.ek_close(s.call.v)
+	C.free(unsafe.Pointer(s.call))
 	for i := range s.f {
 		C.free(s.f[i].buf)
 		s.f[i] = reqField{}
 	}
-	s.v, s.req, s.res = nil, nil, nil
+	s.call, s.req, s.res = nil, nil, nil
 }
 
 func (v *Validator) get() *slot {
@@ -305,9 +318,24 @@ func (v *Validator) Validate(authorization string, req Request) (r Result) {
 		v.put(s)
 		return Result{Status: 401, Code: codeNames[C.EK_CODE_MALFORMED_TOKEN]}
 	}
-	C.ek_validate_c(C.uintptr_t(uintptr(unsafe.Pointer(s.v))), C.uintptr_t(uintptr(unsafe.Pointer(q))),
-		C.uintptr_t(uintptr(unsafe.Pointer(s.res))))
-	v.fill(s, &r)
+	fastcall.Call(validateCall, unsafe.Pointer(s.call))
+	// r is filled here, not through a pointer to it: a 128-byte Result whose
+	// address escapes into a call is copied once more on return.
+	res := s.res
+	r.Status, r.ExpiresAt = int(res.status), int64(res.expires_at)
+	if code := uint(res.code); code < uint(len(codeNames)) {
+		r.Code = codeNames[code]
+	}
+	if t := uint(res._type); t < uint(len(typeNames)) {
+		r.Type = typeNames[t]
+	}
+	if e := uint(res.env); e < uint(len(envNames)) {
+		r.Env = envNames[e]
+	}
+	if res.key_id[0] != 0 {
+		n := v.intern(res)
+		r.KeyID, r.Workspace, r.Role = n.keyID, n.workspace, n.role
+	}
 	v.put(s)
 	return r
 }
@@ -347,26 +375,6 @@ func (f *reqField) put(str string, keep bool) (p *C.char, ok bool) {
 	buf[len(str)] = 0
 	f.set = true
 	return (*C.char)(f.buf), true
-}
-
-// fill sets r (zero) from the slot's C result.
-func (v *Validator) fill(s *slot, r *Result) {
-	res := s.res
-	code := int(res.code)
-	r.Status, r.ExpiresAt = int(res.status), int64(res.expires_at)
-	if code >= 0 && code < len(codeNames) {
-		r.Code = codeNames[code]
-	}
-	if t := int(res._type); t > 0 && t < 3 {
-		r.Type = typeNames[t]
-	}
-	if e := int(res.env); e > 0 && e < 3 {
-		r.Env = envNames[e]
-	}
-	if res.key_id[0] != 0 {
-		n := v.intern(res)
-		r.KeyID, r.Workspace, r.Role = n.keyID, n.workspace, n.role
-	}
 }
 
 // names are a key's id, workspace and role as Go strings, shared by every
@@ -461,8 +469,7 @@ func init() {
 	}
 }
 
-// callOnly repeats the slot's last C call (benchmarks: the cgo floor).
-func (s *slot) callOnly() int {
-	return int(C.ek_validate_c(C.uintptr_t(uintptr(unsafe.Pointer(s.v))), C.uintptr_t(uintptr(unsafe.Pointer(s.req))),
-		C.uintptr_t(uintptr(unsafe.Pointer(s.res)))))
+// callOnly repeats the slot's last C call (benchmarks: the call's floor).
+func (s *slot) callOnly() {
+	fastcall.Call(validateCall, unsafe.Pointer(s.call))
 }

@@ -6,10 +6,12 @@ package edgekey
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -146,6 +148,72 @@ func TestConcurrentGoroutines(t *testing.T) {
 	}
 	if pooled := v.idle(); pooled < 1 || pooled > 16 {
 		t.Fatalf("%d pooled C validators for 16 goroutines", pooled)
+	}
+}
+
+// Validate's C call runs on the system stack without cgo's entry and exit
+// (internal/fastcall): the runtime must still stop the world, collect,
+// shrink and move goroutine stacks, and preempt around it. Goroutines
+// validate with deep stacks while others allocate and collect.
+func TestValidateWhileTheRuntimeCollects(t *testing.T) {
+	table, tokens := setup(t)
+	v := open(t, table)
+	defer v.Close()
+	want := v.Validate(tokens["sk_live_dev"], Request{Permission: "chat:write"})
+	if !want.OK() {
+		t.Fatalf("sk_live_dev: %+v", want)
+	}
+	stop := make(chan struct{})
+	var bg sync.WaitGroup
+	for g := 0; g < 2; g++ {
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			var keep [][]byte
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				keep = append(keep, make([]byte, 4096))
+				if len(keep) > 256 {
+					keep = nil
+					runtime.GC()
+				}
+			}
+		}()
+	}
+	var deep func(n int) Result // grows the goroutine's stack, so the collector moves it
+	deep = func(n int) Result {
+		var pad [256]byte
+		if n == 0 {
+			return v.Validate(tokens["sk_live_dev"], Request{Permission: "chat:write"})
+		}
+		r := deep(n - 1)
+		r.Status += int(pad[n%len(pad)])
+		return r
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 30000; i++ {
+				if r := deep((g * i) % 64); r != want {
+					errs <- fmt.Sprintf("goroutine %d, call %d: %+v", g, i, r)
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(stop)
+	bg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
 
