@@ -106,9 +106,10 @@ type slot struct {
 	f    [5]reqField // authorization, permission, client_ip, origin, env
 }
 
-// validateCall is ek_validate_call, run by fastcall.Call: libedgekey's
-// ek_validate never blocks, calls back or allocates (edgekey.h), which is
-// what fastcall requires.
+// validateCall is ek_validate_call, run by fastcall.Call. ek_validate is
+// what fastcall requires: it takes no lock, waits for nothing, never calls
+// back into Go and touches only C memory; its only system calls are the
+// rare, short ones that map a new generation of the table.
 var validateCall = unsafe.Pointer(C.ek_validate_call)
 
 // reqField is one request string: the C buffer it is copied into and the Go

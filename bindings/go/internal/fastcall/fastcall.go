@@ -4,12 +4,12 @@
 // entry and exit (entersyscall/exitsyscall: ~85 ns of the ~95 a cgo call
 // costs on the hosts we measured).
 //
-// Only for C functions that return within microseconds and never block,
-// never call back into Go, never touch Go memory, and need no more than the
-// system stack: while such a call runs, its goroutine keeps its P, so a
-// garbage collection that stops the world waits for it to return (as for
-// any tight Go loop without preemption points). libedgekey's ek_validate is
-// one: no lock, no system call, no allocation.
+// Only for C functions that return within microseconds, never wait (no
+// lock, no blocking system call), never call back into Go, never touch Go
+// memory, and need no more than the system stack: while such a call runs,
+// its goroutine keeps its P, so the scheduler cannot hand the P to another
+// goroutine and a collection that stops the world waits for the call to
+// return (as for a tight Go loop without preemption points).
 //
 // runtime.asmcgocall is an internal of the runtime, reached by linkname; Go
 // 1.23 restricts such links, so from there (and with the build tag
