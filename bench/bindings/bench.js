@@ -1,6 +1,6 @@
 'use strict';
 // bindings_bench's Node.js side (protocol: bindings_bench.cpp, run_language):
-// "ready"; per "run", 5 passes of validate over the sample, printed as
+// "ready"; per "run", EDGEKEY_BENCH_PASSES (5) passes of validate over the sample, printed as
 // "rep WALL CPU" (ns per call; CPU: the process's); on "done", "socket NS"
 // (best of 5 runs of Node's http, keep-alive agent, over edgekeyd's Unix
 // socket).
@@ -10,7 +10,7 @@ const edgekey = require(process.env.EDGEKEY_NODE_PACKAGE);
 
 const tokens = fs.readFileSync(process.env.EDGEKEY_BENCH_TOKENS, 'utf8').split('\n').slice(0, -1);
 const best = (a) => Math.min(...a);
-const PASSES = 5;
+const PASSES = Number(process.env.EDGEKEY_BENCH_PASSES || 5);
 
 // [wall ns, process CPU ns] per call.
 function bindingRun(v) {

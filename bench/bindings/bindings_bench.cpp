@@ -59,6 +59,7 @@ struct Figures {
 };
 
 constexpr int kReps = 7;
+constexpr size_t kCallsPerPass = 65536;  // at least, per language pass (run_language)
 
 // The best of the runs: on a shared host, what interference left alone.
 double best(std::vector<double> v) { return *std::min_element(v.begin(), v.end()); }
@@ -181,7 +182,12 @@ void start(Daemon &d, int64_t n, size_t want, std::vector<std::string> &sample) 
 // repetition of its binding over the sample and prints "rep WALL CPU"
 // (and, Go, "allocs N" for that repetition's allocations per call); on
 // "done" it measures its socket client, prints "socket NS" and exits.
-void run_language(const std::string &cmd, const std::string &lang, int passes, CRunner &c, Figures &fig) {
+void run_language(std::string cmd, const std::string &lang, int passes, CRunner &c, Figures &fig) {
+  // The same number of calls per repetition at every size (the sample is
+  // smaller than --tokens for a small table): a repetition long enough that
+  // a collection or a JIT tier-up is a small part of it.
+  passes *= std::max<int>(1, int(kCallsPerPass / c.auth.size()));
+  cmd = "EDGEKEY_BENCH_PASSES=" + std::to_string(passes) + " " + cmd;
   int to[2], from[2];
   if (pipe(to) != 0 || pipe(from) != 0) throw std::runtime_error("pipe");
   const pid_t pid = fork();

@@ -1,5 +1,5 @@
 // bindings_bench's Go side (protocol: bindings_bench.cpp, run_language):
-// "ready"; per "run", 10 passes of Validate over the sample, printed as
+// "ready"; per "run", EDGEKEY_BENCH_PASSES (10) passes of Validate over the sample, printed as
 // "allocs N" (allocations per call), "process_cpu NS" then "rep WALL CPU"
 // (ns per call; CPU: the thread's); on "done", "socket NS" (best of 5 runs of net/http,
 // keep-alive, dialling edgekeyd's Unix socket).
@@ -15,6 +15,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strconv"
 	"syscall"
 	"time"
 	"unsafe"
@@ -56,7 +57,10 @@ func main() {
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 		return ru.Utime.Nano() + ru.Stime.Nano()
 	}
-	const passes = 10
+	passes := 10
+	if n, err := strconv.Atoi(os.Getenv("EDGEKEY_BENCH_PASSES")); err == nil && n > 0 {
+		passes = n
+	}
 	run := func() (wall, cpuNs, procNs float64) {
 		bad := 0
 		p0 := procCPU()
