@@ -126,7 +126,7 @@ type reqField struct {
 
 const (
 	initialBuf = 256
-	cacheSize  = 1 << 18 // names cached per Validator: 2 MiB of pointers; entries (64 bytes and the names) made on use
+	cacheSize  = 1 << 18 // names cached per Validator: 2 MiB of pointers, entries of ~190 bytes made on use
 	ways       = 8       // per set: h >> 61 picks one of 8
 )
 
@@ -138,7 +138,7 @@ type Validator struct {
 	mu     sync.Mutex
 	free   []*slot // idle slots beyond the cells' number
 	names  []atomic.Pointer[nameEntry]
-	hseed  [2]uint64 // nameHash's seeds
+	hseed  uint64 // hashKeyID's seed
 }
 
 // Open maps the table `table` (edgekey.yaml's table.name, or its path under
@@ -154,8 +154,7 @@ func Open(table string) (*Validator, error) {
 		n = 64
 	}
 	v := &Validator{table: table, cells: make([]atomic.Pointer[slot], n),
-		names: make([]atomic.Pointer[nameEntry], cacheSize),
-		hseed: [2]uint64{new(maphash.Hash).Sum64() | 1, new(maphash.Hash).Sum64() | 1}}
+		names: make([]atomic.Pointer[nameEntry], cacheSize), hseed: new(maphash.Hash).Sum64() | 1}
 	s, err := v.newSlot()
 	if err != nil {
 		return nil, err
@@ -392,37 +391,39 @@ func field(p *C.char, n int) []byte {
 	return b
 }
 
-// nameEntry is one cached key's names and the 128-bit hash of the raw
-// result bytes they came from (nameHash); immutable once published. 64
-// bytes, one cache line: a lookup reads the set's line and the entry's,
-// never the names' bytes.
+// nameEntry is one cached key's names with the raw result bytes they came
+// from and their hash; immutable once published (the names point into raw).
 type nameEntry struct {
-	h1, h2 uint64
-	n      names
+	h   uint64
+	n   names
+	raw [rawNames]byte
 }
 
 // intern returns the result's names, allocating only when the Validator's
 // cache does not hold them: an 8-way set-associative table of cacheSize
 // entries (a set is one 64-byte line of pointers), shared by every slot and
-// read lock-free, indexed and matched by nameHash of the result's key_id,
+// read lock-free, indexed by a hash of the result's key_id; an entry
+// matches when its hash and then its raw bytes equal the result's key_id,
 // workspace and role arrays as they lie (contiguous, NUL-padded by
 // ek_validate): a key whose workspace or role changed gets another entry.
 func (v *Validator) intern(res *C.ek_result) names {
-	h1, h2 := v.nameHash(res)
-	set := v.names[(h1&(cacheSize/ways-1))*ways:][:ways]
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(&res.key_id[0])), rawNames)
+	h := v.hashKeyID(res)
+	set := v.names[(h&(cacheSize/ways-1))*ways:][:ways]
 	for w := 0; w < ways; w++ {
-		if e := set[w].Load(); e != nil && e.h1 == h1 && e.h2 == h2 {
+		if e := set[w].Load(); e != nil && e.h == h && string(e.raw[:]) == string(raw) {
 			return e.n
 		}
 	}
+	e := &nameEntry{h: h}
+	copy(e.raw[:], raw)
 	id := field(&res.key_id[0], len(res.key_id))
 	ws := field(&res.workspace[0], len(res.workspace))
 	role := field(&res.role[0], len(res.role))
-	b := make([]byte, 0, len(id)+len(ws)+len(role))
-	b = append(append(append(b, id...), ws...), role...)
-	e := &nameEntry{h1: h1, h2: h2, n: names{keyID: frozen(b[:len(id)]),
-		workspace: frozen(b[len(id) : len(id)+len(ws)]), role: frozen(b[len(id)+len(ws):])}}
-	w := int(h2 >> 61) // all ways taken: one chosen by other bits of the hash
+	const wsAt, roleAt = int(unsafe.Sizeof(res.key_id)), int(unsafe.Sizeof(res.key_id) + unsafe.Sizeof(res.workspace))
+	e.n = names{keyID: frozen(e.raw[:len(id)]), workspace: frozen(e.raw[wsAt : wsAt+len(ws)]),
+		role: frozen(e.raw[roleAt : roleAt+len(role)])}
+	w := int(h >> 61) // all ways taken: one chosen by other bits of the hash
 	for i := 0; i < ways; i++ {
 		if set[i].Load() == nil {
 			w = i
@@ -434,7 +435,7 @@ func (v *Validator) intern(res *C.ek_result) names {
 }
 
 // frozen is b as a string without a copy: b must never change (an entry's
-// bytes, written before it is published).
+// raw bytes, written before it is published).
 func frozen(b []byte) string {
 	if len(b) == 0 {
 		return ""
@@ -442,21 +443,17 @@ func frozen(b []byte) string {
 	return *(*string)(unsafe.Pointer(&b))
 }
 
-// nameHash is a 128-bit hash of the result's key_id, workspace and role
-// arrays (128 bytes, read as 16 words), keyed by the Validator's random
-// seeds: two lanes that each multiply and fold every word. Entries are told
-// apart by it alone, so two different names would have to agree on 128
-// keyed bits to be confused (for a million keys, a chance of about 2^-88).
-func (v *Validator) nameHash(res *C.ek_result) (uint64, uint64) {
-	w := (*[rawNames / 8]uint64)(unsafe.Pointer(&res.key_id[0]))
-	a, b := v.hseed[0], v.hseed[1]
-	for i := 0; i < len(w); i++ {
-		a = (a ^ w[i]) * 0x9E3779B97F4A7C15
-		a ^= a >> 29
-		b = (b ^ w[i]) * 0xC2B2AE3D27D4EB4F
-		b ^= b >> 31
+// hashKeyID mixes the result's key_id array (48 bytes, NUL-padded) as six
+// words with the Validator's random seed: a hash only spreads the cache's
+// sets, the raw compare decides.
+func (v *Validator) hashKeyID(res *C.ek_result) uint64 {
+	w := (*[6]uint64)(unsafe.Pointer(&res.key_id[0]))
+	h := v.hseed
+	for i := 0; i < 6; i++ {
+		h = (h ^ w[i]) * 0x9E3779B97F4A7C15
+		h ^= h >> 29
 	}
-	return a ^ a>>32, b ^ b>>29
+	return h
 }
 
 // The ek_result arrays key_id, workspace and role follow each other.
@@ -468,8 +465,8 @@ func init() {
 	if uintptr(unsafe.Pointer(&r.role[0]))+unsafe.Sizeof(r.role)-uintptr(unsafe.Pointer(&r.key_id[0])) != uintptr(rawNames) {
 		panic("edgekey: ek_result's key_id, workspace and role are not contiguous")
 	}
-	if rawNames%8 != 0 || unsafe.Offsetof(r.key_id)%8 != 0 {
-		panic("edgekey: ek_result's names are not whole words at an 8-byte boundary")
+	if unsafe.Sizeof(r.key_id) != 48 || unsafe.Offsetof(r.key_id)%8 != 0 {
+		panic("edgekey: ek_result's key_id is not 48 bytes at an 8-byte boundary")
 	}
 }
 
