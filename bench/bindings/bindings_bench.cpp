@@ -20,6 +20,7 @@
 #include "shm/src/hasher.hpp"
 #include "shm/src/table_writer.hpp"
 #include "shm/src/token.hpp"
+#include "sync/key_record.hpp"
 #include "unix_http.hpp"
 
 #include <edgekey/edgekey.h>
@@ -139,7 +140,7 @@ void start(Daemon &d, int64_t n, size_t want, std::vector<std::string> &sample) 
     fprintf(f,
             "  - id: key_%lld\n    hash: %s\n    workspace: ws_%lld\n    type: secret\n    env: live\n"
             "    role: developer\n    expires_at: null\n    status: active\n",
-            (long long)i, shm::hash_to_text(h.data()).c_str(), (long long)(i % 1000));
+            (long long)i, sync::format_record_hash(h, sync::HashScheme::Sha256).c_str(), (long long)(i % 1000));
     if (uint64_t(i) % every == 0 && sample.size() < want) sample.push_back("Bearer " + tok);
   }
   fclose(f);

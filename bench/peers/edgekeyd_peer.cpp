@@ -2,6 +2,7 @@
 #include "peers.hpp"
 #include "unix_http.hpp"
 #include "shm/src/table_writer.hpp"
+#include "sync/key_record.hpp"
 
 #include <poll.h>
 #include <signal.h>
@@ -83,7 +84,7 @@ EdgekeydPeer::EdgekeydPeer(const KeySet &ks, const std::string &edgekeyd) : impl
       fprintf(f,
               "  - id: %s\n    hash: %s\n    workspace: %s\n    type: secret\n    env: live\n"
               "    role: developer\n    expires_at: null\n    status: active\n",
-              v.key_id, shm::hash_to_text(ks.hashes[size_t(i)].data()).c_str(), v.workspace);
+              v.key_id, sync::format_record_hash(ks.hashes[size_t(i)], sync::HashScheme::Sha256).c_str(), v.workspace);
     }
     fclose(f);
     f = fopen((dir + "/edgekey.yaml").c_str(), "w");

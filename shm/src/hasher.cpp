@@ -163,32 +163,4 @@ __attribute__((noinline)) void TokenHasher::hash_general(std::string_view token,
   SHA256_Final(out, &c);
 }
 
-std::string hash_to_text(const uint8_t hash[32]) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string s = "sha256:";
-  for (int i = 0; i < 32; ++i) {
-    s.push_back(kHex[hash[i] >> 4]);
-    s.push_back(kHex[hash[i] & 15]);
-  }
-  return s;
-}
-
-bool hash_from_text(std::string_view text, uint8_t out[32]) {
-  if (text.substr(0, 7) == "sha256:") text.remove_prefix(7);
-  if (text.size() != 64) return false;
-  auto nib = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (int i = 0; i < 32; ++i) {
-    int hi = nib(text[2 * i]), lo = nib(text[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out[i] = uint8_t(hi << 4 | lo);
-  }
-  return true;
-}
-
-
 }  // namespace edgekey::shm

@@ -37,11 +37,6 @@ class TokenHasher {
   alignas(16) unsigned char outer_[128];
 };
 
-// "sha256:<64 hex>" as stored in a key record.
-std::string hash_to_text(const uint8_t hash[32]);
-// Parses "sha256:<64 hex>" (or bare hex); false on anything else.
-bool hash_from_text(std::string_view text, uint8_t out[32]);
-
 // Constant-time equality of two 32-byte hashes: OR of the XOR of four words,
 // no data-dependent branch (the barrier keeps the compiler from adding an
 // early exit). Same contract as OpenSSL's CRYPTO_memcmp()==0, which every

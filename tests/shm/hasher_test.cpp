@@ -18,8 +18,10 @@ using namespace edgekey::shm;
 TEST(Hasher, Sha256KnownVector) {
   uint8_t h[32];
   TokenHasher().hash("abc", h);
-  EXPECT_EQ(hash_to_text(h),
-            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  const uint8_t want[32] = {0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+                            0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+                            0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+  EXPECT_EQ(std::memcmp(h, want, 32), 0);
 }
 
 TEST(Hasher, HmacMatchesOpenSslHmac) {
@@ -72,16 +74,6 @@ TEST(Hasher, HmacDiffersFromPlainAndBetweenPeppers) {
   TokenHasher(std::string(20, 'y')).hash("token", c);
   EXPECT_FALSE(hash_equal(a, b));
   EXPECT_FALSE(hash_equal(b, c));
-}
-
-TEST(Hasher, TextRoundTripAndRejects) {
-  uint8_t h[32], back[32];
-  TokenHasher().hash("x", h);
-  ASSERT_TRUE(hash_from_text(hash_to_text(h), back));
-  EXPECT_TRUE(hash_equal(h, back));
-  EXPECT_FALSE(hash_from_text("sha256:abc", back));
-  EXPECT_FALSE(hash_from_text("sha256:" + std::string(64, 'g'), back));
-  EXPECT_FALSE(hash_from_text("", back));
 }
 
 TEST(Pepper, FileRulesAndFingerprint) {

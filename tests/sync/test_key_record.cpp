@@ -204,6 +204,9 @@ TEST(Hash, ParseAndFormat) {
   EXPECT_EQ(s, HashScheme::Sha256);
   EXPECT_EQ(h[0], 0x9f);
   EXPECT_EQ(format_record_hash(h, s), testing::kHash);
+  for (const std::string &bad : {std::string("sha256:abc"), "sha256:" + std::string(64, 'g'), std::string(), std::string(64, '0'),
+                                "md5:" + std::string(64, '0'), "sha256:" + std::string(66, '0')})
+    EXPECT_FALSE(parse_record_hash(bad, h)) << bad;
 }
 
 TEST(Errors, NameTheKeyAndField) {
