@@ -41,8 +41,8 @@ class TokenHasher {
 // no data-dependent branch (the barrier keeps the compiler from adding an
 // early exit). Same contract as OpenSSL's CRYPTO_memcmp()==0, which every
 // other hash comparison uses; inlined here because validate's hit path is
-// measured against a floor: CRYPTO_memcmp is a volatile byte loop behind a
-// library call, 102 -> 126 ns per 10k-key hit (validate_bench, 2026-11-23).
+// measured against a floor, and CRYPTO_memcmp is a volatile byte loop behind
+// a library call (its cost: bench/results/lookup.md).
 // hasher_test checks both agree on every single-bit difference.
 // One step of it, for words already in registers (find_slot): acc | x ^ y.
 inline uint64_t ct_accumulate(uint64_t acc, uint64_t x, uint64_t y) {

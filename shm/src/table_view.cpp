@@ -94,11 +94,9 @@ Lookup find_slot(const DataView &d, const uint8_t hash[32], SlotImage &out) {
   // slot's first line is fetched before the homes word arrives, so a hit
   // whose homes branch the CPU predicted as a miss does not wait for the
   // homes word and then for its slot. A miss wastes that fetch and its page
-  // walk (10M keys, misses only: 150 -> 271 ns), which the hits in a mix
-  // more than repay. (10M keys, peers_bench, the mix, 1 thread, runs taken
-  // in turn: edgekey / Boost medians 1.93x -> 2.11x; fetching the second line
-  // early too: 2.05x.) A smaller table fetches its slots only once the homes
-  // pass, into every cache level.
+  // walk, which the hits in a mix more than repay (figures:
+  // bench/results/lookup.md). A smaller table fetches its slots only once
+  // the homes pass, into every cache level.
   const bool streamed = d.capacity >= kStreamedSlots;
   if (streamed) __builtin_prefetch(&d.slots[idx].w[0], 0, 0);
   // No key whose home shares this key's homes word set all of its bits
@@ -109,8 +107,7 @@ Lookup find_slot(const DataView &d, const uint8_t hash[32], SlotImage &out) {
   // 0.8 about half the keys sit one or two slots past their home: fetch the
   // home slot's second line and the next two slots whole along with the
   // first line, rather than one line after another as the probe reaches
-  // them (1M keys, peers_bench: hits 296 -> 266 ns, misses 289 -> 265 ns;
-  // a third slot gained nothing more).
+  // them (a third slot gains nothing: bench/results/lookup.md).
   // (Past the last slot this prefetches arena bytes instead: a prefetch
   // never faults, and the wrap costs more than the rare wasted fetch.)
   if (streamed) {
