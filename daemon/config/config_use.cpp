@@ -82,6 +82,9 @@ std::string describe(const Config &c) {
          (n.max_reconnect < 0 ? std::string("forever") : "up to " + std::to_string(n.max_reconnect) + " times") +
          ", heartbeat " + format_duration(n.heartbeat) + ", request timeout " +
          format_duration(n.request_timeout));
+    line(n.usage_interval.count() ? "  keys' last use published to bucket " + n.usage_bucket + " at most every " +
+                                        format_duration(n.usage_interval) + " per key"
+                                  : std::string("  keys' last use not published (usage_interval 0s)"));
   }
   line("staleness max " + format_duration(c.staleness.max) + ", then " +
        (c.staleness.policy == shm::StalenessPolicy::FailClosed ? "fail_closed" : "serve_stale"));

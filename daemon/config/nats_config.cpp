@@ -76,7 +76,7 @@ NatsConfig read_nats(const Reader &r, const YAML::Node &n, const std::string &pa
   const MapView m = r.map(n, path,
                           {"servers", "origin_domain", "domain", "bucket", "stream", "credentials",
                            "user", "password", "password_file", "tls", "reconnect_wait",
-                           "max_reconnect", "heartbeat", "request_timeout"});
+                           "max_reconnect", "heartbeat", "request_timeout", "usage_bucket", "usage_interval"});
   using std::chrono::milliseconds;
   const milliseconds hour{3'600'000};
   NatsConfig c;
@@ -103,6 +103,7 @@ NatsConfig read_nats(const Reader &r, const YAML::Node &n, const std::string &pa
   js_name("origin_domain", 64, c.origin_domain);
   js_name("domain", 64, c.domain);
   js_name("bucket", 64, c.bucket);
+  js_name("usage_bucket", 64, c.usage_bucket);
   c.stream = "KV_" + c.bucket;
   js_name("stream", 255, c.stream);
 
@@ -148,6 +149,8 @@ NatsConfig read_nats(const Reader &r, const YAML::Node &n, const std::string &pa
     c.heartbeat = r.duration(e->value, m.child("heartbeat"), milliseconds(100), hour);
   if (const auto *e = m.find("request_timeout"))
     c.request_timeout = r.duration(e->value, m.child("request_timeout"), milliseconds(1), hour);
+  if (const auto *e = m.find("usage_interval"))  // 0s: keys' last use is not published
+    c.usage_interval = r.duration(e->value, m.child("usage_interval"), milliseconds(0), hour);
   return c;
 }
 

@@ -1,6 +1,7 @@
 #include "daemon/ctl/key_commands.hpp"
 
 #include "daemon/ctl/errors.hpp"
+#include "daemon/ctl/nats_key_store.hpp"
 #include "daemon/ctl/new_key.hpp"
 #include "daemon/ctl/output.hpp"
 #include "daemon/ctl/socket_client.hpp"
@@ -45,18 +46,78 @@ void print_new_key(const Context &ctx, const sync::KeyRecord &r, const std::stri
              "copy it now\n";
 }
 
-// last_used_at (null = never) and uses_last_day when edgekeyd answered.
-void add_use_json(nlohmann::ordered_json &j, const std::map<std::string, KeyUseInfo> *use, const std::string &id) {
-  if (!use) return;
-  auto it = use->find(id);
-  j["last_used_at"] = it == use->end() || !it->second.last_used ? nlohmann::ordered_json()
-                                                                 : nlohmann::ordered_json(sync::format_time(it->second.last_used));
-  j["uses_last_day"] = it == use->end() ? 0 : it->second.uses_last_day;
+nlohmann::ordered_json time_json(int64_t t) {
+  return t ? nlohmann::ordered_json(sync::format_time(t)) : nlohmann::ordered_json();
 }
 
-// Every key's use on this host, from edgekeyd (GET /v1/usage); nullopt,
-// with a note, when edgekeyd does not answer. `required`: that is an error.
-std::optional<std::map<std::string, KeyUseInfo>> fetch_use(const Context &ctx, bool required) {
+// last_used_at (null = never) and uses_last_day when the usage was read;
+// across regions (NATS) also where the last use was and each region's.
+void add_use_json(nlohmann::ordered_json &j, const std::map<std::string, KeyUseInfo> *use, const std::string &id,
+                  bool across_regions) {
+  if (!use) return;
+  auto it = use->find(id);
+  const KeyUseInfo none;
+  const KeyUseInfo &u = it == use->end() ? none : it->second;
+  j["last_used_at"] = time_json(u.last_used);
+  j["uses_last_day"] = u.uses_last_day;
+  if (!across_regions) return;
+  j["last_used_region"] = u.region.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(u.region);
+  nlohmann::ordered_json regions = nlohmann::ordered_json::array();
+  for (const RegionUse &r : u.regions)
+    regions.push_back({{"region", r.region},
+                       {"last_used_at", time_json(r.last_used)},
+                       {"uses_last_day", r.uses_last_day},
+                       {"hosts", r.hosts}});
+  j["regions"] = std::move(regions);
+}
+
+// The usage bucket's entries folded per key: each region's latest use (the
+// latest of its hosts) and its hosts' uses over the last day as each last
+// reported them (a host that reported more than a day ago adds none).
+std::map<std::string, KeyUseInfo> fold_regions(const std::vector<sync::UsageEntry> &entries, int64_t now) {
+  std::map<std::string, std::map<std::string, RegionUse>> by_key;
+  for (const sync::UsageEntry &e : entries) {
+    RegionUse &r = by_key[e.id][e.region];
+    r.region = e.region;
+    r.last_used = std::max(r.last_used, e.last_used);
+    if (e.reported_at > now - 86400) r.uses_last_day += e.uses_last_day;
+    ++r.hosts;
+  }
+  std::map<std::string, KeyUseInfo> out;
+  for (auto &[id, regions] : by_key) {
+    KeyUseInfo &k = out[id];
+    for (auto &[name, r] : regions) {
+      k.uses_last_day += r.uses_last_day;
+      if (r.last_used > k.last_used) {
+        k.last_used = r.last_used;
+        k.region = r.region;
+      }
+      k.regions.push_back(std::move(r));
+    }
+    std::stable_sort(k.regions.begin(), k.regions.end(),
+                     [](const RegionUse &a, const RegionUse &b) { return a.last_used > b.last_used; });
+  }
+  return out;
+}
+
+// Every key's use: with the NATS upstream across regions, from the origin's
+// usage bucket (only key `only`'s entries when given); else on this host,
+// from edgekeyd (GET /v1/usage). nullopt, with a note, when that cannot be
+// read. `required`: that is an error.
+std::optional<std::map<std::string, KeyUseInfo>> fetch_use(const Context &ctx, KeyStore &store, bool required,
+                                                           std::string_view only = {}) {
+  if (auto *nats = dynamic_cast<NatsKeyStore *>(&store)) {
+    try {
+      const std::vector<sync::UsageEntry> entries = nats->usage(only);
+      for (const auto &line : nats->unreadable_usage())
+        ctx.err << "edgekeyctl: warning: skipped " << printable(line) << '\n';
+      return fold_regions(entries, ctx.now);
+    } catch (const CtlError &e) {
+      if (required) throw CtlError(e.code, std::string("cannot tell when keys were last used: ") + e.what());
+      ctx.err << "edgekeyctl: note: last use unknown: " << printable(e.what()) << '\n';
+      return std::nullopt;
+    }
+  }
   std::string why;
   try {
     const HttpResponse r = unix_http_get(ctx.cfg.socket.path, "/v1/usage", {}, std::chrono::seconds(5));
@@ -125,7 +186,8 @@ int keys_list(const Context &ctx, KeyStore &store, const ListArgs &a) {
                                    sync::quote_for_error(a.unused_since));
   std::vector<sync::KeyRecord> keys = store.list();
   warn_unreadable(ctx, store);
-  const auto use = fetch_use(ctx, unused.has_value());
+  const auto use = fetch_use(ctx, store, unused.has_value());
+  const bool across = ctx.cfg.upstream.kind == daemon::UpstreamKind::Nats;
   // Unused since `cut`: last used before it, or never used and created before it.
   const int64_t cut = unused ? ctx.now - int64_t(unused->count() / 1000) : 0;
   auto used_since_cut = [&](const sync::KeyRecord &r) {
@@ -145,7 +207,7 @@ int keys_list(const Context &ctx, KeyStore &store, const ListArgs &a) {
     nlohmann::ordered_json arr = nlohmann::ordered_json::array();
     for (const auto &r : keys) {
       nlohmann::ordered_json j = record_json(r);
-      add_use_json(j, use ? &*use : nullptr, r.id);
+      add_use_json(j, use ? &*use : nullptr, r.id, across);
       arr.push_back(std::move(j));
     }
     print_json(ctx.out, {{"keys", arr}});
@@ -159,19 +221,33 @@ int keys_show(const Context &ctx, KeyStore &store, const std::string &id) {
   const auto r = store.get(id);
   warn_unreadable(ctx, store);
   if (!r) throw not_found(store, id);
-  const auto use = fetch_use(ctx, false);
+  const bool across = ctx.cfg.upstream.kind == daemon::UpstreamKind::Nats;
+  const auto use = fetch_use(ctx, store, false, id);
   if (ctx.json) {
     nlohmann::ordered_json j = record_json(*r);
-    add_use_json(j, use ? &*use : nullptr, id);
+    add_use_json(j, use ? &*use : nullptr, id, across);
     print_json(ctx.out, j);
   } else {
     print_record(ctx.out, *r, ctx.now);
     const KeyUseInfo *u = nullptr;
     if (use)
       if (auto it = use->find(id); it != use->end()) u = &it->second;
+    const std::string where = u && !u->region.empty() ? " (" + printable(u->region) + ")" : "";
     ctx.out << "last_used_at:    "
-            << (!use ? "? (edgekeyd unreachable)" : u && u->last_used ? sync::format_time(u->last_used) : "never")
-            << "\nuses_last_day:   " << (!use ? "?" : std::to_string(u ? u->uses_last_day : 0)) << '\n';
+            << (!use ? (across ? "? (the usage bucket is unreadable)" : "? (edgekeyd unreachable)")
+                : u && u->last_used ? sync::format_time(u->last_used) + where
+                                    : "never")
+            << "\nuses_last_day:   " << (!use ? "?" : std::to_string(u ? u->uses_last_day : 0))
+            << (across && use ? " (every region)" : "") << '\n';
+    if (u && !u->regions.empty()) {
+      ctx.out << "by region:\n";
+      for (const RegionUse &reg : u->regions) {
+        const std::string label = "  " + printable(reg.region) + ':';
+        ctx.out << label << std::string(label.size() < 17 ? 17 - label.size() : 1, ' ')
+                << sync::format_time(reg.last_used) << ", " << reg.uses_last_day << " uses in the last day ("
+                << reg.hosts << (reg.hosts == 1 ? " host)" : " hosts)") << '\n';
+      }
+    }
   }
   return kExitOk;
 }

@@ -5,6 +5,7 @@
 #include "daemon/ctl/nats_upstream.hpp"
 #include "daemon/ctl/output.hpp"
 #include "sync/nats/nats_streams.hpp"
+#include "sync/nats/usage_bucket.hpp"
 
 #include <algorithm>
 
@@ -32,17 +33,23 @@ void check_jetstream(jsCtx *js, const sync::NatsOptions &o, const std::string &d
                      "check that JetStream is enabled there for this account");
 }
 
+// `usage_result`: init-origin's for the usage bucket ("" for init-region).
 void print_result(const Context &ctx, const sync::NatsOptions &o, const std::string &domain,
-                  const std::string &result, const std::string &human) {
+                  const std::string &result, const std::string &human, const std::string &usage_result = "") {
   if (ctx.json) {
     nlohmann::ordered_json servers = nlohmann::ordered_json::array();
     for (const auto &s : o.servers) servers.push_back(s);
-    print_json(ctx.out, {{"bucket", o.bucket},
-                         {"stream", o.stream},
-                         {"domain", domain},
-                         {"origin_domain", o.origin_domain},
-                         {"servers", servers},
-                         {"result", result}});
+    nlohmann::ordered_json j = {{"bucket", o.bucket},
+                                {"stream", o.stream},
+                                {"domain", domain},
+                                {"origin_domain", o.origin_domain},
+                                {"servers", servers},
+                                {"result", result}};
+    if (!usage_result.empty()) {
+      j["usage_bucket"] = o.usage_bucket;
+      j["usage_result"] = usage_result;
+    }
+    print_json(ctx.out, j);
   } else {
     ctx.out << human << '\n';
   }
@@ -54,16 +61,21 @@ int nats_init_origin(const Context &ctx) {
   const sync::NatsOptions &o = nats_options(ctx.cfg, "nats init-origin");
   const auto client = connect_nats(o);
   check_jetstream(client->origin(), o, o.origin_domain);
-  std::string result;
+  std::string result, usage;
   try {
     result = sync::init_origin(*client, o);
+    usage = sync::init_usage_bucket(*client, o);  // keys' last use, published by each region's edgekeyd
   } catch (const sync::NatsError &e) {
     throw CtlError(kExitKeysetIo, e.what());
   }
   const std::string where = "bucket \"" + o.bucket + "\" in " + domain_text(o.origin_domain);
+  const std::string usage_where =
+      "bucket \"" + o.usage_bucket + "\" in " + domain_text(o.origin_domain) + " (keys' last use)";
   print_result(ctx, o, o.origin_domain, result,
-               result == "created" ? "created " + where + " (servers " + server_list(o) + ")"
-                                   : where + " already exists; nothing to do");
+               (result == "created" ? "created " + where + " (servers " + server_list(o) + ")"
+                                    : where + " already exists; nothing to do") +
+                   "\n" + (usage == "created" ? "created " + usage_where : usage_where + " already exists"),
+               usage);
   return kExitOk;
 }
 

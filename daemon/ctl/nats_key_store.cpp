@@ -57,6 +57,7 @@ NatsKeyStore::NatsKeyStore(sync::NatsOptions opts, std::string config_source, in
 
 NatsKeyStore::~NatsKeyStore() {
   if (kv_) kvStore_Destroy(kv_);
+  if (usage_kv_) kvStore_Destroy(usage_kv_);
 }
 
 std::string NatsKeyStore::where() const {
@@ -81,14 +82,18 @@ kvStore *NatsKeyStore::bucket() {
   return kv_;
 }
 
-std::vector<NatsKeyStore::Entry> NatsKeyStore::read_all() {
-  kvStore *kv = bucket();
-  unreadable_.clear();
+namespace {
+
+// The latest value of every key of bucket `kv` (stream `stream`), deleted
+// and purged keys left out: key -> (revision, value).
+std::map<std::string, std::pair<uint64_t, std::string>> read_latest(sync::NatsClient &client, kvStore *kv,
+                                                                    const std::string &stream,
+                                                                    const sync::NatsOptions &o,
+                                                                    const std::string &what) {
   // Reading is many messages, not one request: a loaded host or server may
   // pause longer than request_timeout between two of them. A server that is
-  // gone already failed bucket(), which is bounded by request_timeout.
-  const int64_t timeout = std::max<int64_t>(10'000, opts_.request_timeout.count());
-  const std::string what = "reading bucket \"" + opts_.bucket + "\" in " + domain_text(opts_.origin_domain);
+  // gone already failed to open the bucket, which is bounded by request_timeout.
+  const int64_t timeout = std::max<int64_t>(10'000, o.request_timeout.count());
 
   // An ordered consumer delivering the latest message of every key, then
   // whatever is written after it was created.
@@ -97,7 +102,7 @@ std::vector<NatsKeyStore::Entry> NatsKeyStore::read_all() {
   wo.Timeout = timeout;
   kvWatcher *raw = nullptr;
   natsStatus s = kvStore_WatchAll(&raw, kv, &wo);
-  if (s != NATS_OK) throw nats_failure(s, what, opts_, opts_.origin_domain, kExitKeysetIo, "");
+  if (s != NATS_OK) throw nats_failure(s, what, o, o.origin_domain, kExitKeysetIo, "");
   WatcherPtr watcher(raw);
 
   // The bucket keeps one message per key, so a key rewritten while this
@@ -109,19 +114,19 @@ std::vector<NatsKeyStore::Entry> NatsKeyStore::read_all() {
   auto last_sequence = [&] {
     jsStreamInfo *si = nullptr;
     jsErrCode err = jsErrCode(0);
-    const natsStatus st = js_GetStreamInfo(&si, client_->origin(), ("KV_" + opts_.bucket).c_str(), nullptr, &err);
-    if (st != NATS_OK) throw nats_failure(st, what, opts_, opts_.origin_domain, kExitKeysetIo, "");
+    const natsStatus st = js_GetStreamInfo(&si, client.origin(), stream.c_str(), nullptr, &err);
+    if (st != NATS_OK) throw nats_failure(st, what, o, o.origin_domain, kExitKeysetIo, "");
     const uint64_t seq = si->State.Msgs == 0 ? 0 : si->State.LastSeq;
     jsStreamInfo_Destroy(si);
     return seq;
   };
-  std::map<std::string, Entry> latest;  // by key; puts only
+  std::map<std::string, std::pair<uint64_t, std::string>> latest;  // by key; puts only
   uint64_t seen = 0;
   for (uint64_t last = last_sequence(); seen < last; last = last_sequence()) {
     while (seen < last) {
       kvEntry *next = nullptr;
       s = kvWatcher_Next(&next, watcher.get(), timeout);
-      if (s != NATS_OK) throw nats_failure(s, what, opts_, opts_.origin_domain, kExitKeysetIo, "");
+      if (s != NATS_OK) throw nats_failure(s, what, o, o.origin_domain, kExitKeysetIo, "");
       if (!next) continue;  // libnats's marker: see above
       EntryPtr e(next);
       seen = kvEntry_Revision(e.get());
@@ -130,10 +135,23 @@ std::vector<NatsKeyStore::Entry> NatsKeyStore::read_all() {
         latest.erase(key);
         continue;
       }
-      Entry &entry = latest[key];
-      entry.revision = seen;
-      entry.value = value_of(e.get());
+      latest[key] = {seen, value_of(e.get())};
     }
+  }
+  return latest;
+}
+
+}  // namespace
+
+std::vector<NatsKeyStore::Entry> NatsKeyStore::read_all() {
+  kvStore *kv = bucket();
+  unreadable_.clear();
+  std::map<std::string, Entry> latest;
+  for (auto &[key, rv] : read_latest(*client_, kv, "KV_" + opts_.bucket, opts_,
+                                     "reading bucket \"" + opts_.bucket + "\" in " + domain_text(opts_.origin_domain))) {
+    Entry &entry = latest[key];
+    entry.revision = rv.first;
+    entry.value = std::move(rv.second);
   }
 
   std::vector<Entry> entries;
@@ -156,6 +174,65 @@ std::vector<NatsKeyStore::Entry> NatsKeyStore::read_all() {
   // Store order: by revision (the order of the latest writes).
   std::sort(entries.begin(), entries.end(), [](const Entry &a, const Entry &b) { return a.revision < b.revision; });
   return entries;
+}
+
+kvStore *NatsKeyStore::usage_bucket() {
+  if (usage_kv_) return usage_kv_;
+  if (!client_) client_ = connect_nats(opts_);
+  const std::string what = "bucket \"" + opts_.usage_bucket + "\" (keys' last use) in " +
+                           domain_text(opts_.origin_domain);
+  const natsStatus s = js_KeyValue(&usage_kv_, client_->origin(), opts_.usage_bucket.c_str());
+  if (s == NATS_NOT_FOUND)
+    throw CtlError(kExitKeysetIo, what + " does not exist: create it with `edgekeyctl nats init-origin`, or check "
+                                         "upstream.nats.usage_bucket and upstream.nats.origin_domain in " +
+                                      config_source_);
+  if (s != NATS_OK) {
+    usage_kv_ = nullptr;
+    throw nats_failure(s, "opening " + what, opts_, opts_.origin_domain, kExitKeysetIo,
+                       "check upstream.nats.usage_bucket and upstream.nats.origin_domain in " + config_source_);
+  }
+  return usage_kv_;
+}
+
+std::vector<sync::UsageEntry> NatsKeyStore::usage(std::string_view id) {
+  kvStore *kv = usage_bucket();
+  unreadable_usage_.clear();
+  const std::string what = "reading bucket \"" + opts_.usage_bucket + "\" in " + domain_text(opts_.origin_domain);
+  std::map<std::string, std::pair<uint64_t, std::string>> latest;
+  if (id.empty()) {
+    latest = read_latest(*client_, kv, "KV_" + opts_.usage_bucket, opts_, what);
+  } else if (valid_kv_key(id)) {
+    // One key's entries, "<id>.<region>.<host>": a few, read until libnats's
+    // end-of-snapshot marker (a write racing it is at most the newest use missed).
+    kvWatchOptions wo;
+    kvWatchOptions_Init(&wo);
+    wo.Timeout = std::max<int64_t>(10'000, opts_.request_timeout.count());
+    kvWatcher *raw = nullptr;
+    natsStatus s = kvStore_Watch(&raw, kv, (std::string(id) + ".*.*").c_str(), &wo);
+    if (s != NATS_OK) throw nats_failure(s, what, opts_, opts_.origin_domain, kExitKeysetIo, "");
+    WatcherPtr watcher(raw);
+    for (;;) {
+      kvEntry *next = nullptr;
+      s = kvWatcher_Next(&next, watcher.get(), wo.Timeout);
+      if (s != NATS_OK) throw nats_failure(s, what, opts_, opts_.origin_domain, kExitKeysetIo, "");
+      if (!next) break;
+      EntryPtr e(next);
+      if (kvEntry_Operation(e.get()) == kvOp_Put)
+        latest[kvEntry_Key(e.get())] = {kvEntry_Revision(e.get()), value_of(e.get())};
+      else
+        latest.erase(kvEntry_Key(e.get()));
+    }
+  }
+  std::vector<sync::UsageEntry> out;
+  for (const auto &[key, rv] : latest) {
+    std::string why;
+    if (auto e = sync::decode_usage_value(key, rv.second, &why))
+      out.push_back(std::move(*e));
+    else
+      unreadable_usage_.push_back("bucket \"" + opts_.usage_bucket + "\" entry " + sync::quote_for_error(key) +
+                                  " (revision " + std::to_string(rv.first) + "): " + why);
+  }
+  return out;
 }
 
 std::vector<sync::KeyRecord> NatsKeyStore::list() {

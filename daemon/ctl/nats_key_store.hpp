@@ -27,6 +27,7 @@
 
 #include "daemon/ctl/key_store.hpp"
 #include "sync/nats/nats_client.hpp"
+#include "sync/nats/usage_bucket.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -53,6 +54,14 @@ class NatsKeyStore final : public KeyStore {
   // How many read-change-write rounds the last update() ran (1 = no conflict).
   int last_attempts() const { return last_attempts_; }
 
+  // Keys' last use as the regions' edgekeyds published it: the entries of
+  // bucket upstream.nats.usage_bucket in the origin's domain, every one, or
+  // only key `id`'s. Entries that do not decode go to unreadable_usage().
+  // Throws CtlError: kExitKeysetIo when the bucket does not exist (create it
+  // with `edgekeyctl nats init-origin`), kExitUnavailable when nothing answers.
+  std::vector<sync::UsageEntry> usage(std::string_view id = {});
+  const std::vector<std::string> &unreadable_usage() const { return unreadable_usage_; }
+
  private:
   struct Entry {
     sync::KeyRecord record;
@@ -69,6 +78,7 @@ class NatsKeyStore final : public KeyStore {
   enum class Outcome { Done, Conflict };
 
   kvStore *bucket();
+  kvStore *usage_bucket();
   std::vector<Entry> read_all();
   Outcome write(const std::vector<Entry> &current, std::vector<sync::KeyRecord> puts);
   void undo(const std::vector<Written> &done, const std::string &why);
@@ -79,7 +89,9 @@ class NatsKeyStore final : public KeyStore {
   int last_attempts_ = 0;
   std::unique_ptr<sync::NatsClient> client_;
   kvStore *kv_ = nullptr;
+  kvStore *usage_kv_ = nullptr;
   std::vector<std::string> unreadable_;
+  std::vector<std::string> unreadable_usage_;
 };
 
 // True when `id` can be a NATS KV key: [A-Za-z0-9_=/.-]+, dots only between

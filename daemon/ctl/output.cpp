@@ -122,7 +122,9 @@ void print_key_table(std::ostream &out, const std::vector<sync::KeyRecord> &keys
   auto last_used = [&](const std::string &id) -> std::string {
     if (!use) return "?";
     auto it = use->find(id);
-    return it == use->end() || !it->second.last_used ? "never" : sync::format_time(it->second.last_used);
+    if (it == use->end() || !it->second.last_used) return "never";
+    const KeyUseInfo &u = it->second;
+    return sync::format_time(u.last_used) + (u.region.empty() ? "" : " (" + printable(u.region) + ")");
   };
   for (const auto &r : keys)
     rows.push_back({printable(r.id), printable(r.workspace), sync::key_type_name(r.type), sync::key_env_name(r.env),

@@ -35,14 +35,26 @@ std::string printable(std::string_view text);
 // One "field: value" line per field, aligned; hash shortened.
 void print_record(std::ostream &out, const sync::KeyRecord &r, int64_t now);
 
-// A key's use as edgekeyd reports it (GET /v1/usage).
+// A key's use in one region, from the usage bucket (NATS).
+struct RegionUse {
+  std::string region;
+  int64_t last_used = 0;       // unix s: the latest of its hosts
+  uint64_t uses_last_day = 0;  // its hosts' uses over the last day, as each last reported them
+  size_t hosts = 0;            // hosts that reported a use
+};
+
+// A key's use as edgekeyd reports it (GET /v1/usage), or, with the NATS
+// upstream, across regions (the usage bucket).
 struct KeyUseInfo {
   int64_t last_used = 0;  // unix s, 0 = never used
   uint64_t uses_last_day = 0;
+  std::string region;              // where last_used was (NATS); "" = this host's edgekeyd answered
+  std::vector<RegionUse> regions;  // NATS: each region that used it, latest use first
 };
 
-// A table of id, workspace, type, env, role, state, expiry, last use and
-// name; a "no keys" line when empty. `use` null: last use unknown ("?").
+// A table of id, workspace, type, env, role, state, expiry, last use (and,
+// across regions, where) and name; a "no keys" line when empty. `use` null:
+// last use unknown ("?").
 void print_key_table(std::ostream &out, const std::vector<sync::KeyRecord> &keys, int64_t now,
                      const std::map<std::string, KeyUseInfo> *use = nullptr);
 

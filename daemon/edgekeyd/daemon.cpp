@@ -52,6 +52,7 @@ Daemon::~Daemon() {
   server_.reset();
   file_.reset();
   nats_.reset();
+  usage_publisher_.reset();
   uv_run(&loop_, UV_RUN_NOWAIT);
   uv_loop_close(&loop_);
 }
@@ -103,6 +104,7 @@ void Daemon::start() {
   });
 
   const char *loaded = nullptr;
+  start_usage_publisher();
   if (cfg_.upstream.kind == UpstreamKind::Nats) {
     start_nats();  // readiness comes from the source, once the loop runs
   } else {
@@ -228,6 +230,7 @@ void Daemon::tick() {
   writer_->heartbeat(now);
   if (file_ && file_->healthy()) applier_->contact(now);
   collect_usage(false);
+  publish_usage(now);
   notify_.watchdog();
   // STATUS= at most once a tick: sd_notify blocks when the manager is slow
   // to read, and a burst of changes must not stall the loop on it.
@@ -259,6 +262,39 @@ void Daemon::collect_usage(bool force_save) {
     log(Severity::Info, "usage state saved again");
     usage_save_failing_ = false;
   }
+}
+
+// Keys' last use across regions: with the NATS upstream, a publisher of its
+// own (a second NATS connection) puts each key's latest use into the origin's
+// usage bucket, off the loop thread.
+void Daemon::start_usage_publisher() {
+  usage_publisher_.reset();
+  if (cfg_.upstream.kind != UpstreamKind::Nats || cfg_.upstream.nats.usage_interval.count() == 0) return;
+  if (host_.empty()) host_ = sync::usage_host_name();
+  UsagePublisher::Options o;
+  o.nats = cfg_.upstream.nats;
+  o.interval = cfg_.upstream.nats.usage_interval;
+  usage_publisher_ = std::make_unique<UsagePublisher>(std::move(o), [](bool problem, const std::string &line) {
+    log(problem ? Severity::Warn : Severity::Info, "%s", line.c_str());
+  });
+  usage_republish_ = true;  // what an earlier run may not have published
+}
+
+// Once a tick: the keys whose last use moved (and, for a new publisher, every
+// key used in the last day), each with its uses on this host over the last day.
+void Daemon::publish_usage(int64_t now) {
+  std::vector<std::string> ids = usage_->take_changed();
+  if (!usage_publisher_) return;
+  if (usage_republish_)
+    for (const auto &[id, k] : usage_->keys())
+      if (k.last_used >= now - 86400) ids.push_back(id);
+  usage_republish_ = false;
+  std::vector<sync::UsageEntry> entries;
+  entries.reserve(ids.size());
+  for (const std::string &id : ids)
+    if (const KeyUse *k = usage_->key(id); k && k->last_used)
+      entries.push_back({id, cfg_.region, host_, k->last_used, k->last_day(now), now});
+  usage_publisher_->offer(std::move(entries));
 }
 
 // Keys the table had no room for: tried again when the filesystem has room
@@ -332,6 +368,9 @@ void Daemon::reload_config() {
                                   next.upstream.nats.servers != cfg_.upstream.nats.servers ||
                                   next.upstream.nats.domain != cfg_.upstream.nats.domain ||
                                   next.upstream.nats.stream != cfg_.upstream.nats.stream;
+    const bool usage_changed = next.upstream.nats.usage_bucket != cfg_.upstream.nats.usage_bucket ||
+                               next.upstream.nats.usage_interval != cfg_.upstream.nats.usage_interval ||
+                               next.upstream.nats.origin_domain != cfg_.upstream.nats.origin_domain;
     cfg_ = std::move(next);
     applier_->set_policy(cfg_.policy);  // rebuilds the table with the new settings
     if (upstream_changed) {
@@ -343,6 +382,7 @@ void Daemon::reload_config() {
     } else if (file_) {
       file_->reload();
     }
+    if (upstream_changed || usage_changed) start_usage_publisher();
     log(Severity::Info, "config %s reloaded", config_path_.c_str());
   } catch (const std::exception &e) {
     log(Severity::Error, "config not reloaded, keeping the running one: %s", e.what());
@@ -358,6 +398,7 @@ void Daemon::stop() {
   if (server_) server_->close();
   if (file_) file_->close();
   if (nats_) nats_->close();
+  usage_publisher_.reset();  // values not yet published wait for the next start
   uv_timer_stop(&snapshot_timer_);
   // The last snapshot, written before exit (after any write in flight).
   snapshot_writer_.wait();

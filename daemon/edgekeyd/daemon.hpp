@@ -13,6 +13,7 @@
 #include "daemon/edgekeyd/notify.hpp"
 #include "daemon/edgekeyd/snapshot_writer.hpp"
 #include "daemon/edgekeyd/usage_collector.hpp"
+#include "daemon/edgekeyd/usage_publisher.hpp"
 #include "daemon/edgekeyd/validate_route.hpp"
 #include "daemon/http/histogram.hpp"
 #include "daemon/http/server.hpp"
@@ -61,6 +62,8 @@ class Daemon {
   std::string status_line() const;
   void collect_usage(bool force_save);
   CodeCounts socket_totals() const;  // the socket's answers, saved ones included
+  void start_usage_publisher();      // NATS with upstream.nats.usage_interval > 0; else none
+  void publish_usage(int64_t now);   // offers the keys whose last use moved to usage_publisher_
 
   // api.cpp
   void status_json(http::Response &res) const;
@@ -83,6 +86,9 @@ class Daemon {
   ValidateRoute validate_;
   std::unique_ptr<UsageCollector> usage_;
   bool usage_save_failing_ = false;  // the last attempt to save its state failed (logged once)
+  std::unique_ptr<UsagePublisher> usage_publisher_;
+  bool usage_republish_ = false;  // a new publisher: offer every key used in the last day once
+  std::string host_;              // this host in usage entries (sync::usage_host_name)
   http::LatencyHistogram latency_;
   // Origin write -> applied here (NATS), in ms buckets from 1 ms to 60 s.
   http::LatencyHistogram propagation_{{1000, 2000, 5000, 10000, 25000, 50000, 100000, 250000, 500000,

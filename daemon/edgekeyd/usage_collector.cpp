@@ -56,9 +56,16 @@ const KeyUse *UsageCollector::key(const std::string &id) const {
 
 void UsageCollector::note_use(const std::string &key_id, int64_t now) {
   KeyUse &k = keys_[key_id];
+  if (now > k.last_used) changed_.insert(key_id);
   k.last_used = std::max(k.last_used, now);
   k.add(now, 1);
   dirty_ = true;
+}
+
+std::vector<std::string> UsageCollector::take_changed() {
+  std::vector<std::string> ids(changed_.begin(), changed_.end());
+  changed_.clear();
+  return ids;
 }
 
 // tag -> slot, rebuilt when a tag is unknown and the store changed since.
@@ -159,6 +166,7 @@ void UsageCollector::fold(Segment &s, const sync::KeyStore &store, uint64_t stor
     // A time from the segment is not trusted past the collector's clock.
     const int64_t last = std::min(shm::usage_last(w), now);
     KeyUse &k = keys_[r->id];
+    if (last > k.last_used) changed_.insert(r->id);
     k.last_used = std::max(k.last_used, last);
     k.add(now, uses);
     if (r->status == sync::KeyStatus::Revoked && (!r->revoked_at || last >= *r->revoked_at))

@@ -23,6 +23,7 @@
 #include <map>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace edgekey::daemon {
@@ -65,6 +66,8 @@ class UsageCollector {
   size_t segments() const { return segs_.size(); }
   const KeyUse *key(const std::string &id) const;
   const std::unordered_map<std::string, KeyUse> &keys() const { return keys_; }
+  // The keys whose last use moved since the last call (for the usage publisher).
+  std::vector<std::string> take_changed();
 
  private:
   struct Segment {
@@ -94,6 +97,7 @@ class UsageCollector {
   uint64_t unattributed_ = 0;
   size_t readers_ = 0;
   std::unordered_map<std::string, KeyUse> keys_;
+  std::unordered_set<std::string> changed_;  // ids whose last_used moved since take_changed()
   std::unordered_map<uint64_t, uint32_t> tag_slot_;  // tag -> store slot
   uint64_t tags_built_at_ = UINT64_MAX;              // store_changes when tag_slot_ was built
   bool dirty_ = false;

@@ -105,10 +105,17 @@ std::string session(const Scratch &s, const std::string &where) {
     const bool json = std::find(args.begin(), args.end(), "--json") != args.end();
     std::string cmd;
     for (const auto &a : args) cmd += " " + a;
+    // Why last use is unknown differs by store: edgekeyd's /v1/usage for the
+    // file, the usage bucket (not created here) for NATS.
+    auto unknown_use = [](const std::string &t) {
+      static const std::regex why("(last use unknown: |last_used_at: +\\? \\().*");
+      return std::regex_replace(t, why, "$1<why>");
+    };
     // Normalized before sorting, so that ids are numbered in order of appearance.
-    const std::string out = norm(r.out);
+    const std::string out = unknown_use(norm(r.out));
     transcript += "$" + norm(cmd) + "\n[exit " + std::to_string(r.exit_code) + "]\n" +
-                  (listing && r.exit_code == 0 ? sorted_listing(out, json) : out) + "[stderr]\n" + norm(r.err);
+                  (listing && r.exit_code == 0 ? sorted_listing(out, json) : out) + "[stderr]\n" +
+                  unknown_use(norm(r.err));
     return r;
   };
   auto id_of = [](const RunResult &r) {

@@ -29,7 +29,8 @@ TEST(NatsInit, CreatesBucketAndMirrorsOnceAndMirrorsFollow) {
   EXPECT_EQ(first.out.rfind("created bucket \"fresh\" in domain \"eu\"", 0), 0u) << first.out;
   const RunResult second = s.ctl({"nats", "init-origin"});
   EXPECT_EQ(second.exit_code, 0) << second.err;
-  EXPECT_EQ(second.out, "bucket \"fresh\" in domain \"eu\" already exists; nothing to do\n");
+  EXPECT_EQ(second.out, "bucket \"fresh\" in domain \"eu\" already exists; nothing to do\n"
+                        "bucket \"usage\" in domain \"eu\" (keys' last use) already exists\n");
   const RunResult js = s.ctl({"--json", "nats", "init-origin"});
   ASSERT_EQ(js.exit_code, 0) << js.err;
   const auto j = nlohmann::json::parse(js.out);
@@ -37,6 +38,8 @@ TEST(NatsInit, CreatesBucketAndMirrorsOnceAndMirrorsFollow) {
   EXPECT_EQ(j.at("bucket"), "fresh");
   EXPECT_EQ(j.at("domain"), "eu");
   EXPECT_EQ(j.at("servers"), nlohmann::json::array({topo.region(0).url()}));
+  EXPECT_EQ(j.at("usage_bucket"), "usage");
+  EXPECT_EQ(j.at("usage_result"), "exists");
 
   const RunResult region = s.ctl({"nats", "init-region"});  // this host's region: in
   ASSERT_EQ(region.exit_code, 0) << region.err;
