@@ -5,8 +5,9 @@
 // Threads: a worker thread makes every blocking libnats call (connect,
 // stream info, subscribe, the contact probe); libnats delivers messages on
 // its own thread, which also decodes them (JSON is the costly part of a
-// snapshot). Both only queue events; the loop thread (uv_async) drains the
-// queue and is the only one touching the Applier and the table.
+// snapshot; delivery_context.hpp). Both only queue events (nats_events.hpp);
+// the loop thread (uv_async) drains the queue and is the only one touching
+// the Applier and the table.
 //
 // Sync model (DESIGN.md "Sync"):
 // - cold start (no stored revision, or the stream was recreated: its last
@@ -38,24 +39,21 @@
 #pragma once
 
 #include "sync/applier.hpp"
+#include "sync/nats/delivery_context.hpp"
+#include "sync/nats/nats_events.hpp"
 #include "sync/nats/nats_options.hpp"
-#include "sync/nats/snapshot_gather.hpp"
 
 #include <nats/nats.h>
 #include <uv.h>
 
 #include <atomic>
-#include <condition_variable>
+#include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <string>
 #include <thread>
-#include <vector>
 
 namespace edgekey::sync {
 
@@ -107,86 +105,53 @@ class NatsSource {
   std::function<void(int64_t ms)> on_latency;
 
  private:
-  // One item handed from the worker or libnats's thread to the loop.
-  struct Event {
-    // Failed: cannot connect or subscribe (before the first load, the daemon
-    // may serve its snapshot); Warning: an asynchronous libnats error.
-    // NoContact: the stream answered without a quorum (logged as a warning).
-    enum Kind { Message, SnapshotBegin, SnapshotEnd, CaughtUp, Contact, StreamInfo, State, Note, Warning, NoContact,
-                Failed };
-    explicit Event(Kind k, uint64_t ep = 0, uint64_t s = 0) : kind(k), epoch(ep), seq(s) {}
-    Kind kind;
-    uint64_t epoch = 0;    // subscription the event belongs to; stale ones are dropped
-    uint64_t seq = 0;      // stream sequence (Message, SnapshotEnd, CaughtUp, StreamInfo: last seq)
-    uint64_t pending = 0;  // Message: NumPending after it
-    bool removal = false;  // Message: KV-Operation DEL or PURGE
-    std::string key;       // Message: the KV key
-    std::string data;      // Note, Failed: the text; Message: why the record was rejected
-    std::optional<KeyRecord> record;  // Message: the decoded record (decoded off the loop)
-    std::unique_ptr<PreparedLoad> prepared;  // SnapshotEnd: the whole snapshot, resolved and indexed
-    int64_t prepare_ms = 0;           // SnapshotEnd: SnapshotGather::finish's time (delivery thread)
-    uint64_t messages = 0;            // SnapshotEnd: messages folded into it, not handed over
-    uint64_t lag = 0;      // StreamInfo: mirror lag
-    int64_t active_ms = -1;
-    bool connected = false;  // State
-    int64_t at = 0;          // Contact: unix s
-  };
-
-  // A subscription's closure: which source and epoch its messages belong
-  // to, and whether libnats has finished calling back for it.
-  struct SubContext {
-    NatsSource *source;
-    uint64_t epoch;
-    std::string prefix;  // "$KV.<bucket>.": a subject minus this is the KV key
-    std::mutex mu;
-    std::condition_variable cv;
-    bool complete = false;
-    // Delivery thread only (set before the subscription starts): a cold
-    // snapshot streaming in, until the message with NumPending 0.
-    std::unique_ptr<SnapshotGather> gather;
-    uint64_t folded = 0;  // messages kept here rather than handed over
-    // Spent messages, destroyed in batches while snapshotting: libnats hands
-    // each destroyed message to its GC thread and wakes it when its list was
-    // empty, a futex wake per message at full speed.
-    std::vector<natsMsg *> spent;
-    void destroy_spent();
-    ~SubContext() { destroy_spent(); }
-  };
-
+  // ---- worker thread: makes every blocking libnats call. Owns the
+  // connection, sub_ and sub_ctx_; reaches the loop only through queue_;
+  // advances epoch_, reads applied_seq_.
   void worker();
   bool subscribe(NatsClient &c);
   void unsubscribe();
   // Stream info (state, recreation): true when the stream answered with a
   // quorum (contact). A failed request is reported (fail()) when asked.
   bool poll_stream(NatsClient &c, bool report_failure);
-  void post(Event e);
-  void note(const std::string &text);
-  void fail(const std::string &text);
-  static void on_message(natsConnection *, natsSubscription *, natsMsg *msg, void *ctx);
-  void fold_into_snapshot(SubContext &ctx, Event e);  // delivery thread, while ctx.gather
-  static void on_complete(void *ctx);
+  void note(std::string text);
+  void fail(std::string text);
+
+  // ---- loop thread: takes queue_'s events and applies them; the only one
+  // touching the Applier, status_ and the callbacks above.
   static void on_async(uv_async_t *a);
   void drain();
-  void apply(Event &e);
-  void finish_snapshot(Event &e);
+  void apply(nats_event::Event &event);
+  // One handler per kind (nats_events.hpp). Those of a subscription see only
+  // the current one's (epoch_).
+  void handle(nats_event::Put &e);
+  void handle(nats_event::Removal &e);
+  void handle(nats_event::Rejected &e);
+  void handle(nats_event::SnapshotBegin &e);
+  void handle(nats_event::SnapshotEnd &e);
+  void handle(nats_event::CaughtUp &e);
+  void handle(nats_event::State &e);
+  void handle(nats_event::Contact &e);
+  void handle(nats_event::StreamInfo &e);
+  void handle(nats_event::Note &e);
+  void handle(nats_event::Warning &e);
+  void handle(nats_event::NoContact &e);
+  void handle(nats_event::Failed &e);
+  void advance(uint64_t seq, uint64_t pending);  // a message applied to the live table (not snapshotting)
+  void log_once_a_minute(Level level, const std::string &text);
   void synced();
-  void wait_for(std::chrono::milliseconds d);
 
   uv_loop_t *loop_;
   NatsOptions opts_;
   Applier &applier_;
   LogFn log_;
-  uv_async_t *async_ = nullptr;  // heap: freed in its close callback
-
-  std::mutex mu_;  // guards queue_, stop_
-  std::condition_variable cv_;
-  std::deque<Event> queue_;
-  bool stop_ = false;
+  uv_async_t *async_;  // heap: freed in its close callback; before queue_, which wakes it
+  nats_event::Queue queue_;
   std::thread thread_;
 
   // Worker thread only.
   natsSubscription *sub_ = nullptr;
-  std::unique_ptr<SubContext> sub_ctx_;
+  std::unique_ptr<DeliveryContext> sub_ctx_;  // libnats' closure for sub_
   bool force_cold_ = false;     // the stream was recreated: next subscription resnapshots
   int64_t stream_created_ = 0;  // creation time of the stream subscribed to
   bool waiting_for_mirror_ = false;
