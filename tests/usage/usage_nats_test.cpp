@@ -4,6 +4,7 @@
 // from the other region. A key is used through the library (ek_open /
 // ek_validate, the public C API) in one region and through the socket in the
 // other; everything is waited for by polling with a deadline.
+#include "daemon/edgekeyd/usage_publisher.hpp"
 #include "daemon_test_helpers.hpp"
 #include "nats_origin.hpp"
 #include "nats_servers.hpp"
@@ -194,6 +195,68 @@ TEST(UsageNats, MissingBucketIsReportedOnceAndUsesWaitForIt) {
   EXPECT_NE(log.find("publishing keys' last use to bucket \"usage\" in domain \"eu\" again"), std::string::npos)
       << log;
   EXPECT_EQ(log.find(k.record.id), std::string::npos) << "a key's use is never logged:\n" << log;
+}
+
+// The publisher alone, against the region's leaf server: a key is put at
+// most once per interval, with the latest value offered meanwhile, while
+// other keys go at once.
+TEST(UsageNats, PublisherPutsAKeyAtMostOncePerIntervalWithItsLatestValue) {
+  NatsTopology topo({"in"});
+  std::string why;
+  ASSERT_TRUE(topo.start(&why)) << why;
+  sync::NatsClient origin(topo.origin_options(), "test-usage-origin");
+  ASSERT_EQ(sync::init_usage_bucket(origin, topo.origin_options()), "created");
+  kvStore *kv = nullptr;
+  ASSERT_EQ(js_KeyValue(&kv, origin.origin(), "usage"), NATS_OK);
+  // The entry's uses_last_day (-1: none) and the bucket's last sequence.
+  auto uses = [&](const std::string &id) -> int64_t {
+    kvEntry *e = nullptr;
+    if (kvStore_Get(&e, kv, (id + ".in-mum.h1").c_str()) != NATS_OK) return -1;
+    std::string err;
+    auto u = sync::decode_usage_value(kvEntry_Key(e), std::string_view(static_cast<const char *>(kvEntry_Value(e)),
+                                                                        size_t(kvEntry_ValueLen(e))), &err);
+    kvEntry_Destroy(e);
+    EXPECT_TRUE(u.has_value()) << err;
+    return u ? int64_t(u->uses_last_day) : -1;
+  };
+  auto last_seq = [&] {
+    jsStreamInfo *si = nullptr;
+    EXPECT_EQ(js_GetStreamInfo(&si, origin.origin(), "KV_usage", nullptr, nullptr), NATS_OK);
+    const uint64_t seq = si ? si->State.LastSeq : 0;
+    jsStreamInfo_Destroy(si);
+    return seq;
+  };
+  auto entry = [](const std::string &id, uint64_t n) {
+    return sync::UsageEntry{id, "in-mum", "h1", now_s(), n, now_s()};
+  };
+
+  daemon::UsagePublisher::Options po;
+  po.nats = topo.options(topo.region(0));
+  po.interval = 2000ms;
+  std::mutex mu;
+  std::string reported;
+  daemon::UsagePublisher pub(po, [&](bool, const std::string &line) {
+    std::lock_guard<std::mutex> lock(mu);
+    reported += line + "\n";
+  });
+  const auto first_offer = std::chrono::steady_clock::now();
+  pub.offer({entry("key_a", 1)});
+  ASSERT_TRUE(eventually([&] { return uses("key_a") == 1; })) << reported;
+  for (uint64_t n = 2; n <= 50; ++n) pub.offer({entry("key_a", n)});
+  pub.offer({entry("key_b", 7)});
+  ASSERT_TRUE(eventually([&] { return uses("key_b") == 7; })) << reported;
+  if (std::chrono::steady_clock::now() - first_offer < po.interval) {  // else the interval passed: no claim
+    EXPECT_EQ(uses("key_a"), 1) << "key_a put again within its interval";
+    EXPECT_EQ(last_seq(), 2u);
+  }
+  ASSERT_TRUE(eventually([&] { return uses("key_a") == 50; })) << reported;
+  EXPECT_EQ(last_seq(), 3u) << "key_a's 49 later values are one put";
+  const auto st = pub.stats();
+  EXPECT_EQ(st.published, 3u);
+  EXPECT_EQ(st.failed, 0u);
+  EXPECT_EQ(st.waiting, 0u);
+  EXPECT_EQ(reported, "");
+  kvStore_Destroy(kv);
 }
 
 }  // namespace
