@@ -1,6 +1,7 @@
 // atomic_file.cpp -- write aside, fsync, rename, fsync the directory.
 #include "sync/atomic_file.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -26,10 +27,10 @@ KeysetError sys_failure(const std::string &what, const std::string &where, const
   return KeysetError(msg, err);
 }
 
-bool write_all(int fd, const std::string &data) {
+bool write_all(int fd, const char *data, size_t size) {
   size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+  while (done < size) {
+    ssize_t n = ::write(fd, data + done, size - done);
     if (n < 0 && errno == EINTR) continue;
     if (n == 0) errno = ENOSPC;  // no progress on a regular file: no room
     if (n <= 0) return false;
@@ -50,15 +51,78 @@ void fsync_dir(const std::string &dir) {
 
 }  // namespace
 
+FileStamp FileStamp::of(const struct stat &st) {
+  FileStamp s;
+  s.dev = uint64_t(st.st_dev);
+  s.ino = uint64_t(st.st_ino);
+  s.size = uint64_t(st.st_size);
+  s.mtime_ns = int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  s.ctime_ns = int64_t(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+  return s;
+}
+
+void FileAppender::wrote(uint64_t n) {
+  size_ += n;
+  if (size_ - flushed_ >= kWritebackBytes) {  // start writing back what is complete; fsync waits for the rest
+    ::sync_file_range(fd_, off_t(flushed_), off_t(size_ - flushed_), SYNC_FILE_RANGE_WRITE);
+    flushed_ = size_;
+  }
+}
+
+void FileAppender::append(std::string_view bytes) {
+  while (!bytes.empty()) {
+    const size_t n = std::min(bytes.size(), kWritebackBytes);
+    if (!write_all(fd_, bytes.data(), n)) throw sys_failure("cannot write", tmp_, dir_, path_);
+    bytes.remove_prefix(n);
+    wrote(n);
+  }
+}
+
+void FileAppender::copy(int src_fd, uint64_t offset, uint64_t length) {
+  while (length > 0) {
+    const size_t want = size_t(std::min<uint64_t>(length, kWritebackBytes));
+    ssize_t n = -1;
+    if (kernel_copy_) {
+      loff_t in = loff_t(offset);
+      n = ::copy_file_range(src_fd, &in, fd_, nullptr, want, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+        kernel_copy_ = false;  // not between these files: through a buffer
+        continue;
+      }
+      if (n < 0) throw sys_failure("cannot write", tmp_, dir_, path_);
+    } else {
+      std::string buf(want, '\0');
+      n = ::pread(src_fd, buf.data(), want, off_t(offset));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw KeysetError("cannot read the file being replaced, " + path_ + ": " + std::strerror(errno), errno);
+      if (!write_all(fd_, buf.data(), size_t(n))) throw sys_failure("cannot write", tmp_, dir_, path_);
+    }
+    if (n == 0) throw KeysetError(path_ + " changed while it was being replaced (shorter than read); nothing written");
+    offset += uint64_t(n);
+    length -= uint64_t(n);
+    wrote(uint64_t(n));
+  }
+}
+
 void replace_file_atomically(const std::string &path, const std::string &text, unsigned new_mode) {
-  replace_file_atomically(path, [&](std::string &buf) {
-    buf = text;
-    return false;
+  replace_file_copying(path, [&](FileAppender &out) { out.append(text); }, new_mode);
+}
+
+void replace_file_atomically(const std::string &path, const std::function<bool(std::string &)> &fill,
+                             unsigned new_mode) {
+  replace_file_copying(path, [&](FileAppender &out) {
+    std::string buf;
+    for (bool more = true; more;) {
+      buf.clear();
+      more = fill(buf);
+      out.append(buf);
+    }
   }, new_mode);
 }
 
-void replace_file_atomically(const std::string &path_in, const std::function<bool(std::string &)> &fill,
-                             unsigned new_mode) {
+FileStamp replace_file_copying(const std::string &path_in, const std::function<void(FileAppender &)> &write,
+                               unsigned new_mode) {
   namespace fs = std::filesystem;
   std::string path = path_in;
   struct stat st{};
@@ -92,24 +156,22 @@ void replace_file_atomically(const std::string &path_in, const std::function<boo
   } else if (::fchmod(fd, new_mode) != 0) {
     fail("cannot set the mode of", tmp);
   }
-  std::string buf;
-  for (bool more = true; more;) {
-    buf.clear();
-    try {
-      more = fill(buf);
-    } catch (...) {  // no temp file is left, whatever fails
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw;
-    }
-    if (!write_all(fd, buf)) fail("cannot write", tmp);
+  FileAppender out(fd, tmp, dir, path);
+  try {
+    write(out);
+  } catch (...) {  // no temp file is left, whatever fails
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
   }
   if (::fsync(fd) != 0) fail("cannot fsync", tmp);
-  int rc = ::close(fd);
-  fd = -1;
-  if (rc != 0) fail("cannot close", tmp);
   if (::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot rename a temp file over", path);
+  // From here the new file is in place: what fails is reported, nothing is undone.
+  struct stat now{};
+  const bool stamped = ::fstat(fd, &now) == 0;
+  ::close(fd);  // after a good fsync, nothing of the file is lost whatever close says
   fsync_dir(dir);
+  return stamped ? FileStamp::of(now) : FileStamp{};
 }
 
 }  // namespace edgekey::sync

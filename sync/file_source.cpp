@@ -3,8 +3,13 @@
 #include "sync/keyset_file.hpp"
 #include "sync/prepared_load.hpp"
 
+#include <algorithm>
 #include <cstring>
+#include <fcntl.h>
 #include <malloc.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <unordered_map>
 
 namespace edgekey::sync {
@@ -39,7 +44,36 @@ FileSource::FileSource(uv_loop_t *loop, std::string path, Applier &applier, LogF
   base_ = slash == std::string::npos ? path_ : path_.substr(slash + 1);
 }
 
-FileSource::~FileSource() { close(); }
+FileSource::~FileSource() {
+  close();
+  let_go_kept();
+  if (closer_.joinable()) closer_.join();
+}
+
+void FileSource::let_go_kept() {
+  if (kept_fd_ < 0) return;
+  struct stat st{};
+  if (::fstat(kept_fd_, &st) == 0 && st.st_nlink == 0 && st.st_size > (16 << 20)) {
+    // The last link is gone: closing frees its blocks and page cache (~0.3 s for 330 MB here), off the loop.
+    if (closer_.joinable()) closer_.join();
+    closer_ = std::thread([fd = kept_fd_] { ::close(fd); });
+  } else {
+    ::close(kept_fd_);
+  }
+  kept_fd_ = -1;
+  kept_clean_ = false;
+}
+
+void FileSource::keep(const MappedFile &f, bool clean, size_t first_item, size_t dash_column) {
+  let_go_kept();
+  if (f.fd() < 0) return;
+  kept_fd_ = ::fcntl(f.fd(), F_DUPFD_CLOEXEC, 0);
+  if (kept_fd_ < 0) return;
+  kept_stamp_ = f.stamp();
+  kept_clean_ = clean;
+  kept_first_ = first_item;
+  kept_dash_ = dash_column;
+}
 
 void FileSource::close() {
   if (watch_) uv_fs_event_stop(watch_);
@@ -71,7 +105,8 @@ bool FileSource::reload() {
       log_(Level::Error, "keyset " + f.error() + " (the table keeps its keys)");
       return false;
     }
-    ok = loaded_ ? apply_changes(f.text(), revision) : load_all(f.text(), revision);
+    if (!loaded_) ok = load_all(f, revision);
+    else ok = apply_splice(f, revision) || apply_changes(f, revision);
   }
   malloc_trim(0);  // a reload's temporary memory goes back to the system: edgekeyd stays flat
   if (!ok) {
@@ -84,13 +119,33 @@ bool FileSource::reload() {
   return true;
 }
 
-bool FileSource::load_all(std::string_view text, uint64_t revision) {
+bool FileSource::load_all(const MappedFile &f, uint64_t revision) {
+  const std::string_view text = f.text();
   KeysetParse p = parse_keyset_yaml(text, path_);
   if (!p.ok()) {
     log_(Level::Error, "keyset " + p.error + " (the table keeps its keys)");
     return false;
   }
   for (const auto &rej : p.rejected) log_(Level::Warn, "keyset " + rej.message + " (skipped)");
+  // The items' fingerprints, so that a whole re-read does not decode them
+  // again: when the fast reader reads the file and nothing was rejected,
+  // its items are the records, in order.
+  seen_.clear();
+  KeysetShape shape;
+  size_t n = 0, first_item = 0;
+  bool paired = p.rejected.empty();
+  if (paired) {
+    seen_.reserve(p.records.size());
+    paired = scan_keyset(text, shape, [&](const ScanItem &it) {
+      if (n == p.records.size()) return paired = false;
+      if (n == 0) first_item = it.begin;
+      TokenHash h{};
+      parse_record_hash(p.records[n++].hash, h);
+      seen_[fingerprint(text, it)] = Seen{h, read_};
+      return true;
+    }) && paired && n == p.records.size() && shape.keys == KeysetShape::Keys::Block;
+  }
+  if (!paired) seen_.clear();
   PreparedLoad prep = prepare_load(std::move(p.records), applier_.resolver(), true);
   refused_.clear();
   for (const auto &r : prep.unresolved) {
@@ -98,13 +153,14 @@ bool FileSource::load_all(std::string_view text, uint64_t revision) {
     if (parse_record_hash(r.hash, h)) refused_[h] = r;
   }
   applier_.load_prepared(std::move(prep), revision);
-  seen_.clear();  // the first re-read decodes every item (and fills seen_)
   loaded_ = true;
+  keep(f, paired && refused_.empty() && n > 0, first_item, shape.dash_column);
   log_(Level::Info, "keyset " + path_ + ": loaded " + std::to_string(applier_.size()) + " keys");
   return true;
 }
 
-bool FileSource::apply_changes(std::string_view text, uint64_t revision) {
+bool FileSource::apply_changes(const MappedFile &f, uint64_t revision) {
+  const std::string_view text = f.text();
   const KeyStore &st = applier_.store();
   constexpr uint32_t npos = KeyStore::npos;
   // Per stored key: the line of the first record of this read with its hash
@@ -118,7 +174,11 @@ bool FileSource::apply_changes(std::string_view text, uint64_t revision) {
   std::vector<uint64_t> upsert_fps;   // upserts[i]'s item, 0 = none
   std::vector<std::pair<uint64_t, TokenHash>> unchanged;  // decoded items equal to their stored record
   std::vector<std::string> warnings;  // logged once the read is complete
+  // For the next read: whether every item came from the fast reader, and where the first is.
+  bool fast = true;
+  size_t first_item = SIZE_MAX;
   auto reset = [&] {
+    fast = false;  // the full parser reads it: no items
     ++read_;  // what an interrupted pass marked in seen_ counts for nothing
     upsert_fps.clear();
     unchanged.clear();
@@ -132,6 +192,7 @@ bool FileSource::apply_changes(std::string_view text, uint64_t revision) {
     warnings.clear();
   };
   reset();
+  fast = true;
 
   // A record that does not load keeps the previous version of its id, if any.
   auto keep_previous = [&](const KeysetRejection &rj) {
@@ -150,6 +211,7 @@ bool FileSource::apply_changes(std::string_view text, uint64_t revision) {
   KeysetVisitor v;
   v.restart = reset;
   v.skip = [&](const ScanItem &it) {
+    first_item = std::min(first_item, it.begin);
     const auto e = seen_.find(fingerprint(text, it));
     if (e == seen_.end()) return false;
     const uint32_t s = st.find_hash(e->second.hash);
@@ -160,6 +222,8 @@ bool FileSource::apply_changes(std::string_view text, uint64_t revision) {
   };
   v.reject = [&](KeysetRejection &&rj) { keep_previous(rj); };
   v.record = [&](KeyRecord &&r, int line, const ScanItem *item) {
+    if (item) first_item = std::min(first_item, item->begin);
+    else fast = false;
     TokenHash h{};
     parse_record_hash(r.hash, h);  // a valid record's always parses
     const uint32_t sh = st.find_hash(h), si = st.find_id(r.id);
@@ -227,8 +291,14 @@ bool FileSource::apply_changes(std::string_view text, uint64_t revision) {
     removals.removals.push_back(it->first);  // the Applier may hold it aside (no room)
     it = refused_.erase(it);
   }
+  // The splice's conditions for the next read (the skip above sees every item when nothing was rejected).
+  size_t dash = 0;
+  if (first_item != SIZE_MAX)
+    while (first_item + dash < text.size() && text[first_item + dash] == ' ') ++dash;
+  const bool clean = fast && warnings.empty() && first_item != SIZE_MAX;
   if (removals.removals.empty() && upserts.empty()) {
     ++read_;
+    keep(f, clean && refused_.empty(), first_item, dash);
     return true;
   }
   const size_t removed = removals.removals.size();
@@ -245,8 +315,177 @@ bool FileSource::apply_changes(std::string_view text, uint64_t revision) {
     }
   }
   ++read_;
+  keep(f, clean && refused_.empty(), first_item, dash);
   log_(Level::Info, "keyset " + path_ + ": " + std::to_string(upserts.size()) + " changed, " +
                         std::to_string(removed) + " removed");
+  return true;
+}
+
+namespace {
+
+constexpr size_t kBlock = 4096;
+
+size_t common_prefix(const char *a, const char *b, size_t n) {
+  size_t i = 0;
+  while (i + kBlock <= n && std::memcmp(a + i, b + i, kBlock) == 0) i += kBlock;
+  while (i < n && a[i] == b[i]) ++i;
+  return i;
+}
+
+// Equal bytes at the ends of a (na bytes) and b (nb), at most `limit`.
+size_t common_suffix(const char *a, size_t na, const char *b, size_t nb, size_t limit) {
+  size_t i = 0;
+  while (i + kBlock <= limit && std::memcmp(a + na - i - kBlock, b + nb - i - kBlock, kBlock) == 0) i += kBlock;
+  while (i < limit && a[na - 1 - i] == b[nb - 1 - i]) ++i;
+  return i;
+}
+
+// The line at `at` starts an item: `dash` spaces, "- ".
+bool item_line(std::string_view t, size_t at, size_t dash) {
+  if (at + dash + 2 > t.size()) return false;
+  for (size_t i = 0; i < dash; ++i)
+    if (t[at + i] != ' ') return false;
+  return t[at + dash] == '-' && t[at + dash + 1] == ' ';
+}
+
+// A read-only mapping of a whole open file, for as long as it lives.
+struct Mapping {
+  const char *p = nullptr;
+  size_t n = 0;
+  Mapping(int fd, size_t size) : n(size) {
+    void *m = size ? ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    if (m == MAP_FAILED) return;
+    ::madvise(m, size, MADV_SEQUENTIAL);
+    p = static_cast<const char *>(m);
+  }
+  ~Mapping() {
+    if (p) ::munmap(const_cast<char *>(p), n);
+  }
+  Mapping(const Mapping &) = delete;
+  Mapping &operator=(const Mapping &) = delete;
+};
+
+// The valid records of the items of [from, to) of `text`, and their
+// fingerprints; false when an item is not one.
+bool read_region(std::string_view text, size_t from, size_t to, size_t dash, std::vector<KeyRecord> &out,
+                 std::vector<uint64_t> &fps) {
+  std::vector<RawField> fields;
+  bool valid = true;
+  const bool read = scan_items(text, from, to, dash, 1, [&](const ScanItem &it) {
+    KeyRecord r;
+    if (!read_valid_item(text, it, fields, r)) return valid = false;
+    out.push_back(std::move(r));
+    fps.push_back(fingerprint(text, it));
+    return true;
+  });
+  return read && valid;
+}
+
+}  // namespace
+
+bool FileSource::apply_splice(const MappedFile &f, uint64_t revision) {
+  // The kept file: clean, another inode than the new file, and not written since it was read.
+  struct stat kst{};
+  if (!kept_clean_ || kept_fd_ < 0 || f.fd() < 0 || (f.stamp().dev == kept_stamp_.dev && f.stamp().ino == kept_stamp_.ino) ||
+      ::fstat(kept_fd_, &kst) != 0)
+    return false;
+  const FileStamp ks = FileStamp::of(kst);
+  if (ks.size != kept_stamp_.size || ks.mtime_ns != kept_stamp_.mtime_ns) return false;
+  const std::string_view now = f.text();
+  if (now.empty()) return false;
+  std::vector<KeyRecord> before, after;
+  std::vector<uint64_t> before_fps, after_fps;
+  {
+    // Unmapped before the kept file is let go (the mapping would hold it).
+    Mapping kept(kept_fd_, size_t(ks.size));
+    if (!kept.p) return false;
+    const std::string_view old(kept.p, kept.n);
+    // What differs: [p, old.size() - s) of the old text, [p, now.size() - s) of the new.
+    const size_t p = common_prefix(old.data(), now.data(), std::min(old.size(), now.size()));
+    const size_t s = p == old.size() && p == now.size()
+                         ? 0
+                         : common_suffix(old.data(), old.size(), now.data(), now.size(),
+                                         std::min(old.size(), now.size()) - p);
+    const size_t dash = kept_dash_;
+    if (p == old.size() && p == now.size()) {  // the same bytes
+    } else if (p < kept_first_ + dash + 2) {
+      return false;  // the head, or the first item's '-' line, changed
+    } else {
+      // Widened to whole items: from an item line whose "- " both texts share...
+      size_t a = p;
+      for (;;) {
+        while (a > 0 && now[a - 1] != '\n') --a;  // the start of the line holding a
+        if (a <= kept_first_) {
+          a = kept_first_;
+          break;
+        }
+        if (a + dash + 2 <= p && item_line(now, a, dash)) break;
+        --a;
+      }
+      // ... to the next item line after the change whose line break both share, or the end.
+      size_t e = now.find('\n', now.size() - s);
+      e = e == std::string_view::npos ? now.size() : e + 1;
+      while (e < now.size() && !item_line(now, e, dash)) {
+        const size_t nl = now.find('\n', e);
+        e = nl == std::string_view::npos ? now.size() : nl + 1;
+      }
+      const size_t e_old = e + old.size() - now.size();
+      if (e - a > std::max<size_t>(1 << 20, now.size() / 8)) return false;  // the whole re-read skips known items
+      if (!read_region(old, a, e_old, dash, before, before_fps) || !read_region(now, a, e, dash, after, after_fps))
+        return false;  // a rejection, or a form the fast reader leaves: the whole re-read reports it
+    }
+  }
+
+  // The duplicate rules: the new items may repeat no id or hash among
+  // themselves, nor of a key outside the changed items.
+  const KeyStore &st = applier_.store();
+  constexpr uint32_t npos = KeyStore::npos;
+  std::vector<TokenHash> old_hashes, new_hashes;
+  std::vector<uint32_t> old_slots;
+  for (const KeyRecord &r : before) {
+    TokenHash h{};
+    parse_record_hash(r.hash, h);
+    const uint32_t slot = st.find_hash(h);
+    if (slot == npos || st.record(slot).id != r.id) return false;  // not as applied: read it all
+    old_hashes.push_back(h);
+    old_slots.push_back(slot);
+  }
+  auto in_old = [&](uint32_t slot) { return std::find(old_slots.begin(), old_slots.end(), slot) != old_slots.end(); };
+  for (size_t i = 0; i < after.size(); ++i) {
+    TokenHash h{};
+    parse_record_hash(after[i].hash, h);
+    for (size_t j = 0; j < i; ++j)
+      if (new_hashes[j] == h || after[j].id == after[i].id) return false;
+    const uint32_t sh = st.find_hash(h), si = st.find_id(after[i].id);
+    if ((sh != npos && !in_old(sh)) || (si != npos && !in_old(si))) return false;
+    new_hashes.push_back(h);
+  }
+
+  KeysetDiff removals;
+  for (const TokenHash &h : old_hashes)
+    if (std::find(new_hashes.begin(), new_hashes.end(), h) == new_hashes.end()) removals.removals.push_back(h);
+  std::vector<size_t> changed;
+  for (size_t i = 0; i < after.size(); ++i) {
+    const uint32_t sh = st.find_hash(new_hashes[i]);
+    if (sh == npos || !same_content(st.record(sh), after[i])) changed.push_back(i);
+  }
+  for (uint64_t fp : before_fps) seen_.erase(fp);
+  if (!removals.removals.empty()) applier_.apply(removals, revision);
+  bool clean = true;
+  for (size_t i = 0; i < after.size(); ++i) {
+    const bool is_changed = std::find(changed.begin(), changed.end(), i) != changed.end();
+    if (is_changed && !applier_.upsert(after[i], revision)) {
+      refused_[new_hashes[i]] = std::move(after[i]);
+      clean = false;
+      continue;
+    }
+    seen_[after_fps[i]] = Seen{new_hashes[i], read_};
+  }
+  keep(f, clean, kept_first_, kept_dash_);
+  if (!changed.empty() || !removals.removals.empty())
+    log_(Level::Info, "keyset " + path_ + ": " + std::to_string(changed.size()) + " changed, " +
+                          std::to_string(removals.removals.size()) + " removed (" + std::to_string(after.size()) +
+                          " item(s) read again)");
   return true;
 }
 

@@ -7,16 +7,29 @@
 // does not parse keeps its previous version, if it had one, and is logged
 // with its key id and line. Runs on the daemon's loop thread.
 //
-// Memory: no copy of the keyset is kept here. A re-read streams the file
-// (mapped, not copied) record by record and compares each with what the
-// Applier's store holds for its token hash; an item whose bytes it applied
-// before (seen_: ~80 bytes a key) is not even decoded. What a reload keeps
-// besides is two ints per stored key (which lines claimed each key's hash
-// and id, for the duplicate rules of parse_keyset_yaml) and the changed
-// records.
+// A re-read after an edit in one place (edgekeyctl's splice, most edits by
+// hand) reads only that place: the file read last is kept open, and when
+// the new file is another (replaced by rename) whose bytes differ from it
+// only within a few items, only those items are decoded, before and after,
+// and applied as a fresh parse would apply them. Anything else (a first
+// read, an edit in several places, a record rejected or refused, a
+// duplicate, a form only the full parser reads) re-reads the whole file.
+//
+// Memory: no copy of the keyset is kept here. A whole re-read streams the
+// file (mapped, not copied) record by record and compares each with what
+// the Applier's store holds for its token hash; an item whose bytes it
+// applied before (seen_: ~80 bytes a key, filled by the first load) is not
+// even decoded. What a reload keeps besides is two ints per stored key
+// (which lines claimed each key's hash and id, for the duplicate rules of
+// parse_keyset_yaml) and the changed records. The kept file is one
+// descriptor: its pages are the kernel's page cache, mapped only while a
+// re-read compares them; a replaced file's blocks are freed when it is
+// let go, on a thread of its own (so neither edgekeyctl's rename nor this
+// loop pays for it).
 #pragma once
 
 #include "sync/applier.hpp"
+#include "sync/atomic_file.hpp"
 #include "sync/key_record.hpp"
 
 #include <uv.h>
@@ -25,10 +38,13 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
 namespace edgekey::sync {
+
+class MappedFile;
 
 class FileSource {
  public:
@@ -58,9 +74,15 @@ class FileSource {
   static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status);
   static void on_timer(uv_timer_t *t);
   // The first read: the whole file as one snapshot.
-  bool load_all(std::string_view text, uint64_t revision);
+  bool load_all(const MappedFile &f, uint64_t revision);
   // Later reads: only what differs from the Applier's store.
-  bool apply_changes(std::string_view text, uint64_t revision);
+  bool apply_changes(const MappedFile &f, uint64_t revision);
+  // A later read of a file that differs from the kept one in one place
+  // only. False when it does not apply (nothing was changed then).
+  bool apply_splice(const MappedFile &f, uint64_t revision);
+  // `f` becomes the kept file (`clean`: as the splice needs it).
+  void keep(const MappedFile &f, bool clean, size_t first_item, size_t dash_column);
+  void let_go_kept();
 
   uv_loop_t *loop_;
   std::string path_, dir_, base_;
@@ -82,6 +104,14 @@ class FileSource {
   std::unordered_map<uint64_t, Seen> seen_;
   uint64_t read_ = 0;
   bool healthy_ = false, loaded_ = false;
+  // The file of the last good read, open; clean: read by the fast reader
+  // with nothing rejected, repeated or refused, its first item at
+  // kept_first_, every '-' at column kept_dash_.
+  int kept_fd_ = -1;
+  FileStamp kept_stamp_;
+  bool kept_clean_ = false;
+  size_t kept_first_ = 0, kept_dash_ = 0;
+  std::thread closer_;  // closes a replaced kept file
 };
 
 }  // namespace edgekey::sync

@@ -5,23 +5,22 @@
 
 #include <algorithm>
 #include <cstring>
-#include <functional>
+#include <iterator>
 
 namespace edgekey::sync {
 namespace {
 
 constexpr size_t npos = std::string_view::npos;
 
-// 64 bits of a hash: its four words mixed (hashes written by hand may share a prefix).
-uint64_t head_of(const std::string &hash_text) {
-  std::array<uint8_t, 32> h{};
-  parse_record_hash(hash_text, h);
-  uint64_t w[4];
-  std::memcpy(w, h.data(), sizeof w);
-  return w[0] ^ (w[1] * 0x9e3779b97f4a7c15ull) ^ (w[2] * 0xc2b2ae3d27d4eb4full) ^ (w[3] * 0x165667b19e3779f9ull);
+bool by_id_key(const KeysetIndexEntry &a, const KeysetIndexEntry &b) {
+  return a.id_key != b.id_key ? a.id_key < b.id_key : a.begin < b.begin;
 }
 
-bool has_repeats(std::vector<uint64_t> v) {
+template <class Key>
+bool has_repeats(const std::vector<KeysetIndexEntry> &entries, Key key) {
+  std::vector<uint64_t> v;
+  v.reserve(entries.size());
+  for (const auto &e : entries) v.push_back(key(e));
   std::sort(v.begin(), v.end());
   return std::adjacent_find(v.begin(), v.end()) != v.end();
 }
@@ -30,9 +29,7 @@ bool has_repeats(std::vector<uint64_t> v) {
 
 bool KeysetEditor::read(std::string_view text, std::string_view source) {
   text_ = text;
-  items_.clear();
-  ids_.clear();
-  hash_heads_.clear();
+  entries_.clear();
   rejected_.clear();
   bool spliceable = true;
   KeysetVisitor v;
@@ -42,44 +39,70 @@ bool KeysetEditor::read(std::string_view text, std::string_view source) {
       spliceable = false;
       return;
     }
-    items_.push_back(*item);
-    hash_heads_.push_back(head_of(r.hash));
-    ids_.push_back(std::move(r.id));
+    entries_.push_back({keyset_id_key(r.id), keyset_hash_head(r.hash), item->begin, item->end});
   };
   v.reject = [&](KeysetRejection &&rj) { rejected_.push_back(std::move(rj)); };
   const std::string error = stream_keyset(text, source, v);
-  if (!error.empty() || !spliceable || items_.empty()) return false;
-  std::vector<uint64_t> id_hashes;
-  id_hashes.reserve(ids_.size());
-  for (const auto &id : ids_) id_hashes.push_back(std::hash<std::string_view>{}(id));
-  if (has_repeats(hash_heads_) || has_repeats(std::move(id_hashes))) return false;  // let the full reader judge
-  size_t i = items_[0].begin;
+  if (!error.empty() || !spliceable || entries_.empty()) return false;
+  if (has_repeats(entries_, [](const KeysetIndexEntry &e) { return e.hash_head; }) ||
+      has_repeats(entries_, [](const KeysetIndexEntry &e) { return e.id_key; }))
+    return false;  // let the full reader judge
+  size_t i = entries_[0].begin;
   while (text[i] == ' ') ++i;
-  dash_column_ = i - items_[0].begin;
+  dash_column_ = i - entries_[0].begin;
+  std::sort(entries_.begin(), entries_.end(), by_id_key);
   return true;
 }
 
+bool KeysetEditor::adopt(std::string_view text, KeysetIndex index) {
+  text_ = text;
+  rejected_.clear();
+  dash_column_ = size_t(index.dash_column);
+  entries_ = std::move(index.entries);
+  for (const auto &e : entries_)
+    if (e.begin >= e.end || e.end > text.size()) {
+      entries_.clear();
+      return false;
+    }
+  return !entries_.empty();
+}
+
+KeysetIndex KeysetEditor::index(const FileStamp &stamp) const { return KeysetIndex{stamp, dash_column_, entries_}; }
+
+std::optional<KeyRecord> KeysetEditor::decode(const KeysetIndexEntry &e) const {
+  ScanItem item{size_t(e.begin), size_t(e.end), 1, 0};
+  size_t c = item.begin;
+  while (c < item.end && text_[c] == ' ') ++c;
+  if (c - item.begin != dash_column_ || c >= item.end || text_[c] != '-') return std::nullopt;
+  ++c;
+  while (c < item.end && text_[c] == ' ') ++c;
+  item.column = c - item.begin;
+  std::vector<RawField> fields;
+  if (!decode_item(text_, item, fields)) return std::nullopt;  // read() or the index checked it: cannot happen
+  FieldsOutcome o = record_from_fields(fields, item.line);
+  return std::move(o.record);
+}
+
 size_t KeysetEditor::index_of(std::string_view id) const {
-  for (size_t i = 0; i < ids_.size(); ++i)
-    if (ids_[i] == id) return i;
+  const KeysetIndexEntry probe{keyset_id_key(id), 0, 0, 0};
+  for (auto it = std::lower_bound(entries_.begin(), entries_.end(), probe, by_id_key);
+       it != entries_.end() && it->id_key == probe.id_key; ++it)
+    if (std::optional<KeyRecord> r = decode(*it); r && r->id == id) return size_t(it - entries_.begin());
   return npos;
 }
 
 std::optional<KeyRecord> KeysetEditor::find(std::string_view id) const {
   const size_t i = index_of(id);
   if (i == npos) return std::nullopt;
-  std::vector<RawField> fields;
-  if (!decode_item(text_, items_[i], fields)) return std::nullopt;  // read() decoded it: cannot happen
-  FieldsOutcome o = record_from_fields(fields, items_[i].line);
-  return std::move(o.record);
+  return decode(entries_[i]);
 }
 
 std::optional<std::string> KeysetEditor::hash_owner(const std::string &hash, std::string_view id) const {
-  const uint64_t head = head_of(hash);
-  for (size_t i = 0; i < hash_heads_.size(); ++i) {
-    if (hash_heads_[i] != head || ids_[i] == id) continue;
-    std::optional<KeyRecord> r = find(ids_[i]);
-    if (r && r->hash == hash) return ids_[i];
+  const uint64_t head = keyset_hash_head(hash);
+  for (const auto &e : entries_) {
+    if (e.hash_head != head) continue;
+    std::optional<KeyRecord> r = decode(e);
+    if (r && r->hash == hash && r->id != id) return r->id;
   }
   return std::nullopt;
 }
@@ -99,57 +122,96 @@ std::string emit_keyset_item(const KeyRecord &r, size_t dash_column) {
   return out;
 }
 
-void KeysetEditor::write(const std::string &path, const std::vector<KeyRecord> &puts) const {
-  // The new text: pieces of the old one between replaced items, then appends.
+KeysetIndex KeysetEditor::write(const std::string &path, const std::vector<KeyRecord> &puts, int src_fd) const {
+  // The new text: ranges of the old one between replaced items, then appends.
   struct Piece {
     size_t begin = 0, end = 0;  // of text_, when `own` is empty
     std::string own;
   };
-  std::vector<std::pair<size_t, const KeyRecord *>> replaced;  // item index, record
+  struct Replaced {
+    size_t entry;  // into entries_
+    const KeyRecord *put;
+  };
+  std::vector<Replaced> replaced;
   std::vector<const KeyRecord *> appended;
   for (const auto &r : puts) {
     const size_t i = index_of(r.id);
-    if (i == npos) {
-      appended.push_back(&r);
-      continue;
-    }
-    auto same = std::find_if(replaced.begin(), replaced.end(), [&](const auto &e) { return e.first == i; });
-    if (same != replaced.end()) same->second = &r;  // the later put wins
-    else replaced.emplace_back(i, &r);
+    auto same = std::find_if(replaced.begin(), replaced.end(), [&](const Replaced &e) { return e.entry == i; });
+    auto same_new = std::find_if(appended.begin(), appended.end(), [&](const KeyRecord *a) { return a->id == r.id; });
+    if (i == npos && same_new != appended.end()) *same_new = &r;  // the later put wins
+    else if (i == npos) appended.push_back(&r);
+    else if (same != replaced.end()) same->put = &r;
+    else replaced.push_back({i, &r});
   }
-  std::sort(replaced.begin(), replaced.end());
+  std::sort(replaced.begin(), replaced.end(),
+            [&](const Replaced &a, const Replaced &b) { return entries_[a.entry].begin < entries_[b.entry].begin; });
   std::vector<Piece> pieces;
+  // Where the text moves: the old offset of each replaced item's end, and
+  // the shift of everything from there on.
+  std::vector<std::pair<uint64_t, int64_t>> shifts;
+  std::vector<KeysetIndexEntry> fresh;  // the entries of the written records
   size_t at = 0;
+  int64_t shift = 0;
   for (const auto &[i, r] : replaced) {
-    pieces.push_back({at, items_[i].begin, {}});
+    const KeysetIndexEntry &old = entries_[i];
+    pieces.push_back({at, size_t(old.begin), {}});
     pieces.push_back({0, 0, emit_keyset_item(*r, dash_column_)});
-    at = items_[i].end;
+    at = size_t(old.end);
     if (at == text_.size() && text_.back() != '\n') pieces.back().own.pop_back();  // as it was: no final newline
+    const uint64_t begin = uint64_t(int64_t(old.begin) + shift);
+    fresh.push_back({keyset_id_key(r->id), keyset_hash_head(r->hash), begin, begin + pieces.back().own.size()});
+    shift += int64_t(pieces.back().own.size()) - int64_t(old.end - old.begin);
+    shifts.emplace_back(old.end, shift);
   }
   pieces.push_back({at, text_.size(), {}});
-  if (!appended.empty() && !text_.empty() && text_.back() != '\n') pieces.push_back({0, 0, "\n"});
-  for (const KeyRecord *r : appended) pieces.push_back({0, 0, emit_keyset_item(*r, dash_column_)});
+  uint64_t tail = uint64_t(int64_t(text_.size()) + shift);
+  // The last line gets its newline when items follow: the item ending there ends one byte later.
+  const uint64_t unterminated = !appended.empty() && !text_.empty() && text_.back() != '\n' ? tail : UINT64_MAX;
+  if (unterminated != UINT64_MAX) {
+    pieces.push_back({0, 0, "\n"});
+    ++tail;
+  }
+  for (auto &e : fresh)
+    if (e.end == unterminated) ++e.end;
+  for (const KeyRecord *r : appended) {
+    pieces.push_back({0, 0, emit_keyset_item(*r, dash_column_)});
+    fresh.push_back({keyset_id_key(r->id), keyset_hash_head(r->hash), tail, tail + pieces.back().own.size()});
+    tail += pieces.back().own.size();
+  }
 
-  constexpr size_t kChunk = 8 << 20;
-  size_t piece = 0, offset = 0;
-  replace_file_atomically(path, [&](std::string &buf) {
-    while (piece < pieces.size() && buf.size() < kChunk) {
-      const Piece &p = pieces[piece];
-      if (!p.own.empty() || p.begin == p.end) {
-        buf += p.own;
-        ++piece;
-        continue;
-      }
-      const size_t n = std::min(kChunk - buf.size(), p.end - p.begin - offset);
-      buf.append(text_.data() + p.begin + offset, n);
-      offset += n;
-      if (p.begin + offset == p.end) {
-        ++piece;
-        offset = 0;
-      }
+  KeysetIndex next;
+  next.stamp = replace_file_copying(path, [&](FileAppender &out) {
+    for (const Piece &p : pieces) {
+      if (!p.own.empty()) out.append(p.own);
+      else if (p.end > p.begin && src_fd >= 0) out.copy(src_fd, p.begin, p.end - p.begin);
+      else if (p.end > p.begin) out.append(text_.substr(p.begin, p.end - p.begin));
     }
-    return piece < pieces.size();
   }, 0640);
+
+  // The new index: every other entry moved by the shift before it, the written ones merged in.
+  next.dash_column = dash_column_;
+  std::sort(fresh.begin(), fresh.end(), by_id_key);
+  std::vector<bool> gone(entries_.size(), false);
+  for (const auto &rp : replaced) gone[rp.entry] = true;
+  std::vector<KeysetIndexEntry> moved;
+  moved.reserve(entries_.size());
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    if (gone[i]) continue;
+    KeysetIndexEntry e = entries_[i];
+    // The shift of the last replaced item ending at or before e.
+    auto s = std::upper_bound(shifts.begin(), shifts.end(), e.begin,
+                              [](uint64_t b, const std::pair<uint64_t, int64_t> &x) { return b < x.first; });
+    if (s != shifts.begin()) {
+      const int64_t d = std::prev(s)->second;
+      e.begin = uint64_t(int64_t(e.begin) + d);
+      e.end = uint64_t(int64_t(e.end) + d);
+    }
+    if (e.end == unterminated) ++e.end;
+    moved.push_back(e);
+  }
+  next.entries.reserve(moved.size() + fresh.size());
+  std::merge(moved.begin(), moved.end(), fresh.begin(), fresh.end(), std::back_inserter(next.entries), by_id_key);
+  return next;
 }
 
 }  // namespace edgekey::sync

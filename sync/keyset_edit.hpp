@@ -1,6 +1,7 @@
 // keyset_edit.hpp -- editing the keyset file without parsing and emitting
-// all of it: one pass of the fast reader indexes the records (id, place in
-// the text, 64 bits of the hash: ~60 bytes a key, no KeyRecord held), and a
+// all of it: one pass of the fast reader, or the file's index
+// (keyset_index.hpp), gives per record 64 bits of its id and of its hash
+// and its place in the text (32 bytes a key, no KeyRecord held), and a
 // write copies the untouched bytes around the changed records, appending
 // new ones (edgekeyctl's `keys create|revoke|rotate`).
 //
@@ -10,6 +11,7 @@
 #pragma once
 
 #include "sync/keyset_file.hpp"
+#include "sync/keyset_index.hpp"
 
 #include <optional>
 #include <string>
@@ -20,36 +22,45 @@ namespace edgekey::sync {
 
 class KeysetEditor {
  public:
-  // Indexes `text` (of the file `source`). False when the editor cannot
-  // splice it: a form only the full YAML parser reads, no item yet (`keys:
-  // []`), or records that may repeat an id or a hash; the caller then reads
-  // and rewrites the file whole (load_keyset_file, save_keyset_file).
-  // `text` must outlive the editor.
+  // Indexes `text` (of the file `source`), decoding every record. False
+  // when the editor cannot splice it: a form only the full YAML parser
+  // reads, no item yet (`keys: []`), or records that may repeat an id or a
+  // hash; the caller then reads and rewrites the file whole
+  // (load_keyset_file, save_keyset_file). `text` must outlive the editor.
   bool read(std::string_view text, std::string_view source);
+  // Takes `index` (load_keyset_index: it names the file version `text` was
+  // read from) instead of decoding every record: records are decoded only
+  // when looked up. False when the index does not fit the text.
+  bool adopt(std::string_view text, KeysetIndex index);
 
-  // Records that do not load, as parse_keyset_yaml reports them.
+  // Records that do not load, as parse_keyset_yaml reports them (read()).
   const std::vector<KeysetRejection> &rejected() const { return rejected_; }
-  size_t size() const { return items_.size(); }
+  size_t size() const { return entries_.size(); }
 
   // The record with this id (decoded again from the text); nullopt if none.
   std::optional<KeyRecord> find(std::string_view id) const;
   // The id of a record other than `id` whose hash text is `hash`; nullopt if none.
   std::optional<std::string> hash_owner(const std::string &hash, std::string_view id) const;
 
-  // Replaces the file at `path` atomically (replace_file_atomically) with
-  // the text read, each of `puts` replacing the record with its id or, when
-  // none has it, appended to the list. Requires valid records. Throws
-  // KeysetError.
-  void write(const std::string &path, const std::vector<KeyRecord> &puts) const;
+  // The index of the text read, as the file version `stamp`. Meaningful
+  // only when nothing was rejected.
+  KeysetIndex index(const FileStamp &stamp) const;
+
+  // Replaces the file at `path` atomically (replace_file_copying) with the
+  // text read, each of `puts` replacing the record with its id or, when
+  // none has it, appended to the list. `src_fd`: the file the text is of,
+  // whose unchanged bytes the kernel then copies (-1: copied from the
+  // text). Requires valid records. Returns the index of the new file.
+  // Throws KeysetError.
+  KeysetIndex write(const std::string &path, const std::vector<KeyRecord> &puts, int src_fd = -1) const;
 
  private:
-  size_t index_of(std::string_view id) const;  // npos if none
+  size_t index_of(std::string_view id) const;  // into entries_; npos if none
+  std::optional<KeyRecord> decode(const KeysetIndexEntry &e) const;
 
   std::string_view text_;
   size_t dash_column_ = 0;
-  std::vector<ScanItem> items_;      // of the valid records, in file order
-  std::vector<std::string> ids_;     // ids_[i]: the id of items_[i]
-  std::vector<uint64_t> hash_heads_; // 64 bits of items_[i]'s hash (its words mixed)
+  std::vector<KeysetIndexEntry> entries_;  // of the valid records, sorted by (id_key, begin)
   std::vector<KeysetRejection> rejected_;
 };
 

@@ -241,6 +241,15 @@ YAML::Emitter &emit_str(YAML::Emitter &e, const std::string &s) {
 
 }  // namespace
 
+bool read_valid_item(std::string_view text, const ScanItem &item, std::vector<RawField> &fields, KeyRecord &out) {
+  if (!decode_item(text, item, fields)) return false;
+  if (simple_record(fields, out) && !validate_record(out)) return true;
+  FieldsOutcome o = record_from_fields(fields, item.line);
+  if (!o.record) return false;
+  out = std::move(*o.record);
+  return true;
+}
+
 std::string stream_keyset(std::string_view text, std::string_view source, const KeysetVisitor &v) {
   if (stream_fast(text, source, v)) return "";
   v.restart();
@@ -330,15 +339,19 @@ MappedFile::MappedFile(const std::string &path) {
     return;
   }
   struct stat st{};
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    stamp_ = FileStamp::of(st);
+    fd_ = fd;
+    if (st.st_size == 0) return;
     void *m = ::mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
     if (m != MAP_FAILED) {
-      ::close(fd);
       ::madvise(m, size_t(st.st_size), MADV_SEQUENTIAL);
       map_ = m;
       size_ = size_t(st.st_size);
       return;
     }
+    fd_ = -1;
+    stamp_ = FileStamp{};
   }
   char buf[65536];
   for (;;) {
@@ -357,6 +370,7 @@ MappedFile::MappedFile(const std::string &path) {
 
 MappedFile::~MappedFile() {
   if (map_) ::munmap(map_, size_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
 std::string emit_keyset_yaml(const std::vector<KeyRecord> &records) {

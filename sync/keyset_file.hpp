@@ -75,6 +75,11 @@ struct KeysetVisitor {
 // delivered since the last restart.
 std::string stream_keyset(std::string_view text, std::string_view source, const KeysetVisitor &v);
 
+// One item of `text` as the fast reader reads it: true, with the record in
+// `out`, when it is a valid record; false when it is not (a rejection, or
+// a form outside the fast reader's subset). `fields` is scratch space.
+bool read_valid_item(std::string_view text, const ScanItem &item, std::vector<RawField> &fields, KeyRecord &out);
+
 // A file mapped read-only (MAP_PRIVATE): its bytes stay as they were while
 // the object lives, even if the file is replaced by a rename meanwhile.
 class MappedFile {
@@ -88,10 +93,16 @@ class MappedFile {
   std::string_view text() const { return map_ ? std::string_view(static_cast<const char *>(map_), size_) : copy_; }
   const std::string &error() const { return error_; }
   bool not_found() const { return not_found_; }
+  // The file, open while the object lives (-1 after an error), and its
+  // stamp when opened; a file read rather than mapped (a pipe) has fd -1.
+  int fd() const { return fd_; }
+  const FileStamp &stamp() const { return stamp_; }
 
  private:
   void *map_ = nullptr;
   size_t size_ = 0;
+  int fd_ = -1;
+  FileStamp stamp_;
   std::string copy_;  // what is not a regular file (a pipe) is read instead
   std::string error_;
   bool not_found_ = false;

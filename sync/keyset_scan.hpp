@@ -45,6 +45,13 @@ struct KeysetShape {
 template <class OnItem>
 bool scan_keyset(std::string_view text, KeysetShape &shape, OnItem &&on_item);
 
+// The walk of scan_keyset() over [from, to) of `text` alone: `from` is the
+// start of an item's `-` line (numbered `line`) and `to` the text's end or
+// the start of a line (which ends the last item). Used to read again only
+// the part of a file that changed.
+template <class OnItem>
+bool scan_items(std::string_view text, size_t from, size_t to, size_t dash_column, int line, OnItem &&on_item);
+
 // Reads the known fields of `item` (of `text`) into `fields`, in document
 // order (an unknown field's value is checked for syntax and skipped).
 // False = outside the subset.
@@ -66,14 +73,11 @@ size_t scan_head(std::string_view text, KeysetShape &shape, int *line);
 }  // namespace scan_detail
 
 template <class OnItem>
-bool scan_keyset(std::string_view text, KeysetShape &shape, OnItem &&on_item) {
-  int line = 1;
-  size_t pos = scan_detail::scan_head(text, shape, &line);
-  if (pos == std::string_view::npos) return false;
-  if (shape.keys != KeysetShape::Keys::Block) return true;
-  const size_t dash = shape.dash_column;
+bool scan_items(std::string_view text, size_t from, size_t to, size_t dash_column, int line, OnItem &&on_item) {
+  const size_t dash = dash_column;
   const char *p = text.data();
-  const size_t n = text.size();
+  const size_t n = to;
+  size_t pos = from;
   ScanItem cur;
   bool open = false;
   while (pos < n) {
@@ -102,6 +106,15 @@ bool scan_keyset(std::string_view text, KeysetShape &shape, OnItem &&on_item) {
   }
   if (open) on_item(std::as_const(cur));
   return true;
+}
+
+template <class OnItem>
+bool scan_keyset(std::string_view text, KeysetShape &shape, OnItem &&on_item) {
+  int line = 1;
+  size_t pos = scan_detail::scan_head(text, shape, &line);
+  if (pos == std::string_view::npos) return false;
+  if (shape.keys != KeysetShape::Keys::Block) return true;
+  return scan_items(text, pos, text.size(), shape.dash_column, line, std::forward<OnItem>(on_item));
 }
 
 }  // namespace edgekey::sync

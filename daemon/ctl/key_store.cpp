@@ -5,9 +5,11 @@
 #include "daemon/ctl/nats_key_store.hpp"
 #include "sync/keyset_edit.hpp"
 #include "sync/keyset_file.hpp"
+#include "sync/keyset_index.hpp"
 
 #include <algorithm>
 #include <cerrno>
+#include <ctime>
 
 namespace edgekey::ctl {
 
@@ -110,33 +112,55 @@ void FileKeyStore::update_locked(const Change &change) {
   sync::save_keyset_file(path_, records);
 }
 
+namespace {
+
+// A full read may be kept as the file's index only when the file did not
+// change within the last clock ticks: a write in the same tick as the
+// stamp, after it, could leave the stamp as it was (git's "racy clean").
+bool settled(const sync::FileStamp &st) {
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  const int64_t now_ns = int64_t(now.tv_sec) * 1000000000 + now.tv_nsec;
+  return now_ns - std::max(st.mtime_ns, st.ctime_ns) > 1000000000;
+}
+
+}  // namespace
+
 void FileKeyStore::update_by_id(const LookupChange &change) {
   keyset_io([&] {
     sync::KeysetLock lock(path_);
     sync::KeysetEditor editor;
-    {
-      sync::MappedFile f(path_);
-      if (!f.error().empty() && !f.not_found()) throw CtlError(kExitKeysetIo, f.error());
-      if (f.not_found() || !editor.read(f.text(), path_)) {
-        // A new file, or one only the full parser reads: read and written whole.
-        update_locked([&](const std::vector<sync::KeyRecord> &current) { return change(VectorLookup(current)); });
-        return;
-      }
-      unreadable_.clear();
-      for (const auto &r : editor.rejected()) unreadable_.push_back(r.message);
-      if (!unreadable_.empty()) throw unreadable_error(path_, unreadable_);
-      const std::vector<sync::KeyRecord> puts = change(EditorLookup(editor));
-      if (puts.empty()) return;
-      // merge_records' rule: a put may not take the hash of another key (nor of an earlier put).
-      for (size_t i = 0; i < puts.size(); ++i) {
-        std::optional<std::string> owner = editor.hash_owner(puts[i].hash, puts[i].id);
-        for (size_t j = 0; j < i && !owner; ++j)
-          if (puts[j].hash == puts[i].hash && puts[j].id != puts[i].id) owner = puts[j].id;
-        if (owner) throw CtlError(kExitUsage, "key " + puts[i].id + " would have the same hash as key " + *owner);
-      }
-      check_puts(puts);
-      editor.write(path_, puts);
+    const std::string index_path = sync::keyset_index_path(path_);
+    sync::MappedFile f(path_);
+    if (!f.error().empty() && !f.not_found()) throw CtlError(kExitKeysetIo, f.error());
+    // The file as edgekeyctl last wrote or checked it: only the records looked up are decoded.
+    bool indexed = false;
+    if (!f.not_found() && f.fd() >= 0)
+      if (std::optional<sync::KeysetIndex> idx = sync::load_keyset_index(index_path, f.stamp()))
+        indexed = editor.adopt(f.text(), std::move(*idx));
+    if (!indexed && (f.not_found() || !editor.read(f.text(), path_))) {
+      // A new file, or one only the full parser reads: read and written whole.
+      update_locked([&](const std::vector<sync::KeyRecord> &current) { return change(VectorLookup(current)); });
+      return;
     }
+    unreadable_.clear();
+    for (const auto &r : editor.rejected()) unreadable_.push_back(r.message);
+    if (!unreadable_.empty()) throw unreadable_error(path_, unreadable_);
+    const std::vector<sync::KeyRecord> puts = change(EditorLookup(editor));
+    if (puts.empty()) {
+      if (!indexed && f.fd() >= 0 && settled(f.stamp())) sync::save_keyset_index(index_path, editor.index(f.stamp()));
+      return;
+    }
+    // merge_records' rule: a put may not take the hash of another key (nor of an earlier put).
+    for (size_t i = 0; i < puts.size(); ++i) {
+      std::optional<std::string> owner = editor.hash_owner(puts[i].hash, puts[i].id);
+      for (size_t j = 0; j < i && !owner; ++j)
+        if (puts[j].hash == puts[i].hash && puts[j].id != puts[i].id) owner = puts[j].id;
+      if (owner) throw CtlError(kExitUsage, "key " + puts[i].id + " would have the same hash as key " + *owner);
+    }
+    check_puts(puts);
+    const sync::KeysetIndex next = editor.write(path_, puts, f.fd());
+    if (next.stamp.ino) sync::save_keyset_index(index_path, next);
   });
 }
 

@@ -314,9 +314,9 @@ void Daemon::place_unplaced() {
 }
 
 void Daemon::schedule_snapshot() {
-  // After a burst of changes, once things are quiet for a second.
+  // After a burst of changes, once things are quiet (for longer when a write takes long).
   uv_timer_start(&snapshot_timer_, [](uv_timer_t *t) { static_cast<Daemon *>(t->data)->write_snapshot(); },
-                 1000, 0);
+                 snapshot_writer_.delay_ms(uv_now(&loop_)), 0);
 }
 
 sync::Snapshot Daemon::make_snapshot() const {

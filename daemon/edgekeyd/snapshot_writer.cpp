@@ -5,6 +5,7 @@
 #include "sync/key_record.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <utility>
 
@@ -17,7 +18,9 @@ void SnapshotWriter::start(std::string path, sync::Snapshot s) {
   error_.clear();
   errno_ = 0;
   path_ = path;
+  unwritten_since_ms_ = 0;
   thread_ = std::thread([this, path = std::move(path), s = std::move(s)] {
+    const auto t0 = std::chrono::steady_clock::now();
     try {
       sync::save_snapshot(path, s);
     } catch (const sync::KeysetError &e) {
@@ -26,6 +29,8 @@ void SnapshotWriter::start(std::string path, sync::Snapshot s) {
     } catch (const std::exception &e) {
       error_ = e.what();
     }
+    took_ms_ = uint64_t(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
     done_.store(true, std::memory_order_release);
   });
 }
@@ -34,6 +39,7 @@ bool SnapshotWriter::collect(int64_t now) {
   if (!pending_ || !done_.load(std::memory_order_acquire)) return false;
   wait();
   pending_ = false;
+  last_ms_ = took_ms_;
   SnapshotState &st = state_;
   if (error_.empty()) {
     if (st.failing())
@@ -64,6 +70,14 @@ bool SnapshotWriter::collect(int64_t now) {
   st.last_error = std::move(error_);
   st.last_errno = errno_;
   return true;
+}
+
+uint64_t SnapshotWriter::delay_ms(uint64_t now_ms) {
+  constexpr uint64_t kQuietMs = 1000, kLatestMs = 60000, kBusyMs = 250;
+  if (!unwritten_since_ms_) unwritten_since_ms_ = std::max<uint64_t>(now_ms, 1);
+  const uint64_t due = std::min(now_ms + std::max(kQuietMs, 2 * last_ms_), unwritten_since_ms_ + kLatestMs);
+  const uint64_t d = due > now_ms ? due - now_ms : 0;
+  return busy() ? std::max(d, kBusyMs) : d;
 }
 
 uint64_t SnapshotWriter::retry_delay_ms() const {

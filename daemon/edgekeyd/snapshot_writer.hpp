@@ -59,6 +59,13 @@ class SnapshotWriter {
   }
 
   const SnapshotState &state() const { return state_; }
+  // How long to wait, after a change at `now_ms` (any monotonic ms clock),
+  // before writing: until things are quiet for 1 s, or for twice as long as
+  // the last write took (a 1M-key keyset's write costs seconds of CPU and
+  // disk, which edits a second apart would otherwise share), but no later
+  // than 60 s after the first change not yet written; at least 250 ms while
+  // a write runs.
+  uint64_t delay_ms(uint64_t now_ms);
   // While failing: how long to wait before trying again without a change
   // (0.5 s, doubling per failure in a row, at most 30 s). A change of the keys
   // schedules a write anyway.
@@ -73,6 +80,9 @@ class SnapshotWriter {
   std::string path_;    // of the write in flight
   std::string error_;   // written by the thread before done_ (release)
   int errno_ = 0;       // likewise
+  uint64_t took_ms_ = 0;  // likewise: how long the write took
+  uint64_t last_ms_ = 0;  // the last collected write's took_ms_
+  uint64_t unwritten_since_ms_ = 0;  // the first change since the last start(), 0 = none
   SnapshotState state_;
 };
 

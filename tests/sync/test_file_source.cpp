@@ -1,7 +1,9 @@
 // edgekeyd's file upstream (FileSource) re-reading a keyset against what the
 // Applier holds: changes, removals, rejections and duplicates applied as a
 // fresh parse of the file would give them, whether an item is decoded or
-// recognised by its bytes from the read before.
+// recognised by its bytes from the read before, and whether the whole file
+// is read again or (a file replaced by rename, changed in one place) only
+// the items that changed.
 #include "sync/applier.hpp"
 #include "sync/file_source.hpp"
 #include "sync/keyset_file.hpp"
@@ -11,6 +13,10 @@
 
 #include <gtest/gtest.h>
 #include <uv.h>
+
+#include <random>
+#include <set>
+#include <unistd.h>
 
 namespace edgekey::sync {
 namespace {
@@ -32,13 +38,15 @@ struct Fixture {
   std::unique_ptr<FileSource> source;
   std::vector<std::string> warnings;
 
-  Fixture() {
+  std::vector<std::string> infos;
+
+  explicit Fixture(const std::string &name = "") {
     PolicySpec spec;
     spec.permissions = {"agents:read"};
     spec.roles = {{"viewer", {"agents:read"}}};
     spec.region = "in-mum";
     const Policy p = testing::compiled(spec);
-    opts.name = "ek-file-source-test-" + std::to_string(getpid());
+    opts.name = "ek-file-source-test-" + name + std::to_string(getpid());
     opts.capacity = 64;
     p.apply_to(opts);
     shm::TableWriter::destroy(opts.name);
@@ -46,7 +54,7 @@ struct Fixture {
     applier = std::make_unique<Applier>(*writer, p, nullptr);
     uv_loop_init(&loop);
     source = std::make_unique<FileSource>(&loop, path, *applier, [this](FileSource::Level l, const std::string &m) {
-      if (l != FileSource::Level::Info) warnings.push_back(m);
+      (l != FileSource::Level::Info ? warnings : infos).push_back(m);
     });
   }
   ~Fixture() {
@@ -59,6 +67,14 @@ struct Fixture {
     shm::TableWriter::destroy(opts.name);
   }
   void write(const std::string &text) { testing::write_file(path, "keys:\n" + text); }
+  // As edgekeyctl and most editors do: a new file renamed over the old.
+  void replace(const std::string &text) { replace_file_atomically(path, "keys:\n" + text, 0640); }
+  bool reload() {
+    infos.clear();
+    return source->reload();
+  }
+  // The last reload() read only the items that changed (and some did).
+  bool spliced() const { return !infos.empty() && infos.back().find("read again") != std::string::npos; }
   const KeyRecord *id(const std::string &k) const { return applier->find_id(k); }
   bool in_table(unsigned h) const {
     TokenHash t;
@@ -132,6 +148,176 @@ TEST(FileSource, RereadsApplyWhatAFreshParseGives) {
   EXPECT_FALSE(f.source->reload());
   EXPECT_EQ(f.applier->size(), 3u);
   EXPECT_FALSE(f.source->healthy());
+}
+
+std::string items(const std::vector<std::string> &v) {
+  std::string s;
+  for (const auto &i : v) s += i;
+  return s;
+}
+
+TEST(FileSource, AFileReplacedWithAnEditInOnePlaceIsReadThereOnly) {
+  Fixture f;
+  std::vector<std::string> v = {item("key_a", 1), item("key_b", 2), item("key_c", 3), item("key_d", 4)};
+  f.replace(items(v));
+  ASSERT_TRUE(f.source->start());
+  ASSERT_EQ(f.applier->size(), 4u);
+
+  v[1] = item("key_b", 2, "    name: renamed\n");  // changed in the middle
+  f.replace(items(v));
+  ASSERT_TRUE(f.reload());
+  EXPECT_TRUE(f.spliced()) << f.infos.back();
+  ASSERT_TRUE(f.id("key_b"));
+  EXPECT_EQ(f.id("key_b")->name, "renamed");
+
+  v.push_back(item("key_e", 5));  // appended
+  f.replace(items(v));
+  ASSERT_TRUE(f.reload());
+  EXPECT_TRUE(f.spliced());
+  EXPECT_TRUE(f.in_table(5));
+
+  v.erase(v.begin() + 2);  // c removed
+  f.replace(items(v));
+  ASSERT_TRUE(f.reload());
+  EXPECT_TRUE(f.spliced());
+  EXPECT_FALSE(f.id("key_c"));
+  EXPECT_FALSE(f.in_table(3));
+
+  v.back() = item("key_e", 5, "    name: last");  // the last item, no final newline
+  f.replace(items(v));
+  ASSERT_TRUE(f.reload());
+  EXPECT_TRUE(f.spliced());
+  EXPECT_EQ(f.id("key_e")->name, "last");
+  v.back() += "\n";
+
+  v.insert(v.begin(), item("key_x", 9));  // before the first item, whose "- " stays where it was
+  f.replace(items(v));
+  ASSERT_TRUE(f.reload());
+  EXPECT_TRUE(f.spliced());
+  EXPECT_TRUE(f.in_table(9));
+  EXPECT_EQ(f.applier->size(), 5u);
+
+  replace_file_atomically(f.path, "# the head changed\nkeys:\n" + items(v), 0640);  // read whole
+  ASSERT_TRUE(f.reload());
+  EXPECT_FALSE(f.spliced());
+  EXPECT_EQ(f.applier->size(), 5u);
+  f.replace(items(v));
+
+  // A record taking the hash of a key outside the change: the whole file is
+  // read, and the duplicate reported as a fresh parse reports it.
+  v[3] = item("key_d", 1);
+  f.replace(items(v));
+  ASSERT_TRUE(f.reload());
+  EXPECT_FALSE(f.spliced());
+  ASSERT_EQ(f.warnings.size(), 1u);
+  EXPECT_NE(f.warnings[0].find(":24: key key_d: field \"hash\": duplicate: same hash as key key_a at line 9"),
+            std::string::npos)
+      << f.warnings[0];
+  EXPECT_TRUE(f.in_table(4)) << "its previous version stays";
+  f.warnings.clear();
+
+  v[3] = item("key_d", 4);  // fixed: read whole (the last read was not clean), then in one place again
+  f.replace(items(v));
+  ASSERT_TRUE(f.reload());
+  EXPECT_TRUE(f.warnings.empty());
+  v[2] = item("key_b", 2, "    name: again\n");
+  f.replace(items(v));
+  ASSERT_TRUE(f.reload());
+  EXPECT_TRUE(f.spliced());
+  EXPECT_EQ(f.id("key_b")->name, "again");
+
+  // The file read last, written in place (through another link) before it
+  // was replaced: its bytes are not what was applied, so the whole new file is read.
+  const std::string link = f.dir.file("old-link");
+  ASSERT_EQ(::link(f.path.c_str(), link.c_str()), 0);
+  v.push_back(item("key_f", 6));
+  testing::write_file(link, "keys:\n" + items(v));
+  f.replace(items(v));
+  ASSERT_TRUE(f.reload());
+  EXPECT_FALSE(f.spliced());
+  EXPECT_TRUE(f.in_table(6)) << "key_f was missed";
+  EXPECT_TRUE(f.warnings.empty());
+}
+
+// Random edits of one file, applied by a source reading the file replaced
+// (spliced where it can) and by one reading it written in place (always
+// whole): the two hold the same keys and log the same lines after each.
+TEST(FileSource, SplicedRereadsAgreeWithWholeRereads) {
+  Fixture spliced("s"), whole("w");
+  std::mt19937 rng(21);
+  auto pick = [&](size_t n) { return size_t(rng() % n); };
+  struct It {
+    unsigned id, hash;
+    std::string extra;
+  };
+  std::vector<It> v;
+  unsigned next = 1;
+  for (; next <= 30; ++next) v.push_back({next, next, ""});
+  auto text = [&] {
+    std::string s;
+    for (const It &i : v) s += item("key_" + std::to_string(i.id), i.hash, i.extra);
+    return s;
+  };
+  spliced.replace(text());
+  whole.write(text());
+  ASSERT_TRUE(spliced.source->start());
+  ASSERT_TRUE(whole.source->start());
+  int splices = 0;
+  for (int step = 0; step < 400; ++step) {
+    const int edits = 1 + int(pick(4) == 0);  // sometimes two places at once
+    for (int k = 0; k < edits; ++k) {
+      const size_t i = pick(v.size());
+      const unsigned old_id = 1 + unsigned(pick(next - 1)), old_hash = 1 + unsigned(pick(next - 1));
+      switch (pick(12)) {
+        case 0: v.erase(v.begin() + long(i)); break;
+        case 1: v.insert(v.begin() + long(i), It{next, next, ""}), ++next; break;
+        case 2: v[i] = {old_id, old_hash, ""}; break;                       // may repeat an id or a hash
+        case 3: v[i] = {old_id, next++, "    type: admin\n"}; break;       // does not load
+        case 4: v[i] = {old_id, next++, "    role: developer\n"}; break;   // refused: no such role here
+        case 5: v[i].extra += "  # a comment\n"; break;
+        case 6: v[i] = {next, next, ""}, ++next; break;                      // a new key in its place
+        case 7: v[i].extra = "    name: n" + std::to_string(step) + "\n"; break;
+        case 8: v[i] = {v[i].id, next++, ""}; break;                        // a new hash, the same id
+        default: {  // every bad item replaced by a new key: the file is clean again
+          std::set<unsigned> ids, hashes;
+          for (It &x : v)
+            if (!x.extra.empty() && x.extra[4] != 'n' && x.extra[2] != '#') x = {next, next, ""}, ++next;
+          for (It &x : v) {
+            if (!ids.insert(x.id).second || !hashes.insert(x.hash).second) x = {next, next, ""}, ++next;
+            ids.insert(x.id);
+            hashes.insert(x.hash);
+          }
+          break;
+        }
+      }
+      if (v.empty()) v.push_back({next, next, ""}), ++next;
+    }
+    SCOPED_TRACE("step " + std::to_string(step) + ":\n" + text());
+    spliced.replace(text());
+    whole.write(text());
+    ASSERT_TRUE(spliced.reload());
+    ASSERT_TRUE(whole.source->reload());
+    splices += spliced.spliced();
+    ASSERT_EQ(spliced.applier->records(), whole.applier->records());
+    ASSERT_EQ(spliced.writer->stats().live, whole.writer->stats().live);
+    for (const KeyRecord &r : whole.applier->records()) {
+      TokenHash h;
+      ASSERT_TRUE(parse_record_hash(r.hash, h));
+      ASSERT_TRUE(spliced.writer->get(h).has_value()) << r.id;
+    }
+    auto lines = [](const Fixture &f) {  // without the file's path
+      std::vector<std::string> out;
+      for (std::string w : f.warnings) {
+        for (size_t at; (at = w.find(f.path)) != std::string::npos;) w.replace(at, f.path.size(), "<keys>");
+        out.push_back(w);
+      }
+      return out;
+    };
+    ASSERT_EQ(lines(spliced), lines(whole));
+    spliced.warnings.clear();
+    whole.warnings.clear();
+  }
+  EXPECT_GT(splices, 100) << "the splice was seldom tried";
 }
 
 }  // namespace

@@ -237,6 +237,36 @@ TEST(KeysCreate, KeysetWithUnreadableRecordIsNotRewritten) {
   EXPECT_NE(l.err.find("warning: skipped"), std::string::npos) << l.err;
 }
 
+// edgekeyctl keeps an index beside the keyset it wrote (<keyset>.index) and
+// then decodes only the records it looks up; a file changed since (here by
+// hand, in place) is checked whole again, so a record that does not load
+// still stops the edit.
+TEST(KeysCreate, AKeysetChangedSinceTheLastEditIsCheckedWhole) {
+  Scratch s;
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(s.ctl(kSecret).exit_code, 0);
+  ASSERT_TRUE(file_exists(s.keyset() + ".index"));
+  const std::string good = read_file(s.keyset());
+  const std::string broken =
+      "  - id: key_broken0002\n    hash: sha256:nothex\n    workspace: ws\n    type: secret\n    env: live\n"
+      "    role: viewer\n    status: active\n";
+  write_file(s.keyset(), good + broken);
+  const RunResult r = s.ctl(kSecret);
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_NE(r.err.find("key_broken0002"), std::string::npos) << r.err;
+  EXPECT_EQ(read_file(s.keyset()), good + broken);
+
+  write_file(s.keyset(), good);  // removed again: a whole read, then the index
+  for (int i = 0; i < 2; ++i) {
+    const RunResult again = s.ctl(kSecret);
+    ASSERT_EQ(again.exit_code, 0) << again.err;
+  }
+  const auto recs = s.records();
+  ASSERT_EQ(recs.size(), 5u);
+  ASSERT_EQ(s.ctl({"keys", "revoke", recs[1].id}).exit_code, 0);
+  EXPECT_EQ(s.records()[1].status, sync::KeyStatus::Revoked);
+  EXPECT_EQ(s.records()[2].status, sync::KeyStatus::Active);
+}
+
 TEST(KeysCreate, KeysetIoErrorsExit5) {
   Scratch s;
   write_file(s.keyset(), "keys: [unclosed\n");

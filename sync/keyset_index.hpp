@@ -1,0 +1,57 @@
+// keyset_index.hpp -- edgekeyctl's index of the keyset file, kept beside it
+// in `<keyset>.index`, so that an edit of a file it has already checked
+// does not decode every record again.
+//
+// The index names one version of the file (its FileStamp: device, inode,
+// size, mtime and ctime in ns) and holds, per record of that version, 64
+// bits of its id, 64 bits of its token hash and its place in the text. It
+// is written by edgekeyctl only, under the keyset lock: after a full read
+// that found every record valid and no id or hash twice, or after a splice
+// of such a file (keyset_edit.hpp). A file whose stamp differs (edited by a
+// person, replaced whole, written by an older edgekeyctl) is read whole
+// again. It is a cache: not fsynced, checked by a checksum, and may be
+// deleted at any time.
+#pragma once
+
+#include "sync/atomic_file.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace edgekey::sync {
+
+struct KeysetIndexEntry {
+  uint64_t id_key = 0;     // keyset_id_key(id)
+  uint64_t hash_head = 0;  // keyset_hash_head(hash text)
+  uint64_t begin = 0;      // the item's bytes in the text: [begin, end)
+  uint64_t end = 0;
+};
+
+struct KeysetIndex {
+  FileStamp stamp;            // the version of the file described
+  uint64_t dash_column = 0;   // column of every item's '-'
+  std::vector<KeysetIndexEntry> entries;  // sorted by (id_key, begin)
+};
+
+// 64 bits of an id, the same in every build (the index outlives a binary).
+uint64_t keyset_id_key(std::string_view id);
+// 64 bits of a record's hash text: its four words mixed (hashes written by
+// hand may share a prefix); 0 for a hash that does not parse.
+uint64_t keyset_hash_head(const std::string &hash_text);
+
+// `<keyset path>.index`.
+std::string keyset_index_path(const std::string &keyset_path);
+
+// The index at `index_path` when it describes the file version `expect`
+// and reads back whole; nullopt otherwise (absent, stale, torn).
+std::optional<KeysetIndex> load_keyset_index(const std::string &index_path, const FileStamp &expect);
+
+// Writes `index` aside and renames it over `index_path` (mode 0640, no
+// fsync). Best effort: a failure removes what it wrote and any older index
+// (which could only be stale), and is not reported.
+void save_keyset_index(const std::string &index_path, const KeysetIndex &index) noexcept;
+
+}  // namespace edgekey::sync

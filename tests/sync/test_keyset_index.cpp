@@ -1,0 +1,168 @@
+// edgekeyctl's index of the keyset file (keyset_index.hpp): an editor that
+// takes it instead of decoding every record makes the same edits, byte for
+// byte, and hands back the index a fresh read of the new file gives; an
+// index is used only for the file version it names and only when it reads
+// back whole. And the copying replacement under both (atomic_file.hpp).
+#include "sync/atomic_file.hpp"
+#include "sync/keyset_edit.hpp"
+#include "sync/keyset_file.hpp"
+#include "sync/keyset_index.hpp"
+#include "sync_test_util.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <filesystem>
+#include <unistd.h>
+
+namespace edgekey::sync {
+namespace {
+
+using testing::hash_n;
+using testing::minimal_record;
+
+std::string item(const std::string &id, unsigned h, const std::string &extra = "") {
+  return "  - id: " + id + "\n    hash: " + hash_n(h) +
+         "\n    workspace: ws_a\n    type: secret\n    env: live\n    role: viewer\n    status: active\n" + extra;
+}
+
+bool same_entries(const std::vector<KeysetIndexEntry> &a, const std::vector<KeysetIndexEntry> &b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i].id_key != b[i].id_key || a[i].hash_head != b[i].hash_head || a[i].begin != b[i].begin ||
+        a[i].end != b[i].end)
+      return false;
+  return true;
+}
+
+KeyRecord put(const std::string &id, unsigned h, const std::string &name = "") {
+  KeyRecord r = minimal_record(id);
+  r.hash = hash_n(h);
+  r.name = name;
+  return r;
+}
+
+TEST(KeysetIndex, EditsFromTheIndexEqualEditsFromAFullRead) {
+  testing::TempDir dir;
+  const std::string body = "# hand-written\nkeys:\n" + item("key_a", 1, "    # about a\n") + "\n  # keep me\n" +
+                           item("key_b", 2) + item("key_c", 3) + item("key_d", 4, "    name: a much longer name\n");
+  const std::vector<std::vector<KeyRecord>> cases = {
+      {put("key_b", 2, "now with a name")},                              // longer, in the middle
+      {put("key_d", 4)},                                                  // shorter, the last item
+      {put("key_new", 9)},                                                // appended
+      {put("key_c", 3, "c"), put("key_x", 10), put("key_a", 1, "first"), put("key_y", 11)},
+      {put("key_b", 2, "once"), put("key_b", 2, "twice")},               // the later put wins
+  };
+  for (const bool final_newline : {true, false}) {
+    const std::string text = final_newline ? body : body.substr(0, body.size() - 1);
+    for (size_t c = 0; c < cases.size(); ++c) {
+      SCOPED_TRACE("case " + std::to_string(c) + (final_newline ? "" : ", no final newline"));
+      const std::string path = dir.file("keys.yaml"), full_path = dir.file("full.yaml");
+      testing::write_file(path, text);
+      MappedFile f(path);
+      ASSERT_TRUE(f.error().empty()) << f.error();
+      KeysetEditor full, indexed;
+      ASSERT_TRUE(full.read(f.text(), path));
+      ASSERT_TRUE(indexed.adopt(f.text(), full.index(f.stamp())));
+      EXPECT_EQ(indexed.size(), 4u);
+      ASSERT_TRUE(indexed.find("key_c"));
+      EXPECT_EQ(*indexed.find("key_c"), *full.find("key_c"));
+      EXPECT_FALSE(indexed.find("key_zz"));
+      EXPECT_EQ(indexed.hash_owner(hash_n(3), "key_new"), std::optional<std::string>("key_c"));
+
+      const KeysetIndex by_full = full.write(full_path, cases[c]);             // copied through memory
+      const KeysetIndex by_index = indexed.write(path, cases[c], f.fd());      // copied by the kernel
+      const std::string written = testing::read_file(path);
+      EXPECT_EQ(written, testing::read_file(full_path));
+      EXPECT_TRUE(same_entries(by_full.entries, by_index.entries));
+      // The index handed back is what a fresh read of the new file gives, stamped as the file is now.
+      MappedFile g(path);
+      KeysetEditor fresh;
+      ASSERT_TRUE(fresh.read(g.text(), path));
+      EXPECT_TRUE(same_entries(by_index.entries, fresh.index(g.stamp()).entries));
+      EXPECT_EQ(by_index.stamp, g.stamp());
+      EXPECT_EQ(by_index.dash_column, 2u);
+      KeysetParse p = parse_keyset_yaml(written);
+      EXPECT_TRUE(p.rejected.empty());
+      for (const KeyRecord &r : cases[c]) {
+        ASSERT_TRUE(fresh.find(r.id)) << r.id;
+        if (r.name != "once") {
+          EXPECT_EQ(*fresh.find(r.id), r);
+        }
+      }
+    }
+  }
+}
+
+TEST(KeysetIndex, UsedOnlyForTheFileVersionItNamesAndWhenItReadsBackWhole) {
+  testing::TempDir dir;
+  const std::string path = dir.file("keys.yaml"), index_path = keyset_index_path(path);
+  EXPECT_EQ(index_path, path + ".index");
+  testing::write_file(path, "keys:\n" + item("key_a", 1) + item("key_b", 2));
+  MappedFile f(path);
+  KeysetEditor e;
+  ASSERT_TRUE(e.read(f.text(), path));
+  EXPECT_FALSE(load_keyset_index(index_path, f.stamp())) << "no index yet";
+  save_keyset_index(index_path, e.index(f.stamp()));
+  std::optional<KeysetIndex> back = load_keyset_index(index_path, f.stamp());
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(same_entries(back->entries, e.index(f.stamp()).entries));
+  EXPECT_EQ(std::filesystem::status(index_path).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms(0640));
+
+  for (int field = 0; field < 5; ++field) {
+    FileStamp other = f.stamp();
+    switch (field) {
+      case 0: other.dev += 1; break;
+      case 1: other.ino += 1; break;
+      case 2: other.size += 1; break;
+      case 3: other.mtime_ns += 1; break;
+      default: other.ctime_ns += 1; break;
+    }
+    EXPECT_FALSE(load_keyset_index(index_path, other)) << "field " << field;
+  }
+  // A torn or altered index is not used.
+  const std::string bytes = testing::read_file(index_path);
+  testing::write_file(index_path, bytes.substr(0, bytes.size() - 8));
+  EXPECT_FALSE(load_keyset_index(index_path, f.stamp()));
+  std::string flipped = bytes;
+  flipped[bytes.size() - 5] ^= 1;
+  testing::write_file(index_path, flipped);
+  EXPECT_FALSE(load_keyset_index(index_path, f.stamp()));
+  testing::write_file(index_path, bytes);
+  EXPECT_TRUE(load_keyset_index(index_path, f.stamp()));
+
+  // An index whose items lie beyond the text does not fit it.
+  KeysetEditor short_text;
+  EXPECT_FALSE(short_text.adopt(f.text().substr(0, 40), *back));
+}
+
+TEST(AtomicFile, CopyingReplacementTakesRangesOfAnotherFile) {
+  testing::TempDir dir;
+  const std::string src = dir.file("src"), path = dir.file("out");
+  testing::write_file(src, "0123456789abcdef");
+  testing::write_file(path, "old");
+  const int fd = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  const FileStamp st = replace_file_copying(path, [&](FileAppender &out) {
+    out.copy(fd, 10, 6);
+    out.append("-");
+    out.copy(fd, 0, 4);
+    EXPECT_EQ(out.size(), 11u);
+  }, 0600);
+  EXPECT_EQ(testing::read_file(path), "abcdef-0123");
+  EXPECT_EQ(st.size, 11u);
+  // A range past the source's end: nothing replaced, no temp file left.
+  EXPECT_THROW(replace_file_copying(path, [&](FileAppender &out) { out.copy(fd, 8, 100); }, 0600), KeysetError);
+  EXPECT_EQ(testing::read_file(path), "abcdef-0123");
+  size_t files = 0;
+  for (const auto &e : std::filesystem::directory_iterator(dir.path())) {
+    EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+    ++files;
+  }
+  EXPECT_EQ(files, 2u);
+  ::close(fd);
+}
+
+}  // namespace
+}  // namespace edgekey::sync
