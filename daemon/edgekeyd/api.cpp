@@ -183,6 +183,18 @@ void Daemon::usage_metrics(std::string &out) const {
   metric(out, "edgekey_usage_segments", "gauge", "Readers' usage segments being read.", double(usage_->segments()));
   metric(out, "edgekey_key_uses_unattributed_total", "counter",
          "Key uses a reader counted without the key (its usage segment was full).", double(usage_->unattributed()));
+  if (!usage_publisher_) return;
+  const UsagePublisher::Stats p = usage_publisher_->stats();
+  metric(out, "edgekey_usage_published_total", "counter",
+         "Keys' last use put into the origin's usage bucket and acknowledged.", double(p.published));
+  metric(out, "edgekey_usage_publish_failures_total", "counter",
+         "Puts of a key's last use that failed or went unanswered (the value waits for the next attempt).",
+         double(p.failed));
+  metric(out, "edgekey_usage_dropped_total", "counter",
+         "Keys' last use not queued for the usage bucket (too many keys waiting, or an id no KV key can name).",
+         double(p.dropped));
+  metric(out, "edgekey_usage_waiting", "gauge", "Keys whose last use waits to be put into the usage bucket.",
+         double(p.waiting));
 }
 
 void Daemon::metrics_text(http::Response &res) const {

@@ -149,6 +149,15 @@ TEST(UsageNats, KeyUsedInOneRegionIsSeenFromTheOther) {
   EXPECT_TRUE(listed[0]["last_used_at"].is_null());
 
   for (DaemonProcess *d : {&in, &us}) {
+    const std::string metrics = d->get("/metrics").body;
+    EXPECT_GE(sample_value(metrics, "edgekey_usage_published_total"), 1) << metrics;
+    EXPECT_EQ(sample_value(metrics, "edgekey_usage_publish_failures_total"), 0) << metrics;
+    if (access("/usr/bin/promtool", X_OK) == 0) {  // scripts/deps installs it (prometheus)
+      const std::string file = d->dir.file("metrics.txt");
+      DaemonProcess::write_file(file, metrics);
+      const Ran lint = run_process({"/bin/sh", "-c", "/usr/bin/promtool check metrics < " + file});
+      EXPECT_EQ(lint.rc, 0) << lint.out << lint.err;
+    }
     const std::string log = d->log();
     EXPECT_EQ(log.find("not publishing"), std::string::npos) << log;
     EXPECT_EQ(log.find(used.record.id), std::string::npos) << "a key's use is never logged:\n" << log;
