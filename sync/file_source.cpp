@@ -4,6 +4,7 @@
 #include "sync/prepared_load.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <fcntl.h>
 #include <malloc.h>
@@ -348,6 +349,10 @@ bool item_line(std::string_view t, size_t at, size_t dash) {
   return t[at + dash] == '-' && t[at + dash + 1] == ' ';
 }
 
+long ms_since(std::chrono::steady_clock::time_point t0) {
+  return long(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
+}
+
 // A read-only mapping of a whole open file, for as long as it lives.
 struct Mapping {
   const char *p = nullptr;
@@ -384,6 +389,7 @@ bool read_region(std::string_view text, size_t from, size_t to, size_t dash, std
 }  // namespace
 
 bool FileSource::apply_splice(const MappedFile &f, uint64_t revision) {
+  const auto t0 = std::chrono::steady_clock::now();
   // The kept file: clean, another inode than the new file, and not written since it was read.
   struct stat kst{};
   if (!kept_clean_ || kept_fd_ < 0 || f.fd() < 0 || (f.stamp().dev == kept_stamp_.dev && f.stamp().ino == kept_stamp_.ino) ||
@@ -485,7 +491,7 @@ bool FileSource::apply_splice(const MappedFile &f, uint64_t revision) {
   if (!changed.empty() || !removals.removals.empty())
     log_(Level::Info, "keyset " + path_ + ": " + std::to_string(changed.size()) + " changed, " +
                           std::to_string(removals.removals.size()) + " removed (" + std::to_string(after.size()) +
-                          " item(s) read again)");
+                          " item(s) read again, in " + std::to_string(ms_since(t0)) + " ms)");
   return true;
 }
 

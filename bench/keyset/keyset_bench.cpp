@@ -102,6 +102,7 @@ struct Run {
   int status = -1;
   std::string out;
   double seconds = 0;
+  double cpu = 0;  // user + system seconds of the child
   long maxrss_kb = 0;
 };
 
@@ -132,6 +133,7 @@ Run run(const std::vector<std::string> &args) {
   r.seconds = secs(Clock::now() - t0);
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
   r.maxrss_kb = ru.ru_maxrss;
+  r.cpu = double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
   return r;
 }
 
@@ -209,6 +211,13 @@ class Bench {
   }
 
   long rss_kb() { return rss_besides(pid_, "/dev/shm/" + table_); }
+  // edgekeyd's peak RSS so far, the table's pages included (VmHWM).
+  long peak_kb() {
+    std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+    for (std::string line; std::getline(in, line);)
+      if (line.compare(0, 6, "VmHWM:") == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+    return 0;
+  }
 
   Run ctl(std::vector<std::string> args) {
     args.insert(args.begin(), {edgekeyctl_path(), "--config", config_, "--json"});
@@ -259,7 +268,9 @@ struct Stats {
 };
 
 int bench(const std::string &dir, size_t keys, int edits, std::vector<std::string> &failures) {
-  printf("%zu keys:\n", keys);
+  double load[1] = {0};
+  getloadavg(load, 1);
+  printf("%zu keys (load average %.1f: a busy host stretches the times, not the CPU):\n", keys, load[0]);
   fflush(stdout);
   Bench b(dir, keys);
   b.generate_keyset();
@@ -273,14 +284,15 @@ int bench(const std::string &dir, size_t keys, int edits, std::vector<std::strin
   };
   check(ready <= 10, "ready " + std::to_string(ready) + " s > 10 s");
 
-  Stats edit_s, valid_s;
+  Stats edit_s, valid_s, cpu_s;
   long ctl_rss = 0;
   auto one = [&](const char *what, Run r, const std::string &token, const char *code) {
     const double v = b.until(token, code);
-    printf("  %-7s %.3f s, edgekeyctl peak RSS %.0f MiB, %s through the library %.3f s after\n", what, r.seconds,
-           r.maxrss_kb / 1024.0, code, v);
+    printf("  %-7s %.3f s (CPU %.3f s), edgekeyctl peak RSS %.0f MiB, %s through the library %.3f s after\n", what,
+           r.seconds, r.cpu, r.maxrss_kb / 1024.0, code, v);
     fflush(stdout);
     edit_s.add(r.seconds);
+    cpu_s.add(r.cpu);
     valid_s.add(v);
     ctl_rss = std::max(ctl_rss, r.maxrss_kb);
   };
@@ -301,15 +313,20 @@ int bench(const std::string &dir, size_t keys, int edits, std::vector<std::strin
     Run e = b.ctl(create);
     const std::string tok = json_field(e.out, "token");
     edit_s.add(e.seconds);
+    cpu_s.add(e.cpu);
     valid_s.add(b.until(tok, "ok"));
     ctl_rss = std::max(ctl_rss, e.maxrss_kb);
     if ((i + 1) % 10 == 0) rss.push_back(b.rss_kb());
   }
-  printf("  %d more creates: per edit median %.3f s max %.3f s; valid after median %.3f s max %.3f s\n", edits,
-         edit_s.median(), edit_s.max(), valid_s.median(), valid_s.max());
+  printf("  %d more creates: per edit median %.3f s max %.3f s (edgekeyctl CPU median %.3f s max %.3f s); valid "
+         "after median %.3f s max %.3f s\n",
+         edits, edit_s.median(), edit_s.max(), cpu_s.median(), cpu_s.max(), valid_s.median(), valid_s.max());
   printf("  edgekeyd RSS besides the table (MiB) after 3 edits, then every 10:");
   for (long k : rss) printf(" %.0f", k / 1024.0);
-  printf("\n  edgekeyctl peak RSS %.0f MiB\n", ctl_rss / 1024.0);
+  getloadavg(load, 1);
+  printf("\n  edgekeyd peak RSS %.0f MiB (the table and the snapshot's copy of the records included)\n",
+         b.peak_kb() / 1024.0);
+  printf("  edgekeyctl peak RSS %.0f MiB; load average now %.1f\n", ctl_rss / 1024.0, load[0]);
   fflush(stdout);
   const long top = *std::max_element(rss.begin(), rss.end());
   check(top <= 1024 * 1024, "edgekeyd RSS besides the table " + std::to_string(top / 1024) + " MiB > 1024");

@@ -315,6 +315,7 @@ void Daemon::place_unplaced() {
 
 void Daemon::schedule_snapshot() {
   // After a burst of changes, once things are quiet (for longer when a write takes long).
+  uv_update_time(&loop_);  // a change may come at the end of a long load: count from now
   uv_timer_start(&snapshot_timer_, [](uv_timer_t *t) { static_cast<Daemon *>(t->data)->write_snapshot(); },
                  snapshot_writer_.delay_ms(uv_now(&loop_)), 0);
 }

@@ -75,7 +75,7 @@ bool SnapshotWriter::collect(int64_t now) {
 uint64_t SnapshotWriter::delay_ms(uint64_t now_ms) {
   constexpr uint64_t kQuietMs = 1000, kLatestMs = 60000, kBusyMs = 250;
   if (!unwritten_since_ms_) unwritten_since_ms_ = std::max<uint64_t>(now_ms, 1);
-  const uint64_t due = std::min(now_ms + std::max(kQuietMs, 2 * last_ms_), unwritten_since_ms_ + kLatestMs);
+  const uint64_t due = std::min(now_ms + std::max(kQuietMs, 4 * last_ms_), unwritten_since_ms_ + kLatestMs);
   const uint64_t d = due > now_ms ? due - now_ms : 0;
   return busy() ? std::max(d, kBusyMs) : d;
 }

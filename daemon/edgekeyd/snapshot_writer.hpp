@@ -60,7 +60,7 @@ class SnapshotWriter {
 
   const SnapshotState &state() const { return state_; }
   // How long to wait, after a change at `now_ms` (any monotonic ms clock),
-  // before writing: until things are quiet for 1 s, or for twice as long as
+  // before writing: until things are quiet for 1 s, or for four times as long as
   // the last write took (a 1M-key keyset's write costs seconds of CPU and
   // disk, which edits a second apart would otherwise share), but no later
   // than 60 s after the first change not yet written; at least 250 ms while
