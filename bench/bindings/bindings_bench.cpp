@@ -3,7 +3,8 @@
 // tokens, and each language asking edgekeyd's socket with its usual HTTP
 // client (Python http.client, Node http, Go net/http), at each table size.
 //
-//   bindings_bench [--sizes=10000,1000000] [--tokens=65536]
+//   bindings_bench [--sizes=10000,1000000] [--tokens=65536] [--languages=python,node,go]
+//   EDGEKEY_BENCH_VERBOSE=1 bindings_bench ...   # also each repetition's figures, on stderr
 //
 // Per size: N keys written as a keyset file, loaded by a real edgekeyd (file
 // upstream; it serves the socket and keeps the table); a sample of their
@@ -238,6 +239,7 @@ void run_language(std::string cmd, const std::string &lang, int passes, CRunner 
       if (sscanf(l.c_str(), "rep %lf %lf", &a, &b) == 2) {
         p.b_wall.push_back(a);
         p.b_cpu.push_back(b);
+        if (getenv("EDGEKEY_BENCH_VERBOSE")) fprintf(stderr, "%s rep %d: binding cpu %.0f wall %.0f, C latency cpu %.0f\n", lang.c_str(), rep, b, a, p.c_cpu.empty() ? 0.0 : p.c_cpu.back());
         break;
       }
       if (sscanf(l.c_str(), "allocs %lf", &a) == 1) allocs += a, has_allocs = true;
