@@ -91,7 +91,7 @@ bool FileSource::start() {
   uv_fs_event_init(loop_, watch_);
   watch_->data = this;
   if (int rc = uv_fs_event_start(watch_, on_fs_event, dir_.c_str(), 0); rc != 0)
-    log_(Level::Error, "keyset directory " + dir_ + ": cannot watch (" + uv_strerror(rc) +
+    log_(Severity::Error, "keyset directory " + dir_ + ": cannot watch (" + uv_strerror(rc) +
                            "): changes need SIGHUP");
   return reload();
 }
@@ -103,7 +103,7 @@ bool FileSource::reload() {
     const uint64_t revision = applier_.revision() + 1;
     if (!f.error().empty()) {
       healthy_ = false;
-      log_(Level::Error, "keyset " + f.error() + " (the table keeps its keys)");
+      log_(Severity::Error, "keyset " + f.error() + " (the table keeps its keys)");
       return false;
     }
     if (!loaded_) ok = load_all(f, revision);
@@ -124,10 +124,10 @@ bool FileSource::load_all(const MappedFile &f, uint64_t revision) {
   const std::string_view text = f.text();
   KeysetParse p = parse_keyset_yaml(text, path_);
   if (!p.ok()) {
-    log_(Level::Error, "keyset " + p.error + " (the table keeps its keys)");
+    log_(Severity::Error, "keyset " + p.error + " (the table keeps its keys)");
     return false;
   }
-  for (const auto &rej : p.rejected) log_(Level::Warn, "keyset " + rej.message + " (skipped)");
+  for (const auto &rej : p.rejected) log_(Severity::Warn, "keyset " + rej.message + " (skipped)");
   // The items' fingerprints, so that a whole re-read does not decode them
   // again: when the fast reader reads the file and nothing was rejected,
   // its items are the records, in order.
@@ -156,7 +156,7 @@ bool FileSource::load_all(const MappedFile &f, uint64_t revision) {
   applier_.load_prepared(std::move(prep), revision);
   loaded_ = true;
   keep(f, paired && refused_.empty() && n > 0, first_item, shape.dash_column);
-  log_(Level::Info, "keyset " + path_ + ": loaded " + std::to_string(applier_.size()) + " keys");
+  log_(Severity::Info, "keyset " + path_ + ": loaded " + std::to_string(applier_.size()) + " keys");
   return true;
 }
 
@@ -273,10 +273,10 @@ bool FileSource::apply_changes(const MappedFile &f, uint64_t revision) {
     upsert_fps.push_back(fp);
   };
   if (std::string error = stream_keyset(text, path_, v); !error.empty()) {
-    log_(Level::Error, "keyset " + error + " (the table keeps its keys)");
+    log_(Severity::Error, "keyset " + error + " (the table keeps its keys)");
     return false;
   }
-  for (const auto &w : warnings) log_(Level::Warn, w);
+  for (const auto &w : warnings) log_(Severity::Warn, w);
   for (const auto &[fp, h] : unchanged) seen_[fp] = Seen{h, read_};
   std::erase_if(seen_, [&](const auto &e) { return e.second.read != read_; });
 
@@ -317,7 +317,7 @@ bool FileSource::apply_changes(const MappedFile &f, uint64_t revision) {
   }
   ++read_;
   keep(f, clean && refused_.empty(), first_item, dash);
-  log_(Level::Info, "keyset " + path_ + ": " + std::to_string(upserts.size()) + " changed, " +
+  log_(Severity::Info, "keyset " + path_ + ": " + std::to_string(upserts.size()) + " changed, " +
                         std::to_string(removed) + " removed");
   return true;
 }
@@ -489,7 +489,7 @@ bool FileSource::apply_splice(const MappedFile &f, uint64_t revision) {
   }
   keep(f, clean, kept_first_, kept_dash_);
   if (!changed.empty() || !removals.removals.empty())
-    log_(Level::Info, "keyset " + path_ + ": " + std::to_string(changed.size()) + " changed, " +
+    log_(Severity::Info, "keyset " + path_ + ": " + std::to_string(changed.size()) + " changed, " +
                           std::to_string(removals.removals.size()) + " removed (" + std::to_string(after.size()) +
                           " item(s) read again, in " + std::to_string(ms_since(t0)) + " ms)");
   return true;

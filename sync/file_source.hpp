@@ -31,6 +31,7 @@
 #include "sync/applier.hpp"
 #include "sync/atomic_file.hpp"
 #include "sync/key_record.hpp"
+#include "sync/severity.hpp"
 
 #include <uv.h>
 
@@ -48,8 +49,7 @@ class MappedFile;
 
 class FileSource {
  public:
-  enum class Level { Info, Warn, Error };
-  using LogFn = std::function<void(Level, const std::string &)>;
+  using LogFn = std::function<void(Severity, const std::string &)>;
 
   FileSource(uv_loop_t *loop, std::string path, Applier &applier, LogFn log);
   ~FileSource();

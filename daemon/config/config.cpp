@@ -282,8 +282,8 @@ Config read_config(const Reader &r, const YAML::Node &root, const std::string &s
   if (const auto *e = m.find("snapshot")) c.snapshot = r.file_path(e->value, "snapshot");
   if (const auto *e = m.find("log_level")) {
     const std::string l = r.one_of(e->value, "log_level", {"debug", "info", "warn", "error"});
-    c.log_level = l == "debug" ? LogLevel::Debug : l == "info" ? LogLevel::Info
-                : l == "warn"  ? LogLevel::Warn  : LogLevel::Error;
+    c.log_level = l == "debug" ? sync::Severity::Debug : l == "info" ? sync::Severity::Info
+                : l == "warn"  ? sync::Severity::Warn  : sync::Severity::Error;
   }
   if (const auto *e = m.find("limits")) read_limits(r, e->value, c);
 

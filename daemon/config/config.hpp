@@ -20,6 +20,7 @@
 #include "shm/src/table_options.hpp"
 #include "sync/nats/nats_options.hpp"
 #include "sync/policy.hpp"
+#include "sync/severity.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -36,7 +37,6 @@ struct ConfigError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-enum class LogLevel : uint8_t { Debug, Info, Warn, Error };
 enum class UpstreamKind : uint8_t { File, Nats };
 
 struct TableConfig {
@@ -101,7 +101,7 @@ struct Config {
   UpstreamConfig upstream;
   StalenessConfig staleness;
   std::string snapshot = "/var/lib/edgekey/snapshot";
-  LogLevel log_level = LogLevel::Info;
+  sync::Severity log_level = sync::Severity::Info;  // lines below it are not logged
   LimitsConfig limits;
   // At most 64, unique, [a-z][a-z0-9_:.-]* of at most 31 bytes.
   // Bit i of a permission bitmap is permissions[i] (file order).
@@ -137,6 +137,5 @@ shm::TableOptions to_table_options(const Config &c);
 // a password. Ends with a newline.
 std::string describe(const Config &c);
 
-const char *log_level_name(LogLevel l);
 
 }  // namespace edgekey::daemon

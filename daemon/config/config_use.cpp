@@ -26,16 +26,6 @@ std::string joined(const std::vector<std::string> &items) {
 
 }  // namespace
 
-const char *log_level_name(LogLevel l) {
-  switch (l) {
-    case LogLevel::Debug: return "debug";
-    case LogLevel::Info: return "info";
-    case LogLevel::Warn: return "warn";
-    case LogLevel::Error: return "error";
-  }
-  return "info";
-}
-
 shm::TableOptions to_table_options(const Config &c) {
   shm::TableOptions o;
   o.name = c.table.name;
@@ -89,7 +79,7 @@ std::string describe(const Config &c) {
   line("staleness max " + format_duration(c.staleness.max) + ", then " +
        (c.staleness.policy == shm::StalenessPolicy::FailClosed ? "fail_closed" : "serve_stale"));
   line("snapshot " + c.snapshot);
-  line("log level " + std::string(log_level_name(c.log_level)));
+  line("log level " + std::string(sync::severity_name(c.log_level)));
   line("limits " + std::to_string(c.limits.max_connections) + " connections, header " +
        std::to_string(c.limits.max_header_bytes) + " B, body " + std::to_string(c.limits.max_body_bytes) +
        " B, idle " + format_duration(c.limits.idle_timeout) + ", request " +

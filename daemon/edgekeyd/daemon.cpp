@@ -12,16 +12,6 @@ namespace {
 
 int64_t now_s() { return int64_t(time(nullptr)); }
 
-Severity severity_of(LogLevel l) {
-  switch (l) {
-    case LogLevel::Debug: return Severity::Debug;
-    case LogLevel::Info: return Severity::Info;
-    case LogLevel::Warn: return Severity::Warn;
-    case LogLevel::Error: return Severity::Error;
-  }
-  return Severity::Info;
-}
-
 http::ServerConfig server_config(const Config &c) {
   http::ServerConfig s;
   s.socket_path = c.socket.path;
@@ -34,16 +24,13 @@ http::ServerConfig server_config(const Config &c) {
   return s;
 }
 
-template <class Level>
-void sync_log(Level l, const std::string &msg) {
-  log(l == Level::Error ? Severity::Error : l == Level::Warn ? Severity::Warn : Severity::Info, "%s", msg.c_str());
-}
+void sync_log(Severity s, const std::string &msg) { log(s, "%s", msg.c_str()); }
 
 }  // namespace
 
 Daemon::Daemon(std::string config_path, Config cfg)
     : config_path_(std::move(config_path)), cfg_(std::move(cfg)), validate_(cfg_.table.address()) {
-  set_log_severity(severity_of(cfg_.log_level));
+  set_log_severity(cfg_.log_level);
   uv_loop_init(&loop_);
 }
 
@@ -142,7 +129,7 @@ bool Daemon::load_upstream() {
     return false;
   }
   file_ = std::make_unique<sync::FileSource>(&loop_, cfg_.upstream.file, *applier_,
-                                             sync_log<sync::FileSource::Level>);
+                                             sync_log);
   file_->on_change = [this] {
     if (!ready_ && server_) mark_ready("upstream");  // a late first load
     from_snapshot_ = false;
@@ -157,7 +144,7 @@ bool Daemon::load_upstream() {
 // catch-up, or the first failure when a snapshot is there to serve.
 void Daemon::start_nats() {
   nats_ = std::make_unique<sync::NatsSource>(&loop_, cfg_.upstream.nats, *applier_,
-                                             sync_log<sync::NatsSource::Level>);
+                                             sync_log);
   uint64_t resume = 0;
   sync::SnapshotLoad s = sync::load_snapshot(cfg_.snapshot);
   if (s.ok() && s.snapshot.source == nats_->identity()) {
@@ -362,7 +349,7 @@ void Daemon::reload_config() {
     next.table.name = cfg_.table.name;
     next.table.directory = cfg_.table.directory;
     next.socket = cfg_.socket;
-    set_log_severity(severity_of(next.log_level));
+    set_log_severity(next.log_level);
     writer_->set_options(to_table_options(next));
     const bool upstream_changed = next.upstream.file != cfg_.upstream.file ||
                                   next.upstream.kind != cfg_.upstream.kind ||

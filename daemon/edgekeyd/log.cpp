@@ -6,17 +6,17 @@
 namespace edgekey::daemon {
 
 namespace {
-std::atomic<int> g_level{int(Severity::Info)};
+std::atomic<Severity> g_threshold{Severity::Info};
 }
 
-void set_log_severity(Severity level) { g_level = int(level); }
+void set_log_severity(Severity threshold) { g_threshold = threshold; }
 
-bool log_enabled(Severity level) { return int(level) <= g_level.load(std::memory_order_relaxed); }
+bool log_enabled(Severity level) { return level >= g_threshold.load(std::memory_order_relaxed); }
 
 void log(Severity level, const char *fmt, ...) {
   if (!log_enabled(level)) return;
   char line[2048];
-  int n = snprintf(line, sizeof line, "<%d>", int(level));
+  int n = snprintf(line, sizeof line, "<%d>", sync::syslog_priority(level));
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(line + n, sizeof line - size_t(n), fmt, ap);

@@ -3,14 +3,17 @@
 // token here: key ids and hash prefixes only.
 #pragma once
 
+#include "sync/severity.hpp"
+
 #include <cstdarg>
 #include <string_view>
 
 namespace edgekey::daemon {
 
-enum class Severity { Debug = 7, Info = 6, Warn = 4, Error = 3 };
+using sync::Severity;
 
-void set_log_severity(Severity level);
+// Lines below `threshold` are dropped (edgekey.yaml's log_level).
+void set_log_severity(Severity threshold);
 
 bool log_enabled(Severity level);
 void log(Severity level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

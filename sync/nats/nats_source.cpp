@@ -282,7 +282,7 @@ void NatsSource::handle(ev::Removal &e) {
 void NatsSource::handle(ev::Rejected &e) {
   ++status_.messages;
   ++status_.rejected;
-  log_(Level::Warn, "upstream record " + quote_for_error(e.key) + " (stream sequence " + std::to_string(e.seq) +
+  log_(Severity::Warn, "upstream record " + quote_for_error(e.key) + " (stream sequence " + std::to_string(e.seq) +
                         ") rejected: " + e.why + "; its previous version, if any, stays");
   if (!snapshot_mode_) advance(e.seq, e.pending);
 }
@@ -314,7 +314,7 @@ void NatsSource::handle(ev::SnapshotEnd &e) {
   status_.snapshotting = false;
   ++status_.snapshots;
   changed_ = true;
-  log_(Level::Info, "loaded a full snapshot of " + std::to_string(n) + " records from " + identity() +
+  log_(Severity::Info, "loaded a full snapshot of " + std::to_string(n) + " records from " + identity() +
                         " at sequence " + std::to_string(e.seq) + " (streamed in " + ms(streamed - snapshot_started_) +
                         " ms, resolved and indexed as it came, " + std::to_string(e.prepare_ms) +
                         " ms to finish after the last message; table built on the loop in " +
@@ -328,7 +328,7 @@ void NatsSource::handle(ev::State &e) {
   if (e.connected == status_.connected) return;
   status_.connected = e.connected;
   if (e.connected && status_.last_contact) ++status_.reconnects;
-  log_(e.connected ? Level::Info : Level::Warn,
+  log_(e.connected ? Severity::Info : Severity::Warn,
        e.connected ? "connected to NATS (" + identity() + ")" : "disconnected from NATS; reconnecting");
 }
 
@@ -343,17 +343,17 @@ void NatsSource::handle(ev::StreamInfo &e) {
   status_.origin_active_ms = e.active_ms;
 }
 
-void NatsSource::handle(ev::Note &e) { log_(Level::Info, e.text); }
+void NatsSource::handle(ev::Note &e) { log_(Severity::Info, e.text); }
 
-void NatsSource::handle(ev::Warning &e) { log_once_a_minute(Level::Error, e.text); }
+void NatsSource::handle(ev::Warning &e) { log_once_a_minute(Severity::Error, e.text); }
 
 void NatsSource::handle(ev::NoContact &e) {
   status_.last_error = e.text;
-  log_once_a_minute(Level::Warn, e.text);
+  log_once_a_minute(Severity::Warn, e.text);
 }
 
 void NatsSource::handle(ev::Failed &e) {
-  log_once_a_minute(Level::Error, e.text);
+  log_once_a_minute(Severity::Error, e.text);
   status_.last_error = e.text;
   if (!status_.synced && !failure_reported_) {
     failure_reported_ = true;
@@ -362,7 +362,7 @@ void NatsSource::handle(ev::Failed &e) {
 }
 
 // The same failure repeats every retry: log each text once a minute.
-void NatsSource::log_once_a_minute(Level level, const std::string &text) {
+void NatsSource::log_once_a_minute(Severity level, const std::string &text) {
   const int64_t now = int64_t(time(nullptr));
   auto [it, fresh] = error_logged_.try_emplace(text, now);
   if (fresh || now - it->second >= 60) {

@@ -42,6 +42,7 @@
 #include "sync/nats/delivery_context.hpp"
 #include "sync/nats/nats_events.hpp"
 #include "sync/nats/nats_options.hpp"
+#include "sync/severity.hpp"
 
 #include <nats/nats.h>
 #include <uv.h>
@@ -61,8 +62,7 @@ class NatsClient;
 
 class NatsSource {
  public:
-  enum class Level { Info, Warn, Error };
-  using LogFn = std::function<void(Level, const std::string &)>;
+  using LogFn = std::function<void(Severity, const std::string &)>;
 
   // What /v1/status and /metrics show. Loop thread.
   struct Status {
@@ -138,7 +138,7 @@ class NatsSource {
   void handle(nats_event::NoContact &e);
   void handle(nats_event::Failed &e);
   void advance(uint64_t seq, uint64_t pending);  // a message applied to the live table (not snapshotting)
-  void log_once_a_minute(Level level, const std::string &text);
+  void log_once_a_minute(Severity level, const std::string &text);
   void synced();
 
   uv_loop_t *loop_;

@@ -53,8 +53,8 @@ struct Fixture {
     writer = std::make_unique<shm::TableWriter>(opts);
     applier = std::make_unique<Applier>(*writer, p, nullptr);
     uv_loop_init(&loop);
-    source = std::make_unique<FileSource>(&loop, path, *applier, [this](FileSource::Level l, const std::string &m) {
-      (l != FileSource::Level::Info ? warnings : infos).push_back(m);
+    source = std::make_unique<FileSource>(&loop, path, *applier, [this](Severity l, const std::string &m) {
+      (l != Severity::Info ? warnings : infos).push_back(m);
     });
   }
   ~Fixture() {

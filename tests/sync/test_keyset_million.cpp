@@ -105,8 +105,8 @@ TEST(KeysetMillion, LoadCreateRevokeRotateThroughTheLibrary) {
     Applier applier(writer, policy, [&](const std::string &m) { rejects.push_back(m); });
     uv_loop_t loop;
     uv_loop_init(&loop);
-    FileSource source(&loop, path, applier, [&](FileSource::Level l, const std::string &m) {
-      if (l != FileSource::Level::Info) warnings.push_back(m);
+    FileSource source(&loop, path, applier, [&](Severity l, const std::string &m) {
+      if (l != Severity::Info) warnings.push_back(m);
     });
     ASSERT_TRUE(source.start());
     EXPECT_EQ(applier.size(), kKeys);

@@ -36,7 +36,7 @@ TEST_F(ConfigLoad, DesignExampleLoadsWithExactlyItsValues) {
   EXPECT_EQ(c.staleness.max, seconds(60));
   EXPECT_EQ(c.staleness.policy, shm::StalenessPolicy::ServeStale);
   EXPECT_EQ(c.snapshot, "/var/lib/edgekey/snapshot");
-  EXPECT_EQ(c.log_level, LogLevel::Info);
+  EXPECT_EQ(c.log_level, sync::Severity::Info);
   EXPECT_EQ(c.permissions, kDefaultPermissions);
   EXPECT_EQ(c.publishable, std::vector<std::string>{"chat:write"});
   ASSERT_EQ(c.roles.size(), 4u);
@@ -65,7 +65,7 @@ TEST_F(ConfigLoad, AbsentKeysTakeTheDesignDefaults) {
   EXPECT_EQ(c.staleness.max, seconds(60));
   EXPECT_EQ(c.staleness.policy, shm::StalenessPolicy::ServeStale);
   EXPECT_EQ(c.snapshot, "/var/lib/edgekey/snapshot");
-  EXPECT_EQ(c.log_level, LogLevel::Info);
+  EXPECT_EQ(c.log_level, sync::Severity::Info);
   EXPECT_EQ(c.limits.max_connections, 1024u);
   EXPECT_EQ(c.limits.max_header_bytes, 8192u);
   EXPECT_EQ(c.limits.max_body_bytes, 1024u);
@@ -109,7 +109,7 @@ TEST_F(ConfigLoad, EveryKeyCanBeSet) {
   EXPECT_EQ(c.staleness.max, seconds(300));
   EXPECT_EQ(c.staleness.policy, shm::StalenessPolicy::FailClosed);
   EXPECT_EQ(c.snapshot, "/srv/snap");
-  EXPECT_EQ(c.log_level, LogLevel::Debug);
+  EXPECT_EQ(c.log_level, sync::Severity::Debug);
   EXPECT_EQ(c.limits.max_connections, 10u);
   EXPECT_EQ(c.limits.max_header_bytes, 4096u);
   EXPECT_EQ(c.limits.max_body_bytes, 0u);
