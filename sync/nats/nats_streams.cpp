@@ -9,23 +9,25 @@ std::string origin_stream(const NatsOptions &o) { return "KV_" + o.bucket; }
 
 }  // namespace
 
-std::string init_origin(NatsClient &c, const NatsOptions &o) {
+std::string init_origin(NatsClient &c, const NatsOptions &o) { return init_origin_bucket(c, o, o.bucket, ""); }
+
+std::string init_origin_bucket(NatsClient &c, const NatsOptions &o, const std::string &bucket, const std::string &what) {
   kvConfig cfg;
   kvConfig_Init(&cfg);
-  cfg.Bucket = o.bucket.c_str();
+  cfg.Bucket = bucket.c_str();
   cfg.History = 1;
   cfg.StorageType = js_FileStorage;
   cfg.Replicas = 1;
   kvStore *kv = nullptr;
-  natsStatus s = js_KeyValue(&kv, c.origin(), o.bucket.c_str());
+  natsStatus s = js_KeyValue(&kv, c.origin(), bucket.c_str());
   if (s == NATS_OK) {
     kvStore_Destroy(kv);
     return "exists";
   }
   s = js_CreateKeyValue(&kv, c.origin(), &cfg);
   if (s != NATS_OK)
-    throw NatsError("creating key-value bucket \"" + o.bucket + "\" in domain \"" + o.origin_domain +
-                    "\" on " + c.servers() + ": " + nats_error_text(s) +
+    throw NatsError("creating key-value bucket \"" + bucket + "\"" + (what.empty() ? "" : " (" + what + ")") +
+                    " in domain \"" + o.origin_domain + "\" on " + c.servers() + ": " + nats_error_text(s) +
                     "; check that JetStream is enabled there and upstream.nats.origin_domain");
   kvStore_Destroy(kv);
   return "created";

@@ -33,6 +33,12 @@ struct StreamState {
 // is fine. Returns "created" or "exists". Throws NatsError.
 std::string init_origin(NatsClient &c, const NatsOptions &opts);
 
+// Creates key-value bucket `bucket` in opts.origin_domain with those
+// settings (init_origin's, and the usage bucket's); `what` names its use in
+// the error. "created" or "exists". Throws NatsError.
+std::string init_origin_bucket(NatsClient &c, const NatsOptions &opts, const std::string &bucket,
+                               const std::string &what);
+
 // Creates opts.stream in this region's domain (opts.domain) as a mirror of
 // the origin bucket's stream in opts.origin_domain, with the settings NATS.md
 // found necessary (AllowRollup, else purges are lost; DenyDelete;

@@ -2,6 +2,7 @@
 #include "sync/nats/usage_bucket.hpp"
 
 #include "sync/key_record.hpp"
+#include "sync/nats/nats_streams.hpp"
 
 #include <nlohmann/json.hpp>
 #include <unistd.h>
@@ -94,25 +95,7 @@ std::string usage_put_subject(const NatsOptions &o, std::string_view key) {
 }
 
 std::string init_usage_bucket(NatsClient &c, const NatsOptions &o) {
-  kvStore *kv = nullptr;
-  natsStatus s = js_KeyValue(&kv, c.origin(), o.usage_bucket.c_str());
-  if (s == NATS_OK) {
-    kvStore_Destroy(kv);
-    return "exists";
-  }
-  kvConfig cfg;
-  kvConfig_Init(&cfg);
-  cfg.Bucket = o.usage_bucket.c_str();
-  cfg.History = 1;
-  cfg.StorageType = js_FileStorage;
-  cfg.Replicas = 1;
-  s = js_CreateKeyValue(&kv, c.origin(), &cfg);
-  if (s != NATS_OK)
-    throw NatsError("creating key-value bucket \"" + o.usage_bucket + "\" (keys' last use) in domain \"" +
-                    o.origin_domain + "\" on " + c.servers() + ": " + nats_error_text(s) +
-                    "; check that JetStream is enabled there and upstream.nats.origin_domain");
-  kvStore_Destroy(kv);
-  return "created";
+  return init_origin_bucket(c, o, o.usage_bucket, "keys' last use");
 }
 
 }  // namespace edgekey::sync
