@@ -27,18 +27,6 @@ KeysetError sys_failure(const std::string &what, const std::string &where, const
   return KeysetError(msg, err);
 }
 
-bool write_all(int fd, const char *data, size_t size) {
-  size_t done = 0;
-  while (done < size) {
-    ssize_t n = ::write(fd, data + done, size - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n == 0) errno = ENOSPC;  // no progress on a regular file: no room
-    if (n <= 0) return false;
-    done += size_t(n);
-  }
-  return true;
-}
-
 void fsync_dir(const std::string &dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) throw KeysetError(sys_error("cannot open directory", dir), errno);
@@ -50,6 +38,31 @@ void fsync_dir(const std::string &dir) {
 }
 
 }  // namespace
+
+bool write_all(int fd, const void *data, size_t size) {
+  const auto *p = static_cast<const char *>(data);
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::write(fd, p + done, size - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) errno = ENOSPC;  // no progress on a regular file: no room
+    if (n <= 0) return false;
+    done += size_t(n);
+  }
+  return true;
+}
+
+bool read_all(int fd, void *data, size_t size) {
+  auto *p = static_cast<char *>(data);
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::read(fd, p + done, size - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += size_t(n);
+  }
+  return true;
+}
 
 FileStamp FileStamp::of(const struct stat &st) {
   FileStamp s;

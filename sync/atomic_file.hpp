@@ -2,6 +2,7 @@
 // the new, never a mix, and a crash leaves one of the two on disk.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <stdexcept>
@@ -17,6 +18,12 @@ struct KeysetError : std::runtime_error {
   explicit KeysetError(const std::string &message, int err = 0) : std::runtime_error(message), error_number(err) {}
   int error_number;  // the errno of the failed call (ENOSPC: the filesystem is full), 0 when none
 };
+
+// All `size` bytes to / from `fd`, across short counts and EINTR: false on
+// an error (errno set; a write without progress is ENOSPC) or, reading, an
+// early end of file.
+bool write_all(int fd, const void *data, size_t size);
+bool read_all(int fd, void *data, size_t size);
 
 // Writes `text` to a temp file in the same directory, fsyncs it, renames it
 // over `path` (a symlink is followed to its target) and fsyncs the

@@ -48,30 +48,6 @@ std::array<uint64_t, kHeaderWords> header_of(const KeysetIndex &x) {
           x.dash_column, x.entries.size(), 0};
 }
 
-bool read_all(int fd, void *to, size_t n) {
-  auto *p = static_cast<char *>(to);
-  while (n > 0) {
-    ssize_t r = ::read(fd, p, n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= size_t(r);
-  }
-  return true;
-}
-
-bool write_all(int fd, const void *from, size_t n) {
-  auto *p = static_cast<const char *>(from);
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= size_t(w);
-  }
-  return true;
-}
-
 }  // namespace
 
 uint64_t keyset_id_key(std::string_view id) {
