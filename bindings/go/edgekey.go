@@ -25,20 +25,23 @@ package edgekey
 // One ek_validate call's arguments, in C memory (one per slot), and the
 // function internal/fastcall runs with them on the system stack (not static:
 // Go takes its address).
+// prefetch: the address of the names line the answer will be looked up in
+// (names.go), fetched while ek_validate runs; 0 for none.
 typedef struct ek_call {
   ek_validator *v;
   ek_request req;
   ek_result res;
+  uintptr_t prefetch;
 } ek_call;
 void ek_validate_call(void *c) {
   ek_call *call = (ek_call *)c;
+  if (call->prefetch) __builtin_prefetch((const void *)call->prefetch);
   ek_validate(call->v, &call->req, &call->res);
 }
 */
 import "C"
 
 import (
-	"bytes"
 	"errors"
 	"hash/maphash"
 	"runtime"
@@ -124,11 +127,7 @@ type reqField struct {
 	set  bool // the request's pointer is buf (else NULL)
 }
 
-const (
-	initialBuf = 256
-	cacheSize  = 1 << 18 // names cached per Validator: 2 MiB of pointers, entries of ~190 bytes made on use
-	ways       = 8       // per set: h >> 61 picks one of 8
-)
+const initialBuf = 256
 
 // Validator validates keys against one table. Safe for concurrent use.
 type Validator struct {
@@ -136,9 +135,10 @@ type Validator struct {
 	closed atomic.Bool
 	cells  []atomic.Pointer[slot] // idle slots, each taken and returned with one atomic operation
 	mu     sync.Mutex
-	free   []*slot // idle slots beyond the cells' number
-	names  []atomic.Pointer[nameEntry]
-	hseed  uint64 // hashKeyID's seed
+	free   []*slot                   // idle slots beyond the cells' number
+	names  atomic.Pointer[nameTable] // found keys' names (names.go)
+	long   longNames                 // names too long for the table's lines
+	hseed  uint64                    // tokenHash's seed
 }
 
 // Open maps the table `table` (edgekey.yaml's table.name, or its path under
@@ -153,8 +153,8 @@ func Open(table string) (*Validator, error) {
 	} else if n > 64 {
 		n = 64
 	}
-	v := &Validator{table: table, cells: make([]atomic.Pointer[slot], n),
-		names: make([]atomic.Pointer[nameEntry], cacheSize), hseed: new(maphash.Hash).Sum64() | 1}
+	v := &Validator{table: table, cells: make([]atomic.Pointer[slot], n), hseed: new(maphash.Hash).Sum64() | 1}
+	v.names.Store(newNameTable(minLines))
 	s, err := v.newSlot()
 	if err != nil {
 		return nil, err
@@ -319,6 +319,9 @@ func (v *Validator) Validate(authorization string, req Request) (r Result) {
 		v.put(s)
 		return Result{Status: 401, Code: codeNames[C.EK_CODE_MALFORMED_TOKEN]}
 	}
+	t := v.names.Load()
+	line := v.tokenHash(authorization) & t.mask
+	s.call.prefetch = C.uintptr_t(uintptr(unsafe.Pointer(&t.lines[line])))
 	fastcall.Call(validateCall, unsafe.Pointer(s.call))
 	// r is filled here, not through a pointer to it: a 128-byte Result whose
 	// address escapes into a call is copied once more on return.
@@ -334,7 +337,7 @@ func (v *Validator) Validate(authorization string, req Request) (r Result) {
 		r.Env = envNames[e]
 	}
 	if res.key_id[0] != 0 {
-		n := v.intern(res)
+		n := v.intern(t, line, (*rawResult)(unsafe.Pointer(&res.key_id[0])))
 		r.KeyID, r.Workspace, r.Role = n.keyID, n.workspace, n.role
 	}
 	v.put(s)
@@ -378,84 +381,6 @@ func (f *reqField) put(str string, keep bool) (p *C.char, ok bool) {
 	return (*C.char)(f.buf), true
 }
 
-// names are a key's id, workspace and role as Go strings, shared by every
-// answer for that key: one string and substrings of it.
-type names struct{ keyID, workspace, role string }
-
-// field returns the NUL-terminated C char array as bytes (no copy).
-func field(p *C.char, n int) []byte {
-	b := unsafe.Slice((*byte)(unsafe.Pointer(p)), n)
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		return b[:i]
-	}
-	return b
-}
-
-// nameEntry is one cached key's names with the raw result bytes they came
-// from and their hash; immutable once published (the names point into raw).
-type nameEntry struct {
-	h   uint64
-	n   names
-	raw [rawNames]byte
-}
-
-// intern returns the result's names, allocating only when the Validator's
-// cache does not hold them: an 8-way set-associative table of cacheSize
-// entries (a set is one 64-byte line of pointers), shared by every slot and
-// read lock-free, indexed by a hash of the result's key_id; an entry
-// matches when its hash and then its raw bytes equal the result's key_id,
-// workspace and role arrays as they lie (contiguous, NUL-padded by
-// ek_validate): a key whose workspace or role changed gets another entry.
-func (v *Validator) intern(res *C.ek_result) names {
-	raw := unsafe.Slice((*byte)(unsafe.Pointer(&res.key_id[0])), rawNames)
-	h := v.hashKeyID(res)
-	set := v.names[(h&(cacheSize/ways-1))*ways:][:ways]
-	for w := 0; w < ways; w++ {
-		if e := set[w].Load(); e != nil && e.h == h && string(e.raw[:]) == string(raw) {
-			return e.n
-		}
-	}
-	e := &nameEntry{h: h}
-	copy(e.raw[:], raw)
-	id := field(&res.key_id[0], len(res.key_id))
-	ws := field(&res.workspace[0], len(res.workspace))
-	role := field(&res.role[0], len(res.role))
-	const wsAt, roleAt = int(unsafe.Sizeof(res.key_id)), int(unsafe.Sizeof(res.key_id) + unsafe.Sizeof(res.workspace))
-	e.n = names{keyID: frozen(e.raw[:len(id)]), workspace: frozen(e.raw[wsAt : wsAt+len(ws)]),
-		role: frozen(e.raw[roleAt : roleAt+len(role)])}
-	w := int(h >> 61) // all ways taken: one chosen by other bits of the hash
-	for i := 0; i < ways; i++ {
-		if set[i].Load() == nil {
-			w = i
-			break
-		}
-	}
-	set[w].Store(e)
-	return e.n
-}
-
-// frozen is b as a string without a copy: b must never change (an entry's
-// raw bytes, written before it is published).
-func frozen(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return *(*string)(unsafe.Pointer(&b))
-}
-
-// hashKeyID mixes the result's key_id array (48 bytes, NUL-padded) as six
-// words with the Validator's random seed: a hash only spreads the cache's
-// sets, the raw compare decides.
-func (v *Validator) hashKeyID(res *C.ek_result) uint64 {
-	w := (*[6]uint64)(unsafe.Pointer(&res.key_id[0]))
-	h := v.hseed
-	for i := 0; i < 6; i++ {
-		h = (h ^ w[i]) * 0x9E3779B97F4A7C15
-		h ^= h >> 29
-	}
-	return h
-}
-
 // The ek_result arrays key_id, workspace and role follow each other.
 const rawNames = int(unsafe.Sizeof(C.ek_result{}.key_id) + unsafe.Sizeof(C.ek_result{}.workspace) +
 	unsafe.Sizeof(C.ek_result{}.role))
@@ -465,8 +390,11 @@ func init() {
 	if uintptr(unsafe.Pointer(&r.role[0]))+unsafe.Sizeof(r.role)-uintptr(unsafe.Pointer(&r.key_id[0])) != uintptr(rawNames) {
 		panic("edgekey: ek_result's key_id, workspace and role are not contiguous")
 	}
-	if unsafe.Sizeof(r.key_id) != 48 || unsafe.Offsetof(r.key_id)%8 != 0 {
-		panic("edgekey: ek_result's key_id is not 48 bytes at an 8-byte boundary")
+	if unsafe.Sizeof(r.key_id) != idSize || unsafe.Sizeof(r.workspace) != wsSize || unsafe.Sizeof(r.role) != roleSize {
+		panic("edgekey: ek_result's key_id, workspace and role are not 48, 48 and 32 bytes")
+	}
+	if unsafe.Sizeof(nameLine{}) != 64 {
+		panic("edgekey: a names line is not 64 bytes")
 	}
 }
 
