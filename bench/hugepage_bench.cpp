@@ -26,10 +26,11 @@
 //   hugepage_bench --benchmark_repetitions=3   # the summary takes medians
 //   hugepage_bench --hugetlbfs=/dev/hugepages  # the 2M table in hugetlbfs (pages reserved)
 #include "bench_args.hpp"
-#include "shm/src/hasher.hpp"
+#include "shm/src/generation.hpp"
 #include "shm/src/huge_pages.hpp"
-#include "shm/src/table_writer.hpp"
-#include "shm/src/token.hpp"
+#include "shm/writer/hasher.hpp"
+#include "shm/writer/table_writer.hpp"
+#include "shm/writer/token.hpp"
 
 #include <benchmark/benchmark.h>
 #include <edgekey/edgekey.h>

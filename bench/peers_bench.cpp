@@ -56,9 +56,11 @@
 //                                        # 1M keys through its YAML keyset: ~160 s, ~9 GiB)
 #include "peers/peers.hpp"
 #include "peers/report.hpp"
+#include "shm/src/generation.hpp"
+#include "shm/src/huge_pages.hpp"
 #include "shm/src/table_view.hpp"
-#include "shm/src/table_writer.hpp"
-#include "shm/src/token.hpp"
+#include "shm/writer/table_writer.hpp"
+#include "shm/writer/token.hpp"
 
 #include <benchmark/benchmark.h>
 #include <edgekey/edgekey.h>

@@ -25,13 +25,13 @@
 // "A;B" alternates the runs between wrappers A and B (A/B comparisons of
 // two edgekeyd builds: a wrapper script that execs the other binary).
 #include "nats_servers.hpp"
-#include "unix_http.hpp"
-#include "shm/src/hasher.hpp"
-#include "shm/src/table_writer.hpp"
-#include "shm/src/token.hpp"
+#include "shm/writer/hasher.hpp"
+#include "shm/writer/table_writer.hpp"
+#include "shm/writer/token.hpp"
 #include "sync/key_record.hpp"
 #include "sync/nats/nats_streams.hpp"
 #include "sync/record_json.hpp"
+#include "unix_http.hpp"
 
 #include <benchmark/benchmark.h>
 #include <edgekey/edgekey.h>

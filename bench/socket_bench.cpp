@@ -8,9 +8,9 @@
 // and all clients share the machine, as on a gateway host.
 //
 //   socket_bench [--edgekeyd=PATH]        (bench/run passes the built binary)
-#include "shm/src/hasher.hpp"
-#include "shm/src/table_writer.hpp"
-#include "shm/src/token.hpp"
+#include "shm/writer/hasher.hpp"
+#include "shm/writer/table_writer.hpp"
+#include "shm/writer/token.hpp"
 #include "sync/keyset_file.hpp"
 #include "unix_http.hpp"
 

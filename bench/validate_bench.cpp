@@ -22,12 +22,13 @@
 //   bench/run                      # Release build, all sizes
 //   validate_bench --sizes=10000   # one size (CI smoke run)
 #include "bench_args.hpp"
-#include "shm/src/hasher.hpp"
+#include "shm/src/generation.hpp"
 #include "shm/src/table_view.hpp"
-#include "shm/src/table_writer.hpp"
-#include "shm/src/token.hpp"
-#include "shm/src/usage_reader.hpp"
 #include "shm/src/token_format.hpp"
+#include "shm/writer/hasher.hpp"
+#include "shm/writer/table_writer.hpp"
+#include "shm/writer/token.hpp"
+#include "shm/writer/usage_reader.hpp"
 
 #include <benchmark/benchmark.h>
 #include <edgekey/edgekey.h>

@@ -19,7 +19,7 @@
 // Single-threaded: call from the daemon's loop thread (resolver() excepted).
 #pragma once
 
-#include "shm/src/table_writer.hpp"
+#include "shm/writer/table_writer.hpp"
 #include "sync/key_record.hpp"
 #include "sync/key_store.hpp"
 #include "sync/keyset_diff.hpp"

@@ -1,8 +1,8 @@
 // key_record.cpp -- key record rules and text forms (see key_record.hpp).
 #include "sync/key_record.hpp"
 
-#include "shm/src/cidr.hpp"
-#include "shm/src/table_record.hpp"
+#include "shm/writer/cidr.hpp"
+#include "shm/writer/table_record.hpp"
 
 #include <array>
 #include <charconv>

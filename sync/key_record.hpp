@@ -5,7 +5,7 @@
 // here and RFC 3339 UTC text ("2026-11-22T10:00:00Z") in files and JSON.
 #pragma once
 
-#include "shm/src/layout.hpp"
+#include "shm/writer/limits.hpp"
 
 #include <edgekey/edgekey.h>
 

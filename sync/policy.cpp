@@ -1,7 +1,7 @@
 // policy.cpp -- the deployment's access policy (see policy.hpp).
 #include "sync/policy.hpp"
 
-#include "shm/src/layout.hpp"
+#include "shm/writer/limits.hpp"
 
 #include <set>
 

@@ -9,7 +9,7 @@
 // check_policy().
 #pragma once
 
-#include "shm/src/table_options.hpp"
+#include "shm/writer/table_options.hpp"
 #include "sync/key_record.hpp"
 #include "sync/result.hpp"
 

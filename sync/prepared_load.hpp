@@ -6,7 +6,7 @@
 // the loop, revocations keep applying meanwhile.
 #pragma once
 
-#include "shm/src/table_record.hpp"
+#include "shm/writer/table_record.hpp"
 #include "sync/key_record.hpp"
 #include "sync/key_store.hpp"
 #include "sync/resolve.hpp"

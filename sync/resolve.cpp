@@ -1,8 +1,8 @@
 // resolve.cpp -- key record -> table record (see resolve.hpp).
 #include "sync/resolve.hpp"
 
-#include "shm/src/cidr.hpp"
-#include "shm/src/layout.hpp"
+#include "shm/writer/cidr.hpp"
+#include "shm/writer/limits.hpp"
 
 #include <algorithm>
 

@@ -4,7 +4,7 @@
 // flag, the hash text to bytes.
 #pragma once
 
-#include "shm/src/table_record.hpp"
+#include "shm/writer/table_record.hpp"
 #include "sync/key_record.hpp"
 #include "sync/policy.hpp"
 #include "sync/result.hpp"

@@ -60,6 +60,7 @@ def say(line):
 
 
 def main():
+    sys.stderr.write("bench.py: edgekey's %s path\n" % ("compiled (_speedups)" if edgekey._speedups else "cffi"))
     with edgekey.Validator(TABLE) as v:
         binding_run(v)  # warm-up
         say("ready")

@@ -18,9 +18,9 @@
 // per call, over the same number of calls on the same tokens. Targets (issue #16):
 // overhead over C <= 1.5 us (Python), 300 ns (Node), 150 ns (Go); binding
 // >= 20x its language's socket call; Go 0 allocations per call.
-#include "shm/src/hasher.hpp"
-#include "shm/src/table_writer.hpp"
-#include "shm/src/token.hpp"
+#include "shm/writer/hasher.hpp"
+#include "shm/writer/table_writer.hpp"
+#include "shm/writer/token.hpp"
 #include "sync/key_record.hpp"
 #include "unix_http.hpp"
 
@@ -312,7 +312,8 @@ int main(int argc, char **argv) {
       auto wanted = [&](const char *lang) { return languages.find(lang) != std::string::npos; };
       if (wanted("python")) {
         fprintf(stderr, "bindings_bench: %lld keys: C and Python...\n", (long long)n);
-        run_language(env + "EDGEKEY_LIBRARY=" EDGEKEY_LIBRARY " PYTHONPATH=" + sh_quote(src + "/bindings/python") +
+        run_language(env + "EDGEKEY_LIBRARY=" EDGEKEY_LIBRARY " EDGEKEY_PYTHON_EXTENSION=" +
+                       sh_quote(PYTHON_EXTENSION) + " PYTHONPATH=" + sh_quote(src + "/bindings/python") +
                        " " PYTHON_EXE " " + sh_quote(src + "/bench/bindings/bench.py"),
                      "python", 1, c, fig);
       }

@@ -1,8 +1,8 @@
 // edgekeyd_peer.cpp -- edgekeyd's Unix-socket API as a peer: see peers.hpp.
 #include "peers.hpp"
-#include "unix_http.hpp"
-#include "shm/src/table_writer.hpp"
+#include "shm/writer/table_writer.hpp"
 #include "sync/key_record.hpp"
+#include "unix_http.hpp"
 
 #include <poll.h>
 #include <signal.h>

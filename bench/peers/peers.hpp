@@ -8,7 +8,7 @@
 // peers_bench.cpp) and check every peer against the same expectations.
 #pragma once
 
-#include "shm/src/hasher.hpp"
+#include "shm/writer/hasher.hpp"
 
 #include <array>
 #include <cstdint>

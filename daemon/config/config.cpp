@@ -3,7 +3,7 @@
 
 #include "daemon/config/nats_config.hpp"
 #include "daemon/config/yaml_reader.hpp"
-#include "shm/src/token.hpp"
+#include "shm/writer/token.hpp"
 
 #include <algorithm>
 #include <cerrno>

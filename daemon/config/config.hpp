@@ -16,8 +16,8 @@
 #pragma once
 
 #include "daemon/config/duration.hpp"
-#include "shm/src/layout.hpp"
-#include "shm/src/table_options.hpp"
+#include "shm/writer/limits.hpp"
+#include "shm/writer/table_options.hpp"
 #include "sync/nats/nats_options.hpp"
 #include "sync/policy.hpp"
 #include "sync/severity.hpp"

@@ -1,7 +1,7 @@
 // nats_config.cpp -- the `upstream.nats` block (see nats_config.hpp, NATS.md).
 #include "daemon/config/nats_config.hpp"
 
-#include "shm/src/cidr.hpp"
+#include "shm/writer/cidr.hpp"
 
 #include <algorithm>
 #include <charconv>

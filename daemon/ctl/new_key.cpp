@@ -2,8 +2,8 @@
 
 #include "daemon/config/duration.hpp"
 #include "daemon/ctl/errors.hpp"
-#include "shm/src/pepper.hpp"
-#include "shm/src/token.hpp"
+#include "shm/writer/pepper.hpp"
+#include "shm/writer/token.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>

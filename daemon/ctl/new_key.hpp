@@ -4,7 +4,7 @@
 #pragma once
 
 #include "daemon/config/config.hpp"
-#include "shm/src/hasher.hpp"
+#include "shm/writer/hasher.hpp"
 #include "sync/key_record.hpp"
 
 #include <cstdint>

@@ -17,7 +17,7 @@
 #include "daemon/edgekeyd/validate_route.hpp"
 #include "daemon/http/histogram.hpp"
 #include "daemon/http/server.hpp"
-#include "shm/src/table_writer.hpp"
+#include "shm/writer/table_writer.hpp"
 #include "sync/applier.hpp"
 #include "sync/file_source.hpp"
 #include "sync/nats/nats_source.hpp"

@@ -9,7 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "shm/src/table_writer.hpp"
+#include "shm/writer/table_writer.hpp"
 
 #include <unistd.h>
 
@@ -45,7 +45,7 @@ int main(int argc, char **argv) {
     try {
       const auto opts = edgekey::daemon::to_table_options(cfg);
       const auto room = edgekey::shm::TableWriter::first_generation_room(opts);
-      const std::string control = edgekey::shm::segment_dir(opts.directory).path(opts.name);
+      const std::string control = edgekey::shm::TableWriter::control_path(opts);
       if (!room.fits && access(control.c_str(), F_OK) == 0) {
         std::printf("table: %s exists; edgekeyd re-attaches to it, but cannot rebuild it: %s\n", control.c_str(),
                     room.line.c_str());

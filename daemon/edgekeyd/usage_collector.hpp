@@ -1,5 +1,5 @@
 // usage_collector.hpp -- edgekeyd's view of every answer given on this
-// host: it folds the readers' usage segments (shm/src/usage_layout.hpp) and
+// host: it folds the readers' usage segments (shm/writer/usage_format.hpp) and
 // the socket's answers into totals by path and code, the keys' last use and
 // their uses over the last day (DESIGN.md "Usage and limits").
 //
@@ -12,7 +12,7 @@
 // folded, and only then removed.
 #pragma once
 
-#include "shm/src/usage_reader.hpp"
+#include "shm/writer/usage_reader.hpp"
 #include "sync/key_store.hpp"
 
 #include <edgekey/edgekey.h>

@@ -1,8 +1,8 @@
 // edgekey_demo: the library end to end without edgekeyd -- create a table,
 // mint three keys, validate them as a worker would, revoke one.
-#include "shm/src/hasher.hpp"
-#include "shm/src/table_writer.hpp"
-#include "shm/src/token.hpp"
+#include "shm/writer/hasher.hpp"
+#include "shm/writer/table_writer.hpp"
+#include "shm/writer/token.hpp"
 
 #include <edgekey/validator.hpp>
 

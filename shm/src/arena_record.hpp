@@ -8,9 +8,9 @@
 // the bounds checks, which answer "corrupt" instead of reading past it.
 #pragma once
 
-#include "shm/src/cidr.hpp"
 #include "shm/src/layout.hpp"
-#include "shm/src/table_record.hpp"
+#include "shm/writer/cidr.hpp"
+#include "shm/writer/table_record.hpp"
 
 #include <cstdint>
 #include <cstring>

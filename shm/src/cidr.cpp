@@ -1,4 +1,4 @@
-#include "shm/src/cidr.hpp"
+#include "shm/writer/cidr.hpp"
 
 #include <arpa/inet.h>
 

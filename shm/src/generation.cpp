@@ -1,8 +1,8 @@
 #include "shm/src/generation.hpp"
 
 #include "shm/src/huge_pages.hpp"
-#include "shm/src/pepper.hpp"
 #include "shm/src/table_view.hpp"
+#include "shm/writer/pepper.hpp"
 
 #include <edgekey/edgekey.h>
 #include <openssl/crypto.h>

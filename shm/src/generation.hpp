@@ -8,9 +8,9 @@
 
 #include "shm/src/layout.hpp"
 #include "shm/src/segment.hpp"
-#include "shm/src/table_options.hpp"
-#include "shm/src/table_record.hpp"
 #include "shm/src/table_view.hpp"
+#include "shm/writer/table_options.hpp"
+#include "shm/writer/table_record.hpp"
 
 #include <cstdint>
 #include <memory>

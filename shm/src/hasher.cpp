@@ -2,7 +2,7 @@
 // the fastest path (~50 ns for a token, against ~130 ns for EVP_Digest) and
 // are what EVP uses underneath. Confined to this file.
 #define OPENSSL_SUPPRESS_DEPRECATED
-#include "shm/src/hasher.hpp"
+#include "shm/writer/hasher.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>

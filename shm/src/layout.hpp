@@ -14,6 +14,8 @@
 // Every multi-byte value is host order (the table never leaves the host).
 #pragma once
 
+#include "shm/writer/limits.hpp"
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -30,12 +32,6 @@ inline constexpr size_t kCacheLine = 64;
 inline constexpr size_t kSlotWords = 16;
 inline constexpr size_t kSlotSize = kSlotWords * 8;  // two cache lines
 inline constexpr size_t kInlineIdBytes = 56;         // key_id + workspace inline in a slot
-inline constexpr size_t kMaxIdLen = 47;              // key_id, workspace (ek_result has 48)
-inline constexpr size_t kMaxNameLen = 31;            // role and permission names
-inline constexpr size_t kMaxPermissions = 64;        // one bit each in Slot perms
-inline constexpr size_t kMaxRoles = 64;
-inline constexpr size_t kMaxPrefixLen = 16;
-inline constexpr size_t kMaxPathLen = 255;
 
 // Bounded seqlock retries before a reader answers 503 for one key: a writer
 // killed inside a record leaves its sequence odd, and a reader must neither
@@ -43,10 +39,6 @@ inline constexpr size_t kMaxPathLen = 255;
 inline constexpr int kSeqlockRetries = 256;
 
 enum class SlotState : uint8_t { Empty = 0, Live = 1, Tombstone = 2 };
-// Shared with the sync layer (sync/key_record.hpp), whose records use them too.
-enum class KeyStatus : uint8_t { Active = 0, Revoked = 1 };
-enum class HashScheme : uint8_t { Sha256 = 0, HmacSha256 = 1 };
-enum class StalenessPolicy : uint8_t { ServeStale = 0, FailClosed = 1 };
 
 // Slot flag bits.
 inline constexpr uint8_t kFlagWrongRegion = 1u << 0;  // record excludes this region

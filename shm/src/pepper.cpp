@@ -1,7 +1,7 @@
-#include "shm/src/pepper.hpp"
+#include "shm/writer/pepper.hpp"
 
-#include "shm/src/hasher.hpp"
 #include "shm/src/layout.hpp"
+#include "shm/writer/hasher.hpp"
 
 #include <openssl/crypto.h>
 

@@ -1,6 +1,6 @@
 #include "shm/src/segment.hpp"
 
-#include "shm/src/table_options.hpp"
+#include "shm/writer/table_options.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 #include "shm/src/table_view.hpp"
 
 #include "shm/src/arena_record.hpp"
-#include "shm/src/hasher.hpp"
+#include "shm/writer/hasher.hpp"
 
 #include <edgekey/edgekey.h>
 

@@ -6,8 +6,8 @@
 // an error code, never undefined behaviour.
 #pragma once
 
-#include "shm/src/cidr.hpp"
 #include "shm/src/layout.hpp"
+#include "shm/writer/cidr.hpp"
 
 #include <atomic>
 #include <cstddef>

@@ -1,9 +1,9 @@
-#include "shm/src/table_writer.hpp"
+#include "shm/src/table_writer_impl.hpp"
 
 #include "shm/src/arena_record.hpp"
-#include "shm/src/pepper.hpp"
-#include "shm/src/token.hpp"
-#include "shm/src/usage_reader.hpp"
+#include "shm/writer/pepper.hpp"
+#include "shm/writer/token.hpp"
+#include "shm/writer/usage_reader.hpp"
 
 #include <grp.h>
 #include <signal.h>
@@ -84,7 +84,7 @@ bool same_settings(const DataHeader &h, const TableOptions &o) {
 
 }  // namespace
 
-TableWriter::TableWriter(TableOptions opts) : opts_(std::move(opts)) {
+TableWriter::Impl::Impl(TableOptions opts) : opts_(std::move(opts)) {
   check_options(opts_);
   if (const char *fp = getenv("EDGEKEY_FAILPOINT"); fp && std::strncmp(fp, "slot_write:", 11) == 0) {
     char *end = nullptr;
@@ -103,11 +103,11 @@ TableWriter::TableWriter(TableOptions opts) : opts_(std::move(opts)) {
   prepare_usage_dir(dir_.address(opts_.name), opts_.readers_group);
 }
 
-TableWriter::~TableWriter() {
+TableWriter::Impl::~Impl() {
   if (ctl_) ctl_->writer_pid.store(0, std::memory_order_relaxed);
 }
 
-void TableWriter::open_control() {
+void TableWriter::Impl::open_control() {
   const std::string &name = opts_.name;
   bool created = false;
   try {
@@ -149,7 +149,7 @@ void TableWriter::open_control() {
 
 // Keeps the generation a previous writer published; removes segments of
 // generations that were never published (a writer killed mid-rebuild).
-void TableWriter::attach_current() {
+void TableWriter::Impl::attach_current() {
   const uint64_t gen = ctl_->generation.load(std::memory_order_acquire);
   if (gen != 0) {
     try {
@@ -168,7 +168,7 @@ void TableWriter::attach_current() {
   sync_counts();
 }
 
-std::unique_ptr<Generation> TableWriter::new_generation(uint64_t capacity, uint64_t arena_size) {
+std::unique_ptr<Generation> TableWriter::Impl::new_generation(uint64_t capacity, uint64_t arena_size) {
   uint64_t next = ctl_->generation.load(std::memory_order_relaxed) + 1;
   if (cur_ && cur_->generation() >= next) next = cur_->generation() + 1;
   if (opts_.huge_pages != HugePages::Off) host_ = huge_page_host();  // the host may have changed
@@ -182,7 +182,7 @@ std::unique_ptr<Generation> TableWriter::new_generation(uint64_t capacity, uint6
   return Generation::create(dir_, opts_.name, next, capacity, arena_size, access_, opts_, use_huge());
 }
 
-void TableWriter::publish(std::unique_ptr<Generation> next) {
+void TableWriter::Impl::publish(std::unique_ptr<Generation> next) {
   next->seal();
   std::unique_ptr<Generation> old;
   if (next.get() != cur_.get()) old = std::exchange(cur_, std::move(next));
@@ -194,7 +194,7 @@ void TableWriter::publish(std::unique_ptr<Generation> next) {
   measure_huge();
 }
 
-void TableWriter::check_huge_pages(const TableOptions &o) {
+void TableWriter::Impl::check_huge_pages(const TableOptions &o) {
   if (o.huge_pages == HugePages::Off || dir_.kind == DirKind::Hugetlbfs) return;
   host_ = edgekey::shm::huge_page_host();
   if (o.huge_pages == HugePages::Require && !host_.allows)
@@ -203,7 +203,7 @@ void TableWriter::check_huge_pages(const TableOptions &o) {
                      "; or set table.huge_pages: try");
 }
 
-std::string TableWriter::huge_page_report() const {
+std::string TableWriter::Impl::huge_page_report() const {
   // "<held> of <size> MiB of generation <G>"
   const auto held = [&] {
     return std::to_string(huge_bytes_ >> 20) + " of " + std::to_string(cur_->segment_bytes() >> 20) +
@@ -222,14 +222,14 @@ std::string TableWriter::huge_page_report() const {
   return head + ": " + held() + " in 2 MiB pages (" + host_.describe() + ")";
 }
 
-void TableWriter::sync_counts() {
+void TableWriter::Impl::sync_counts() {
   if (!ctl_) return;
   ctl_->live_keys.store(cur_ ? cur_->live : 0, std::memory_order_relaxed);
   ctl_->revoked_keys.store(cur_ ? cur_->revoked : 0, std::memory_order_relaxed);
   ctl_->tombstones.store(cur_ ? cur_->tombstones : 0, std::memory_order_relaxed);
 }
 
-WriteError TableWriter::encode(const TableRecord &r, SlotImage &img,
+WriteError TableWriter::Impl::encode(const TableRecord &r, SlotImage &img,
                                std::vector<uint8_t> &arena) const {
   if (r.key_id.size() > kMaxIdLen || r.workspace.size() > kMaxIdLen) return WriteError::IdTooLong;
   if (r.role >= opts_.roles.size() && !opts_.roles.empty()) return WriteError::BadRole;
@@ -266,13 +266,13 @@ WriteError TableWriter::encode(const TableRecord &r, SlotImage &img,
 }
 
 // The failpoint: part of a seqlock write, then death.
-void TableWriter::die_mid_write(Generation &g, uint64_t slot, const SlotImage &img) {
+void TableWriter::Impl::die_mid_write(Generation &g, uint64_t slot, const SlotImage &img) {
   g.write_torn(slot, img, failpoint_words_);
   raise(SIGKILL);
   _exit(137);  // not reached
 }
 
-void TableWriter::store(Generation &g, const SlotImage &src,
+void TableWriter::Impl::store(Generation &g, const SlotImage &src,
                         const std::vector<uint8_t> &arena, Generation::Probe at) {
   SlotImage img = src;
   if (!arena.empty()) {
@@ -294,7 +294,7 @@ void TableWriter::store(Generation &g, const SlotImage &src,
 // load would pass max_load, compacts into a larger arena when it is full.
 // False when that needs a new generation and none can be had: the current
 // one stays as it was, and room_problem() says why.
-bool TableWriter::ensure_room(size_t arena_needed, bool new_slot) {
+bool TableWriter::Impl::ensure_room(size_t arena_needed, bool new_slot) {
   const bool slots_full =
       new_slot && double(cur_->occupied() + 1) > opts_.max_load * double(cur_->capacity());
   const bool arena_full = arena_needed && !cur_->arena_fits(arena_needed);
@@ -307,7 +307,7 @@ bool TableWriter::ensure_room(size_t arena_needed, bool new_slot) {
   return true;
 }
 
-Generation::Plan TableWriter::growth_plan(size_t arena_needed) const {
+Generation::Plan TableWriter::Impl::growth_plan(size_t arena_needed) const {
   uint64_t cap = cur_->capacity();
   const uint64_t keys = cur_->live + cur_->revoked + 1;
   if (double(keys) > opts_.max_load * double(cap)) cap = uint64_t(std::ceil(keys / kGrowTargetLoad));
@@ -315,7 +315,7 @@ Generation::Plan TableWriter::growth_plan(size_t arena_needed) const {
   return Generation::plan(dir_, cap, arena, use_huge());
 }
 
-std::unique_ptr<Generation> TableWriter::try_new_generation(uint64_t capacity, uint64_t arena_size) {
+std::unique_ptr<Generation> TableWriter::Impl::try_new_generation(uint64_t capacity, uint64_t arena_size) {
   try {
     auto g = new_generation(capacity, arena_size);
     room_problem_.clear();
@@ -326,13 +326,13 @@ std::unique_ptr<Generation> TableWriter::try_new_generation(uint64_t capacity, u
   }
 }
 
-bool TableWriter::room_to_grow() const {
+bool TableWriter::Impl::room_to_grow() const {
   if (!cur_) return true;
   const int64_t free = dir_.free_bytes();
   return free < 0 || uint64_t(free) >= growth_plan(0).segment_size;
 }
 
-WriteError TableWriter::put(const TableRecord &r) {
+WriteError TableWriter::Impl::put(const TableRecord &r) {
   SlotImage img;
   WriteError err = encode(r, img, scratch_);
   if (err != WriteError::None) return err;
@@ -350,7 +350,7 @@ WriteError TableWriter::put(const TableRecord &r) {
   return WriteError::None;
 }
 
-bool TableWriter::revoke(const std::array<uint8_t, 32> &hash) {
+bool TableWriter::Impl::revoke(const std::array<uint8_t, 32> &hash) {
   if (!cur_) return false;
   Generation::Probe p = cur_->find(hash.data());
   if (!p.found) return false;
@@ -365,7 +365,7 @@ bool TableWriter::revoke(const std::array<uint8_t, 32> &hash) {
   return true;
 }
 
-bool TableWriter::remove(const std::array<uint8_t, 32> &hash) {
+bool TableWriter::Impl::remove(const std::array<uint8_t, 32> &hash) {
   if (!cur_) return false;
   Generation::Probe p = cur_->find(hash.data());
   if (!p.found) return false;
@@ -378,7 +378,7 @@ bool TableWriter::remove(const std::array<uint8_t, 32> &hash) {
   return true;
 }
 
-std::optional<TableRecord> TableWriter::get(const std::array<uint8_t, 32> &hash) const {
+std::optional<TableRecord> TableWriter::Impl::get(const std::array<uint8_t, 32> &hash) const {
   if (!cur_) return std::nullopt;
   Generation::Probe p = cur_->find(hash.data());
   if (!p.found) return std::nullopt;
@@ -420,7 +420,7 @@ std::optional<TableRecord> TableWriter::get(const std::array<uint8_t, 32> &hash)
   return r;
 }
 
-void TableWriter::load(const std::vector<TableRecord> &records, std::vector<size_t> *rejected) {
+void TableWriter::Impl::load(const std::vector<TableRecord> &records, std::vector<size_t> *rejected) {
   uint64_t arena = 64 << 10;
   for (const auto &r : records) arena += round_up(arena_record_bytes(r), 8);
   const uint64_t need = uint64_t(std::ceil(double(records.size() + 1) / opts_.max_load));
@@ -438,7 +438,7 @@ void TableWriter::load(const std::vector<TableRecord> &records, std::vector<size
   torn_ = 0;
 }
 
-void TableWriter::copy_live(const Generation &from, Generation &to) {
+void TableWriter::Impl::copy_live(const Generation &from, Generation &to) {
   std::vector<uint8_t> bytes;
   for (uint64_t i = 0; i < from.capacity(); ++i) {
     SlotImage img = from.read(i);
@@ -451,7 +451,7 @@ void TableWriter::copy_live(const Generation &from, Generation &to) {
   }
 }
 
-void TableWriter::rebuild(uint64_t capacity) {
+void TableWriter::Impl::rebuild(uint64_t capacity) {
   if (!cur_) {
     load({});
     return;
@@ -465,7 +465,7 @@ void TableWriter::rebuild(uint64_t capacity) {
   torn_ = 0;
 }
 
-void TableWriter::set_options(const TableOptions &opts) {
+void TableWriter::Impl::set_options(const TableOptions &opts) {
   check_options(opts);
   if (opts.name != opts_.name) throw TableError("table.name cannot change without a restart");
   if (opts.directory != opts_.directory)
@@ -480,17 +480,17 @@ void TableWriter::set_options(const TableOptions &opts) {
   settings_match_ = cur_ && same_settings(cur_->header(), opts_);
 }
 
-void TableWriter::touch_contact(int64_t t) { ctl_->last_contact.store(t, std::memory_order_relaxed); }
-void TableWriter::heartbeat(int64_t t) { ctl_->heartbeat.store(t, std::memory_order_relaxed); }
-void TableWriter::set_revision(uint64_t rev) {
+void TableWriter::Impl::touch_contact(int64_t t) { ctl_->last_contact.store(t, std::memory_order_relaxed); }
+void TableWriter::Impl::heartbeat(int64_t t) { ctl_->heartbeat.store(t, std::memory_order_relaxed); }
+void TableWriter::Impl::set_revision(uint64_t rev) {
   ctl_->upstream_revision.store(rev, std::memory_order_relaxed);
 }
-uint64_t TableWriter::revision() const {
+uint64_t TableWriter::Impl::revision() const {
   return ctl_->upstream_revision.load(std::memory_order_relaxed);
 }
-int64_t TableWriter::last_contact() const { return ctl_->last_contact.load(std::memory_order_relaxed); }
+int64_t TableWriter::Impl::last_contact() const { return ctl_->last_contact.load(std::memory_order_relaxed); }
 
-TableWriter::Stats TableWriter::stats() const {
+TableWriter::Stats TableWriter::Impl::stats() const {
   Stats s{};
   if (!cur_) return s;
   s.generation = cur_->generation();
@@ -523,6 +523,8 @@ TableWriter::Room TableWriter::first_generation_room(const TableOptions &opts) {
   }
   return r;
 }
+
+std::string TableWriter::control_path(const TableOptions &opts) { return shm::segment_dir(opts.directory).path(opts.name); }
 
 void TableWriter::destroy(const std::string &name, const std::string &directory) {
   remove_usage_dir(directory.empty() ? name : directory + "/" + name);  // always on /dev/shm

@@ -1,4 +1,4 @@
-#include "shm/src/token.hpp"
+#include "shm/writer/token.hpp"
 
 #include "shm/src/crc32.hpp"
 #include "shm/src/token_format.hpp"

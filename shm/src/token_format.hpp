@@ -6,7 +6,7 @@
 #pragma once
 
 #include "shm/src/crc32.hpp"
-#include "shm/src/token.hpp"
+#include "shm/writer/token.hpp"
 
 #include <edgekey/edgekey.h>
 

@@ -25,6 +25,7 @@
 #pragma once
 
 #include "shm/src/layout.hpp"
+#include "shm/writer/usage_format.hpp"
 
 #include <edgekey/edgekey.h>
 
@@ -46,9 +47,6 @@ inline constexpr uint32_t kUsageFirstEntries = 1024;
 inline constexpr uint32_t kUsageMaxEntries = 65536;
 inline constexpr uint32_t usage_fill_limit(uint32_t entries) { return entries / 4 * 3; }
 inline constexpr int kUsageMaxProbe = 32;
-inline constexpr int kUsageCounters = 16;          // EK_CODE_COUNT_ codes, then kUsageUnattributed
-inline constexpr int kUsageUnattributed = EK_CODE_COUNT_;  // key uses no table entry took
-static_assert(EK_CODE_COUNT_ + 1 <= kUsageCounters);
 
 // Written once by the creator before `magic` (release), except `retired`.
 struct alignas(kCacheLine) UsageHeader {
@@ -78,20 +76,6 @@ inline constexpr uint64_t usage_counters_offset() { return sizeof(UsageHeader); 
 inline constexpr uint64_t usage_entries_offset() { return sizeof(UsageHeader) + sizeof(UsageCounters); }
 inline constexpr uint64_t usage_segment_size(uint32_t entries) {
   return usage_entries_offset() + uint64_t(entries) * sizeof(UsageEntry);
-}
-
-inline uint64_t usage_tag(const uint8_t hash[32]) {
-  const uint64_t t = hash_word0(hash);
-  return t ? t : 1;
-}
-inline uint32_t usage_uses(uint64_t word) { return uint32_t(word); }
-inline int64_t usage_last(uint64_t word) { return int64_t(word >> 32); }
-
-// The usage directory of a table opened as `table` (a name, or a path in
-// table.directory): always on /dev/shm (tmpfs), "/dev/shm/<last part>.usage".
-inline std::string usage_dir(const std::string &table) {
-  const size_t slash = table.rfind('/');
-  return "/dev/shm/" + (slash == std::string::npos ? table : table.substr(slash + 1)) + ".usage";
 }
 
 }  // namespace edgekey::shm

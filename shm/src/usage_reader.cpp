@@ -1,4 +1,6 @@
-#include "shm/src/usage_reader.hpp"
+#include "shm/writer/usage_reader.hpp"
+
+#include "shm/src/usage_layout.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -135,5 +137,12 @@ bool UsageSegment::read() {
   std::memcpy(dst, static_cast<const void *>(&h), sizeof h);
   return true;
 }
+
+int64_t UsageSegment::pid() const { return hdr_->pid; }
+uint64_t UsageSegment::instance() const { return hdr_->instance; }
+bool UsageSegment::retired() const { return hdr_->retired.load(std::memory_order_acquire) != 0; }
+uint64_t UsageSegment::counter(int i) const { return counters_->n[i].load(std::memory_order_relaxed); }
+uint64_t UsageSegment::word(uint32_t i) const { return entries_[i].word.load(std::memory_order_acquire); }
+uint64_t UsageSegment::tag(uint32_t i) const { return entries_[i].tag.load(std::memory_order_relaxed); }
 
 }  // namespace edgekey::shm

@@ -65,7 +65,7 @@ class UsageWriter {
         continue;
       }
       const uint64_t w = e.word.load(std::memory_order_relaxed);
-      e.word.store(now << 32 | uint32_t(w + 1), std::memory_order_release);
+      e.word.store(usage_word(int64_t(now), uint32_t(w + 1)), std::memory_order_release);
       return;
     }
     full(tag);

@@ -1,6 +1,6 @@
 #include "shm/src/validator_state.hpp"
 
-#include "shm/src/pepper.hpp"
+#include "shm/writer/pepper.hpp"
 
 #include <edgekey/edgekey.h>
 

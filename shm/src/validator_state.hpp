@@ -6,12 +6,12 @@
 // rarely touches) with the mapped one and switches on a change.
 #pragma once
 
-#include "shm/src/hasher.hpp"
 #include "shm/src/layout.hpp"
 #include "shm/src/ro_mapping.hpp"
 #include "shm/src/table_view.hpp"
-#include "shm/src/token.hpp"
 #include "shm/src/usage_writer.hpp"
+#include "shm/writer/hasher.hpp"
+#include "shm/writer/token.hpp"
 
 #include <cstdint>
 #include <string>

@@ -17,9 +17,9 @@
 // when RUNNER exited 0 in every phase; 1 otherwise; 2 on a setup error.
 // edgekeyd's log goes to EDGEKEY_TEST_LOG_DIR (tests/logscan scans it).
 #include "eventually.hpp"
-#include "shm/src/hasher.hpp"
-#include "shm/src/table_writer.hpp"
-#include "shm/src/token.hpp"
+#include "shm/writer/hasher.hpp"
+#include "shm/writer/table_writer.hpp"
+#include "shm/writer/token.hpp"
 #include "spawn.hpp"
 #include "sync/key_record.hpp"
 #include "sync/keyset_file.hpp"

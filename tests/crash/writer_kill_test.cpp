@@ -17,9 +17,9 @@
 // record shows as a mismatch.
 #include "crash_support.hpp"
 
-#include "shm/src/hasher.hpp"
-#include "shm/src/table_writer.hpp"
-#include "shm/src/token.hpp"
+#include "shm/writer/hasher.hpp"
+#include "shm/writer/table_writer.hpp"
+#include "shm/writer/token.hpp"
 #include "table_fixture.hpp"
 #include "versioned_keys.hpp"
 

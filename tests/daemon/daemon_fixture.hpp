@@ -6,13 +6,13 @@
 // sleep). Stopped by pid.
 #pragma once
 
-#include "shm/src/hasher.hpp"
-#include "shm/src/table_writer.hpp"
-#include "shm/src/token.hpp"
+#include "eventually.hpp"
+#include "shm/writer/hasher.hpp"
+#include "shm/writer/table_writer.hpp"
+#include "shm/writer/token.hpp"
+#include "spawn.hpp"
 #include "sync/key_record.hpp"
 #include "sync/keyset_file.hpp"
-#include "eventually.hpp"
-#include "spawn.hpp"
 #include "test_support.hpp"
 #include "tests/logscan/test_log_dir.hpp"
 

@@ -12,9 +12,9 @@
 // mid-run leaves nothing in /dev/shm.
 #pragma once
 
-#include "shm/src/hasher.hpp"
-#include "shm/src/table_writer.hpp"
-#include "shm/src/token.hpp"
+#include "shm/writer/hasher.hpp"
+#include "shm/writer/table_writer.hpp"
+#include "shm/writer/token.hpp"
 
 #include <edgekey/edgekey.h>
 #include <unistd.h>

@@ -19,7 +19,7 @@
 //   header too long for its buffer is malformed_token.
 #include "fuzz_table.hpp"
 
-#include "shm/src/token.hpp"
+#include "shm/writer/token.hpp"
 
 #include <edgekey/validator.hpp>
 

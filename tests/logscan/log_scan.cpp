@@ -1,7 +1,7 @@
 // log_scan.cpp -- see log_scan.hpp.
 #include "log_scan.hpp"
 
-#include "shm/src/token.hpp"
+#include "shm/writer/token.hpp"
 
 #include <algorithm>
 #include <array>

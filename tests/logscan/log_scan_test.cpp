@@ -4,7 +4,7 @@
 // what it read, and the log_scan program fails on a token and on no log.
 #include "log_scan.hpp"
 
-#include "shm/src/token.hpp"
+#include "shm/writer/token.hpp"
 
 #include <gtest/gtest.h>
 #include <openssl/evp.h>

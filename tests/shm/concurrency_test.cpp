@@ -11,6 +11,7 @@
 #include "table_fixture.hpp"
 #include "versioned_keys.hpp"
 
+#include "shm/src/generation.hpp"
 #include "shm/src/table_view.hpp"
 
 #include <edgekey/validator.hpp>

@@ -1,5 +1,5 @@
-#include "shm/src/hasher.hpp"
-#include "shm/src/pepper.hpp"
+#include "shm/writer/hasher.hpp"
+#include "shm/writer/pepper.hpp"
 
 #include <gtest/gtest.h>
 #include <openssl/evp.h>

@@ -2,6 +2,7 @@
 // a clear error or a 503 answer, never a crash (run under ASan+UBSan too).
 #include "table_fixture.hpp"
 
+#include "shm/src/generation.hpp"
 #include "shm/src/layout.hpp"
 
 #include <edgekey/validator.hpp>

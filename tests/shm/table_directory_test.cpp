@@ -3,6 +3,8 @@
 // anywhere (a fresh directory under /dev/shm); the hugetlbfs ones need root
 // to mount a private hugetlbfs and reserve a few 2 MiB pages, which the
 // fixture gives back (CI runs as root), and skip elsewhere saying why.
+#include "shm/src/generation.hpp"
+#include "shm/src/huge_pages.hpp"
 #include "shm/src/segment.hpp"
 #include "table_fixture.hpp"
 

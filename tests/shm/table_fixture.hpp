@@ -2,9 +2,9 @@
 // writer with a small role/permission model, and helpers to mint keys.
 #pragma once
 
-#include "shm/src/hasher.hpp"
-#include "shm/src/table_writer.hpp"
-#include "shm/src/token.hpp"
+#include "shm/writer/hasher.hpp"
+#include "shm/writer/table_writer.hpp"
+#include "shm/writer/token.hpp"
 
 #include <edgekey/edgekey.h>
 #include <gtest/gtest.h>

@@ -4,8 +4,8 @@
 // never a SIGBUS at a later store; a table that cannot grow keeps serving
 // every key it holds, and grows once room appears.
 #include "shm/src/segment.hpp"
+#include "shm/writer/usage_reader.hpp"
 #include "table_fixture.hpp"
-#include "shm/src/usage_reader.hpp"
 #include "tmpfs_mount.hpp"
 
 #include <sys/stat.h>

@@ -1,5 +1,5 @@
-#include "shm/src/token.hpp"
 #include "shm/src/crc32.hpp"
+#include "shm/writer/token.hpp"
 
 #include <zlib.h>
 

@@ -3,7 +3,7 @@
 #include "sync/applier.hpp"
 #include "sync_test_util.hpp"
 
-#include "shm/src/table_writer.hpp"
+#include "shm/writer/table_writer.hpp"
 
 #include <gtest/gtest.h>
 

@@ -9,7 +9,7 @@
 #include "sync/keyset_file.hpp"
 #include "sync_test_util.hpp"
 
-#include "shm/src/table_writer.hpp"
+#include "shm/writer/table_writer.hpp"
 
 #include <gtest/gtest.h>
 #include <uv.h>

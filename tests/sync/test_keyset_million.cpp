@@ -10,9 +10,9 @@
 #include "sync/keyset_file.hpp"
 #include "sync_test_util.hpp"
 
-#include "shm/src/hasher.hpp"
-#include "shm/src/table_writer.hpp"
-#include "shm/src/token.hpp"
+#include "shm/writer/hasher.hpp"
+#include "shm/writer/table_writer.hpp"
+#include "shm/writer/token.hpp"
 
 #include <edgekey/edgekey.h>
 #include <gtest/gtest.h>

@@ -2,7 +2,7 @@
 #include "sync/resolve.hpp"
 #include "sync_test_util.hpp"
 
-#include "shm/src/table_writer.hpp"
+#include "shm/writer/table_writer.hpp"
 
 #include <gtest/gtest.h>
 

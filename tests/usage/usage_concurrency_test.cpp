@@ -5,7 +5,7 @@
 // build, that the counts are exact per code and per key.
 #include "table_fixture.hpp"
 
-#include "shm/src/usage_reader.hpp"
+#include "shm/writer/usage_reader.hpp"
 
 #include <edgekey/edgekey.h>
 #include <sys/stat.h>

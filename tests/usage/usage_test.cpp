@@ -3,7 +3,7 @@
 // by path and code, a key's last use, and both surviving reader exits and
 // edgekeyd restarts without a count lost or counted twice.
 #include "daemon_test_helpers.hpp"
-#include "shm/src/usage_reader.hpp"
+#include "shm/writer/usage_reader.hpp"
 
 #include <edgekey/edgekey.h>
 #include <nlohmann/json.hpp>

@@ -2,7 +2,7 @@
 // stored; the config's rules refuse bad keys before anything is written.
 #include "harness.hpp"
 
-#include "shm/src/token.hpp"
+#include "shm/writer/token.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>

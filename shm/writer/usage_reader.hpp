@@ -1,4 +1,4 @@
-// usage_reader.hpp -- edgekeyd's side of usage segments (usage_layout.hpp):
+// usage_reader.hpp -- edgekeyd's side of usage segments (usage_format.hpp):
 // the usage directory, and a read-only view of one reader's segment.
 //
 // A segment is untrusted bytes written by another process, which may also
@@ -8,13 +8,17 @@
 // nothing else in it is trusted (indices are bounded by entries()).
 #pragma once
 
-#include "shm/src/usage_layout.hpp"
+#include "shm/writer/usage_format.hpp"
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace edgekey::shm {
+
+struct UsageHeader;
+struct UsageCounters;
+struct UsageEntry;
 
 // Creates the usage directory of the table opened as `table` (mode 1770,
 // group `group`, "" = the creator's), or adopts the one there when this user
@@ -47,14 +51,14 @@ class UsageSegment {
   void reset();
   bool valid() const { return hdr_ != nullptr; }
 
-  int64_t pid() const { return hdr_->pid; }
-  uint64_t instance() const { return hdr_->instance; }
-  bool retired() const { return hdr_->retired.load(std::memory_order_acquire) != 0; }
+  int64_t pid() const;
+  uint64_t instance() const;
+  bool retired() const;
   uint32_t entries() const { return entries_n_; }
-  uint64_t counter(int i) const { return counters_->n[i].load(std::memory_order_relaxed); }
+  uint64_t counter(int i) const;  // i < kUsageCounters
   // The word (acquire), then its tag: a non-zero word's tag is its key's.
-  uint64_t word(uint32_t i) const { return entries_[i].word.load(std::memory_order_acquire); }
-  uint64_t tag(uint32_t i) const { return entries_[i].tag.load(std::memory_order_relaxed); }
+  uint64_t word(uint32_t i) const;  // i < entries()
+  uint64_t tag(uint32_t i) const;
 
  private:
   int fd_ = -1;

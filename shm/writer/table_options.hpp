@@ -1,7 +1,7 @@
 // table_options.hpp -- what a TableWriter is created with, and its error type.
 #pragma once
 
-#include "shm/src/layout.hpp"
+#include "shm/writer/limits.hpp"
 
 #include <cstdint>
 #include <stdexcept>

@@ -3,7 +3,7 @@
 // turns upstream key records into these.
 #pragma once
 
-#include "shm/src/cidr.hpp"
+#include "shm/writer/cidr.hpp"
 
 #include <array>
 #include <cstdint>

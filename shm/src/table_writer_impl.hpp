@@ -1,38 +1,11 @@
-// table_writer.hpp -- the single writer of a shared key table (edgekeyd's).
-//
-// Invariants the writer keeps (layout.hpp has the byte-level protocol):
-// - One writer per table, enforced by flock(LOCK_EX) on the control segment;
-//   a second writer gets a TableError naming the holder's pid.
-// - A call that changes a key (put/revoke/remove) has made the change visible
-//   to every reader when it returns (release store of the slot's sequence).
-// - Slots never move and never become empty; growth, compaction and settings
-//   changes build a new generation aside, publish it with one release store
-//   of ControlHeader::generation, then unlink the old segment.
-// - On destruction the segments stay: readers keep the last published table.
-//
-// - Huge pages (TableOptions::huge_pages): each new generation is built with
-//   them when the option is not Off and the host allows it at that moment;
-//   Require on a host that does not is a TableError at construction and in
-//   set_options(), never later. In a hugetlbfs table.directory every
-//   segment is in huge pages, whatever huge_pages says.
-//
-// Errors: TableError (exceptions) at start-up and when a load or rebuild
-// cannot get a new generation; return values on the per-key path, where a
-// put that needs a new generation and cannot have one (no room in the
-// filesystem, the huge-page pool) is WriteError::NoRoom and changes nothing:
-// the current generation keeps serving every key it held.
-//
-// Failpoint (crash tests only): EDGEKEY_FAILPOINT=slot_write:N[:W], read once
-// at construction, makes the N-th slot write of this writer (counted from 1,
-// load/rebuild copies included) store the odd sequence and W data words
-// (default 7 of 15: the slot's first line) and then raise SIGKILL, leaving a
-// half-written record. Unset: one predictable branch per slot write.
+// table_writer_impl.hpp -- TableWriter's state and private operations
+// (the interface and its invariants: shm/writer/table_writer.hpp). Only
+// table_writer*.cpp and shm's own tests include this.
 #pragma once
 
 #include "shm/src/generation.hpp"
 #include "shm/src/huge_pages.hpp"
-#include "shm/src/table_options.hpp"
-#include "shm/src/table_record.hpp"
+#include "shm/writer/table_writer.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -42,16 +15,16 @@
 
 namespace edgekey::shm {
 
-class TableWriter {
+class TableWriter::Impl {
  public:
   // Creates the table, or re-attaches to the one a previous writer left under
   // the same name (its published generation stays in service, so readers see
   // no gap). After attach, settings_match() tells whether that generation was
   // built with the same options; if not, the caller load()s afresh.
-  explicit TableWriter(TableOptions opts);
-  ~TableWriter();
-  TableWriter(const TableWriter &) = delete;
-  TableWriter &operator=(const TableWriter &) = delete;
+  explicit Impl(TableOptions opts);
+  ~Impl();
+  Impl(const Impl &) = delete;
+  Impl &operator=(const Impl &) = delete;
 
   // Inserts or replaces the record with this hash.
   WriteError put(const TableRecord &r);
@@ -88,11 +61,7 @@ class TableWriter {
   bool settings_match() const { return settings_match_; }
   uint64_t torn_slots() const { return torn_; }  // odd slots found at attach
 
-  struct Stats {
-    uint64_t generation, capacity, live, revoked, tombstones, arena_used, arena_size, segment_bytes;
-    uint64_t huge_page_bytes;  // of segment_bytes, in 2 MiB pages when published or attached
-  };
-  Stats stats() const;
+  TableWriter::Stats stats() const;
   // One line on what huge_pages obtained, for the daemon's log: the bytes in
   // 2 MiB pages, or why there are none and what to set on the host.
   std::string huge_page_report() const;
@@ -103,20 +72,6 @@ class TableWriter {
   // What readers pass to ek_open: the name, or "<directory>/<name>".
   std::string address() const { return dir_.address(opts_.name); }
   const SegmentDir &segment_dir() const { return dir_; }
-
-  // Whether the filesystem of `opts`' table has room now for its first
-  // generation (table.capacity slots), and one line saying so: the table,
-  // what it needs, the filesystem and its free space, and, when it does not
-  // fit, what to do. Creates nothing (--check-config, start-up).
-  struct Room {
-    bool fits = true;
-    std::string line;
-  };
-  static Room first_generation_room(const TableOptions &opts);
-
-  // Unlinks every segment of table `name` (in `directory`, "" = /dev/shm;
-  // tests, uninstall). Readers that have it mapped keep their mapping.
-  static void destroy(const std::string &name, const std::string &directory = "");
 
  private:
   void open_control();
