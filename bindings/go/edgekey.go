@@ -297,12 +297,12 @@ func (v *Validator) Validate(authorization string, req Request) (r Result) {
 		return Result{Status: 503, Code: codeNames[C.EK_CODE_KEYSET_UNAVAILABLE]}
 	}
 	q := s.req
-	// Each field is rewritten only when its value changed since the slot's
-	// last call (a string compare: equal pointers answer at once).
-	ok := true
-	if authorization != s.f[0].last || !s.f[0].set {
-		q.authorization, ok = s.f[0].put(authorization, true)
-	}
+	// The authorization is copied at every call (it seldom repeats: comparing
+	// it first costs more than the copy); each other field only when its
+	// value changed since the slot's last call (a string compare: equal
+	// pointers answer at once).
+	var ok bool
+	q.authorization, ok = s.f[0].put(authorization, true)
 	if ok && req.Permission != s.f[1].last {
 		q.permission, ok = s.f[1].put(req.Permission, false)
 	}
@@ -337,8 +337,11 @@ func (v *Validator) Validate(authorization string, req Request) (r Result) {
 		r.Env = envNames[e]
 	}
 	if res.key_id[0] != 0 {
-		n := v.intern(t, line, (*rawResult)(unsafe.Pointer(&res.key_id[0])))
-		r.KeyID, r.Workspace, r.Role = n.keyID, n.workspace, n.role
+		if l, n := v.intern(t, line, (*rawResult)(unsafe.Pointer(&res.key_id[0]))); l != nil {
+			l.set(&r)
+		} else {
+			r.KeyID, r.Workspace, r.Role = n.keyID, n.workspace, n.role
+		}
 	}
 	v.put(s)
 	return r

@@ -78,15 +78,44 @@ func (v *Validator) tokenHash(a string) uint64 {
 
 func (l *nameLine) matches(raw *rawResult) bool {
 	a, b, c := int(l.n[0]), int(l.n[1]), int(l.n[2])
-	return raw[a] == 0 && raw[idSize+b] == 0 && raw[idSize+wsSize+c] == 0 &&
-		string(l.data[:a]) == string(raw[:a]) &&
-		string(l.data[a:a+b]) == string(raw[idSize:idSize+b]) &&
-		string(l.data[a+b:a+b+c]) == string(raw[idSize+wsSize:idSize+wsSize+c])
+	if raw[a] != 0 || raw[idSize+b] != 0 || raw[idSize+wsSize+c] != 0 {
+		return false
+	}
+	d, r := unsafe.Pointer(&l.data[0]), unsafe.Pointer(&raw[0])
+	return equal(d, r, a) && equal(unsafe.Add(d, a), unsafe.Add(r, idSize), b) &&
+		equal(unsafe.Add(d, a+b), unsafe.Add(r, idSize+wsSize), c)
 }
 
-func (l *nameLine) names() names {
+// equal compares the n bytes at p and q (short names: whole words, the
+// last one overlapping, instead of a call to the runtime's memequal).
+func equal(p, q unsafe.Pointer, n int) bool {
+	if n >= 8 {
+		for i := 0; i < n-8; i += 8 {
+			if *(*uint64)(unsafe.Add(p, i)) != *(*uint64)(unsafe.Add(q, i)) {
+				return false
+			}
+		}
+		return *(*uint64)(unsafe.Add(p, n-8)) == *(*uint64)(unsafe.Add(q, n-8))
+	}
+	if n&4 != 0 {
+		if *(*uint32)(p) != *(*uint32)(q) {
+			return false
+		}
+		p, q = unsafe.Add(p, 4), unsafe.Add(q, 4)
+	}
+	if n&2 != 0 {
+		if *(*uint16)(p) != *(*uint16)(q) {
+			return false
+		}
+		p, q = unsafe.Add(p, 2), unsafe.Add(q, 2)
+	}
+	return n&1 == 0 || *(*byte)(p) == *(*byte)(q)
+}
+
+// set fills r's key fields from the line.
+func (l *nameLine) set(r *Result) {
 	a, b, c := int(l.n[0]), int(l.n[1]), int(l.n[2])
-	return names{frozen(l.data[:a]), frozen(l.data[a : a+b]), frozen(l.data[a+b : a+b+c])}
+	r.KeyID, r.Workspace, r.Role = frozen(l.data[:a]), frozen(l.data[a:a+b]), frozen(l.data[a+b:a+b+c])
 }
 
 // cstrlen is the length of the NUL-terminated string in b, or -1 when b
@@ -100,20 +129,21 @@ func cstrlen(b []byte) int {
 	return -1
 }
 
-// intern returns the result's names from line i of t (the line the call
-// prefetched) or the ones after it, filling an empty line on a miss.
-func (v *Validator) intern(t *nameTable, i uint64, raw *rawResult) names {
+// intern returns the line holding the result's names: line i of t (the one
+// the call prefetched) or one after it, filled on a miss; or, for names no
+// line holds, nil and the names.
+func (v *Validator) intern(t *nameTable, i uint64, raw *rawResult) (*nameLine, *names) {
 	for k := uint64(0); k < maxProbe; k++ {
 		l := &t.lines[(i+k)&t.mask]
 		switch l.state.Load() {
 		case lineFull:
 			if l.matches(raw) {
-				return l.names()
+				return l, nil
 			}
 		case lineEmpty:
 			a, b, c := cstrlen(raw[:idSize]), cstrlen(raw[idSize:idSize+wsSize]), cstrlen(raw[idSize+wsSize:])
 			if a < 0 || b < 0 || c < 0 || a+b+c > lineData {
-				return v.internLong(raw)
+				return nil, v.internLong(raw)
 			}
 			if !l.state.CompareAndSwap(lineEmpty, lineBusy) {
 				continue // another goroutine is filling it
@@ -126,13 +156,13 @@ func (v *Validator) intern(t *nameTable, i uint64, raw *rawResult) names {
 			if t.used.Add(1) > int64(len(t.lines))/4*3 {
 				v.grow(t)
 			}
-			return l.names()
+			return l, nil
 		}
 	}
 	// Every line probed holds other names: a bigger table (from then on
 	// this key gets a line), and this once the names in their own memory.
 	v.grow(t)
-	return v.internLong(raw)
+	return nil, v.internLong(raw)
 }
 
 // grow replaces t by a table twice its size (at most maxLines lines, then
@@ -153,19 +183,19 @@ func (v *Validator) grow(t *nameTable) {
 // cleared when it reaches maxLong keys.
 type longNames struct {
 	mu sync.Mutex
-	m  map[string]names
+	m  map[string]*names
 }
 
 const maxLong = 1 << 14
 
-func (v *Validator) internLong(raw *rawResult) names {
+func (v *Validator) internLong(raw *rawResult) *names {
 	v.long.mu.Lock()
 	defer v.long.mu.Unlock()
 	if n, ok := v.long.m[string(raw[:])]; ok {
 		return n
 	}
 	if v.long.m == nil || len(v.long.m) >= maxLong {
-		v.long.m = make(map[string]names)
+		v.long.m = make(map[string]*names)
 	}
 	key := string(raw[:])
 	at := func(off, size int) string {
@@ -177,7 +207,7 @@ func (v *Validator) internLong(raw *rawResult) names {
 		}
 		return s
 	}
-	n := names{at(0, idSize), at(idSize, wsSize), at(idSize+wsSize, roleSize)}
+	n := &names{at(0, idSize), at(idSize, wsSize), at(idSize+wsSize, roleSize)}
 	v.long.m[key] = n
 	return n
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 func rawOf(id, ws, role string) *rawResult {
@@ -17,7 +18,13 @@ func rawOf(id, ws, role string) *rawResult {
 // lookup is what Validate does around its C call, for a made-up answer.
 func (v *Validator) lookup(token string, raw *rawResult) names {
 	t := v.names.Load()
-	return v.intern(t, v.tokenHash(token)&t.mask, raw)
+	l, n := v.intern(t, v.tokenHash(token)&t.mask, raw)
+	if l == nil {
+		return *n
+	}
+	var r Result
+	l.set(&r)
+	return names{r.KeyID, r.Workspace, r.Role}
 }
 
 // The names table grows past its first size, every name read back is the
@@ -81,5 +88,32 @@ func TestNamesTableChangedAndLongNames(t *testing.T) {
 	}
 	if n := v.lookup(tok, rawOf(id, "", "")); n != (names{id, "", ""}) {
 		t.Fatalf("empty workspace and role: %+v", n)
+	}
+}
+
+// equal against bytes.Equal for every length a name may have and a
+// difference at every place.
+func TestEqual(t *testing.T) {
+	var a, b [64]byte
+	for i := range a {
+		a[i], b[i] = byte('a'+i%26), byte('a'+i%26)
+	}
+	for n := 0; n < 56; n++ {
+		p, q := unsafe.Pointer(&a[3]), unsafe.Pointer(&b[3])
+		if !equal(p, q, n) {
+			t.Fatalf("length %d: equal bytes compared unequal", n)
+		}
+		for i := 0; i < n; i++ {
+			b[3+i] ^= 0x20
+			if equal(p, q, n) {
+				t.Fatalf("length %d: a difference at %d not seen", n, i)
+			}
+			b[3+i] ^= 0x20
+		}
+		b[3+n] ^= 0x20 // past the end: not compared
+		if !equal(p, q, n) {
+			t.Fatalf("length %d: a byte past the end compared", n)
+		}
+		b[3+n] ^= 0x20
 	}
 }
