@@ -7,10 +7,13 @@
 #   B=build-bindings; $B/tests/conformance/conformance_env --edgekeyd $B/daemon/edgekeyd/edgekeyd \
 #     --cases tests/conformance/cases.json --phase live -- sh bench/bindings/python_instructions.sh $B
 # (the difference of a run of 20000 calls and one of none, so start-up cancels out).
+# The compiled path (BUILD_DIR's edgekey._speedups) when built, else cffi's;
+# EDGEKEY_PYTHON_EXTENSION= (empty) measures the cffi path.
 set -eu
 build=${1:?usage: python_instructions.sh BUILD_DIR}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d)
+ext=${EDGEKEY_PYTHON_EXTENSION-$(ls "$build"/bindings/python/_speedups*.so 2>/dev/null | head -n1)}
 trap 'rm -rf "$tmp"' EXIT
 cat >"$tmp/loop.py" <<'PY'
 import json, os, sys
@@ -23,10 +26,12 @@ for _ in range(int(sys.argv[1])):
     validate(auth, permission="chat:write").ok
 PY
 ir() {  # instructions of a run of $1 calls
-  PYTHONHASHSEED=0 PYTHONPATH="$src/bindings/python" EDGEKEY_LIBRARY="$build/shm/libedgekey.so" \
+  PYTHONHASHSEED=0 PYTHONPATH="$src/bindings/python" EDGEKEY_LIBRARY="$build/shm/libedgekey.so" EDGEKEY_PYTHON_EXTENSION="$ext" \
     valgrind --tool=callgrind --callgrind-out-file="$tmp/cg" \
     /usr/bin/python3 "$tmp/loop.py" "$1" 2>&1 >/dev/null | sed -n 's/.*Collected : *\([0-9]*\).*/\1/p'
 }
 a=$(ir 0)
 b=$(ir 20000)
-echo "python validate: $(((b - a) / 20000)) instructions per call"
+path=cffi
+[ -z "$ext" ] || path=compiled
+echo "python validate ($path path): $(((b - a) / 20000)) instructions per call"

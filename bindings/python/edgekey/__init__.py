@@ -7,10 +7,13 @@
         if not r.ok:
             deny(r.status, r.code)                     # 401/403/503, "revoked_key"
 
-Each call runs libedgekey's ek_validate (no system call, no lock). A
-Validator keeps a pool of C validators, one per concurrent caller (the C
-API's are for one thread at a time), so threads share one Validator.
+Each call runs libedgekey's ek_validate (no system call, no lock), through
+the compiled edgekey._speedups when the package was built with it (one C
+validator per Validator, used under the GIL), else through cffi (a pool of
+C validators, one per concurrent caller: cffi releases the GIL during the
+call). Either way threads share one Validator.
 """
+import os as _os
 import struct as _struct
 import sys as _sys
 
@@ -30,6 +33,31 @@ _O_TAIL = _ffi.offsetof("ek_result", "type")
 assert _ffi.offsetof("ek_result", "expires_at") == _O_TAIL + 8
 assert _ffi.offsetof("ek_result", "code") == 4 and _sys.byteorder == "little"  # validate reads status and code as one int64
 _TAIL = _struct.Struct("=iiq")
+
+
+def _load_speedups():
+    """edgekey._speedups, or None for the cffi path: the file
+    $EDGEKEY_PYTHON_EXTENSION names (a build tree's; "" = none), else the
+    one installed beside this file, if the build made one."""
+    path = _os.environ.get("EDGEKEY_PYTHON_EXTENSION")
+    if path is None:
+        try:
+            from . import _speedups
+        except ImportError:
+            return None
+        return _speedups
+    if not path:
+        return None
+    import importlib.machinery
+    import importlib.util
+    name = __name__ + "._speedups"
+    loader = importlib.machinery.ExtensionFileLoader(name, path)
+    mod = importlib.util.module_from_spec(importlib.util.spec_from_file_location(name, path, loader=loader))
+    loader.exec_module(mod)
+    return mod
+
+
+_speedups = _load_speedups()
 
 
 class Error(Exception):
@@ -57,6 +85,15 @@ def _field(raw, at, size):
 
 
 _NOKEY = None  # a Result's _raw when no key was found
+
+
+def _as_dict(self):
+    return {f: getattr(self, f) for f in
+            ("status", "code", "key_id", "workspace", "role", "type", "env", "expires_at")}
+
+
+def _repr(self):
+    return "Result(%r)" % (self.as_dict(),)
 
 
 class Result:
@@ -111,12 +148,8 @@ class Result:
         raw = self._raw
         return None if raw is None else (_TAIL.unpack_from(raw, _O_TAIL)[2] or None)
 
-    def as_dict(self):
-        return {f: getattr(self, f) for f in
-                ("status", "code", "key_id", "workspace", "role", "type", "env", "expires_at")}
-
-    def __repr__(self):
-        return "Result(%r)" % (self.as_dict(),)
+    as_dict = _as_dict
+    __repr__ = _repr
 
 
 def _bytes(value, what):
@@ -316,6 +349,10 @@ class Validator:
     def closed(self):
         return self._closed
 
+    def _open_validators(self):
+        """C validators held now (tests)."""
+        return len(self._pool)
+
     def __enter__(self):
         return self
 
@@ -325,6 +362,49 @@ class Validator:
     def __del__(self):
         if getattr(self, "_pool", None) is not None:
             self.close()
+
+
+if _speedups is not None:
+    Result = _speedups.Result  # noqa: F811 - made in C, its fields read from the ek_result it copied
+
+    class Validator(_speedups.Core):  # noqa: F811
+        """Validates keys against the table `table` (edgekey.yaml's table.name,
+        or its path under table.directory). Raises Error when it cannot be
+        opened. Safe to share between threads; close() (or `with`) releases it,
+        after which validate() raises ClosedError.
+
+        validate(authorization, permission=None, client_ip=None, origin=None,
+        env=None) -> Result: the answer for the Authorization header value
+        ("Bearer <token>" or the bare token; None = no header: 401
+        missing_token). permission: what the operation needs (None or "" =
+        nothing); client_ip: the caller's address (None = unknown, refused by
+        keys with CIDRs); origin: the request's Origin (None = none); env:
+        "live"/"test" (None = any). TypeError/ValueError for a non-string or an
+        embedded NUL."""
+
+        def __init__(self, table):
+            if not isinstance(table, str):
+                raise TypeError("edgekey: table must be a str, not %s" % type(table).__name__)
+            if "\0" in table:
+                raise ValueError("edgekey: table contains a NUL character")
+            out = _ffi.new("ek_validator **")
+            rc = _lib.ek_open(table.encode(), out)
+            if rc != 0:
+                raise Error(rc)
+            self._attach(int(_ffi.cast("uintptr_t", out[0])))
+
+        def _open_validators(self):
+            """C validators held now (tests)."""
+            return 0 if self.closed else 1
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.close()
+
+    _speedups.setup(int(_ffi.cast("uintptr_t", _lib.ek_validate)), int(_ffi.cast("uintptr_t", _lib.ek_close)),
+                    ClosedError, _bytes, CODES, _TYPES, _ENVS)
 
 
 from .middleware import WSGIMiddleware, ASGIMiddleware  # noqa: E402

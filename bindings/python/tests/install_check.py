@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 import tempfile
 
 
@@ -34,17 +35,22 @@ def main():
             return 1
         with open(os.environ["EDGEKEY_CONFORMANCE_TOKENS"]) as f:
             token = json.load(f)["sk_live_dev"]
+        # With this python's headers (and cc, pkg-config's edgekey.h, as here)
+        # the build compiles edgekey._speedups into the wheel.
+        compiled = os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))
         probe = ("import edgekey, os, sys\n"
                  "assert edgekey.__file__.startswith(sys.argv[1]), edgekey.__file__\n"
+                 "assert (edgekey._speedups is not None) == (sys.argv[2] == '1'), edgekey._speedups\n"
                  "with edgekey.Validator(os.environ['EDGEKEY_CONFORMANCE_TABLE']) as v:\n"
                  "    r = v.validate(sys.stdin.read(), permission='chat:write')\n"
                  "print(r.status, r.code, r.key_id)\n")
-        r = subprocess.run([py, "-c", probe, venv], input="Bearer " + token, env=env,
+        r = subprocess.run([py, "-c", probe, venv, "1" if compiled else "0"], input="Bearer " + token, env=env,
                            capture_output=True, text=True, cwd=work)
         if r.returncode != 0 or r.stdout.strip() != "200 ok key_conf_dev":
             print("FAIL: the installed package answered %r (stderr %s)" % (r.stdout, r.stderr[-2000:]))
             return 1
-    print("%s: pip install --no-index ./bindings/python, import and validate: ok" % sys.executable)
+    print("%s: pip install --no-index ./bindings/python, import and validate (%s): ok"
+          % (sys.executable, "compiled" if compiled else "cffi"))
     return 0
 
 

@@ -1,4 +1,5 @@
 import gc
+import os
 import threading
 import time
 
@@ -120,7 +121,7 @@ def test_threads_share_one_validator(table, tokens):
     for t in threads:
         t.join()
     assert errors == []
-    assert 1 <= len(v._pool) <= 8  # one C validator per concurrent caller, reused
+    assert 1 <= v._open_validators() <= 8  # one C validator per concurrent caller (cffi) or one (compiled)
     v.close()
 
 
@@ -159,4 +160,37 @@ def test_close_while_threads_validate(table, tokens):
             t.join()
         assert other == []
         assert seen["closed"] == 4
-        assert v._pool == []  # every C validator released
+        assert v._open_validators() == 0  # every C validator released
+
+
+def test_the_path_asked_for():
+    """EDGEKEY_PYTHON_EXTENSION (set by the tests' CMake): a file = the
+    compiled path, "" = the cffi path."""
+    want = os.environ.get("EDGEKEY_PYTHON_EXTENSION")
+    if want is None:
+        pytest.skip("EDGEKEY_PYTHON_EXTENSION is not set: either path")
+    assert (edgekey._speedups is not None) == bool(want)
+
+
+def test_result_type_and_arguments(table, tokens):
+    with edgekey.Validator(table) as v:
+        dev = tokens["sk_live_dev"]
+        r = v.validate(dev, "agents:deploy", "203.0.113.7", None, "live")
+        assert isinstance(r, edgekey.Result) and r.ok
+        assert r.as_dict() == {"status": 200, "code": "ok", "key_id": "key_conf_dev", "workspace": "ws_solar",
+                               "role": "developer", "type": "secret", "env": "live", "expires_at": None}
+        assert repr(r) == "Result(%r)" % (r.as_dict(),)
+        assert v.validate(authorization=dev, env="test").code == "wrong_env"
+        assert v.validate(dev, **{"permission": "billing:" + "manage"}).code == "insufficient_permission"
+        for bad in ((), (dev, None, None, None, None, None)):
+            with pytest.raises(TypeError):
+                v.validate(*bad)
+        with pytest.raises(TypeError):
+            v.validate(dev, nope=1)
+        with pytest.raises(TypeError):
+            v.validate(dev, "chat:write", permission="chat:write")
+        r = v.validate(bytearray(("Bearer " + dev).encode()), permission=memoryview(b"chat:write"))
+        assert r.ok and r.key_id == "key_conf_dev"
+        r = v.validate("Bearer " + tokens["sk_live_unknown"])
+        assert r.as_dict() == {"status": 401, "code": "unknown_key", "key_id": None, "workspace": None,
+                               "role": None, "type": None, "env": None, "expires_at": None}
