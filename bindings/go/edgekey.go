@@ -107,6 +107,7 @@ type slot struct {
 	req  *C.ek_request
 	res  *C.ek_result
 	f    [5]reqField // authorization, permission, client_ip, origin, env
+	id   int         // its place in Validator.slots, -1 when it has none
 }
 
 // validateCall is ek_validate_call, run by fastcall.Call. ek_validate is
@@ -133,9 +134,11 @@ const initialBuf = 256
 type Validator struct {
 	table  string
 	closed atomic.Bool
-	cells  []atomic.Pointer[slot] // idle slots, each taken and returned with one atomic operation
+	cells  []atomic.Uint32 // idle slots (id+1; 0 = none), each taken and returned with one atomic operation
+	slots  []*slot         // slots by id: an entry is written once (under mu) before its slot is first put
 	mu     sync.Mutex
-	free   []*slot                   // idle slots beyond the cells' number
+	nslots int                       // slots given an id (under mu)
+	free   []*slot                   // idle slots without an id
 	names  atomic.Pointer[nameTable] // found keys' names (names.go)
 	long   longNames                 // names too long for the table's lines
 	hseed  uint64                    // tokenHash's seed
@@ -153,13 +156,14 @@ func Open(table string) (*Validator, error) {
 	} else if n > 64 {
 		n = 64
 	}
-	v := &Validator{table: table, cells: make([]atomic.Pointer[slot], n), hseed: new(maphash.Hash).Sum64() | 1}
+	v := &Validator{table: table, cells: make([]atomic.Uint32, n), slots: make([]*slot, n),
+		hseed: new(maphash.Hash).Sum64() | 1}
 	v.names.Store(newNameTable(minLines))
 	s, err := v.newSlot()
 	if err != nil {
 		return nil, err
 	}
-	v.cells[0].Store(s)
+	v.put(s)
 	return v, nil
 }
 
@@ -170,13 +174,20 @@ func (v *Validator) newSlot() (*slot, error) {
 	if rc := C.ek_open(name, &h); rc != 0 {
 		return nil, &Error{Code: int(rc), Message: C.GoString(C.ek_strerror(rc))}
 	}
-	s := &slot{call: (*C.ek_call)(C.calloc(1, C.size_t(unsafe.Sizeof(C.ek_call{}))))}
+	s := &slot{call: (*C.ek_call)(C.calloc(1, C.size_t(unsafe.Sizeof(C.ek_call{})))), id: -1}
 	s.call.v = h
 	s.req, s.res = &s.call.req, &s.call.res
 	for i := range s.f {
 		s.f[i].buf = C.malloc(initialBuf)
 		s.f[i].cap = initialBuf
 	}
+	v.mu.Lock()
+	if v.nslots < len(v.slots) {
+		s.id = v.nslots
+		v.slots[s.id] = s
+		v.nslots++
+	}
+	v.mu.Unlock()
 	return s, nil
 }
 
@@ -195,10 +206,11 @@ func (v *Validator) get() *slot {
 		panic(ErrClosed)
 	}
 	for i := range v.cells {
-		if v.cells[i].Load() == nil {
+		if v.cells[i].Load() == 0 {
 			continue
 		}
-		if s := v.cells[i].Swap(nil); s != nil {
+		if id := v.cells[i].Swap(0); id != 0 {
+			s := v.slots[id-1]
 			if v.closed.Load() { // closed since: Close did not see this one
 				s.release()
 				panic(ErrClosed)
@@ -226,8 +238,8 @@ func (v *Validator) get() *slot {
 }
 
 func (v *Validator) put(s *slot) {
-	for i := range v.cells {
-		if v.cells[i].CompareAndSwap(nil, s) {
+	for i := 0; i < len(v.cells) && s.id >= 0; i++ {
+		if v.cells[i].CompareAndSwap(0, uint32(s.id+1)) {
 			if v.closed.Load() { // Close may have drained the cells before this store
 				v.drainCells()
 			}
@@ -248,8 +260,8 @@ func (v *Validator) put(s *slot) {
 // Swap, so by one caller only.
 func (v *Validator) drainCells() {
 	for i := range v.cells {
-		if s := v.cells[i].Swap(nil); s != nil {
-			s.release()
+		if id := v.cells[i].Swap(0); id != 0 {
+			v.slots[id-1].release()
 		}
 	}
 }
@@ -258,7 +270,7 @@ func (v *Validator) drainCells() {
 func (v *Validator) idle() int {
 	n := 0
 	for i := range v.cells {
-		if v.cells[i].Load() != nil {
+		if v.cells[i].Load() != 0 {
 			n++
 		}
 	}
