@@ -28,9 +28,9 @@
 #include "shm/writer/hasher.hpp"
 #include "shm/writer/table_writer.hpp"
 #include "shm/writer/token.hpp"
-#include "sync/key_record.hpp"
-#include "sync/nats/nats_streams.hpp"
-#include "sync/record_json.hpp"
+#include "sync/record/key_record.hpp"
+#include "sync/record/record_json.hpp"
+#include "sync/upstream/nats/nats_streams.hpp"
 #include "unix_http.hpp"
 
 #include <benchmark/benchmark.h>

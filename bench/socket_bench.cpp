@@ -11,7 +11,7 @@
 #include "shm/writer/hasher.hpp"
 #include "shm/writer/table_writer.hpp"
 #include "shm/writer/token.hpp"
-#include "sync/keyset_file.hpp"
+#include "sync/record/keyset_file.hpp"
 #include "unix_http.hpp"
 
 #include <benchmark/benchmark.h>

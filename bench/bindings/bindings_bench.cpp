@@ -21,7 +21,7 @@
 #include "shm/writer/hasher.hpp"
 #include "shm/writer/table_writer.hpp"
 #include "shm/writer/token.hpp"
-#include "sync/key_record.hpp"
+#include "sync/record/key_record.hpp"
 #include "unix_http.hpp"
 
 #include <edgekey/edgekey.h>

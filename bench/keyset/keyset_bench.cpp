@@ -14,7 +14,7 @@
 // <= 10 s, edgekeyd <= 1 GiB besides the table and flat over the edits,
 // each edit <= 1 s, valid <= 1 s after it, edgekeyctl <= 512 MiB: checked
 // at the end (exit 1 when a bound is exceeded, naming it).
-#include "sync/keyset_file.hpp"
+#include "sync/record/keyset_file.hpp"
 
 #include <edgekey/edgekey.h>
 

@@ -1,7 +1,7 @@
 // edgekeyd_peer.cpp -- edgekeyd's Unix-socket API as a peer: see peers.hpp.
 #include "peers.hpp"
 #include "shm/writer/table_writer.hpp"
-#include "sync/key_record.hpp"
+#include "sync/record/key_record.hpp"
 #include "unix_http.hpp"
 
 #include <poll.h>

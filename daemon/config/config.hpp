@@ -18,9 +18,9 @@
 #include "daemon/config/duration.hpp"
 #include "shm/writer/limits.hpp"
 #include "shm/writer/table_options.hpp"
-#include "sync/nats/nats_options.hpp"
-#include "sync/policy.hpp"
-#include "sync/severity.hpp"
+#include "sync/record/policy.hpp"
+#include "sync/upstream/nats/nats_options.hpp"
+#include "sync/upstream/severity.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -56,7 +56,7 @@ struct SocketConfig {
 };
 
 using NatsTlsConfig = sync::NatsTlsOptions;
-using NatsConfig = sync::NatsOptions;  // see sync/nats/nats_options.hpp
+using NatsConfig = sync::NatsOptions;  // see sync/upstream/nats/nats_options.hpp
 
 struct UpstreamConfig {
   UpstreamKind kind = UpstreamKind::File;

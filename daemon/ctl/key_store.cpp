@@ -1,11 +1,11 @@
 #include "daemon/ctl/key_store.hpp"
 
 #include "daemon/ctl/errors.hpp"
-#include "daemon/ctl/new_key.hpp"
 #include "daemon/ctl/nats_key_store.hpp"
-#include "sync/keyset_edit.hpp"
-#include "sync/keyset_file.hpp"
-#include "sync/keyset_index.hpp"
+#include "daemon/ctl/new_key.hpp"
+#include "sync/record/keyset_edit.hpp"
+#include "sync/record/keyset_file.hpp"
+#include "sync/record/keyset_index.hpp"
 
 #include <algorithm>
 #include <cerrno>

@@ -8,7 +8,7 @@
 #pragma once
 
 #include "daemon/config/config.hpp"
-#include "sync/key_record.hpp"
+#include "sync/record/key_record.hpp"
 
 #include <functional>
 #include <memory>

@@ -4,8 +4,8 @@
 #include "daemon/ctl/errors.hpp"
 #include "daemon/ctl/nats_upstream.hpp"
 #include "daemon/ctl/output.hpp"
-#include "sync/nats/nats_streams.hpp"
-#include "sync/nats/usage_bucket.hpp"
+#include "sync/upstream/nats/nats_streams.hpp"
+#include "sync/upstream/nats/usage_bucket.hpp"
 
 #include <algorithm>
 

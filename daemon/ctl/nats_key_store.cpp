@@ -3,7 +3,7 @@
 
 #include "daemon/ctl/errors.hpp"
 #include "daemon/ctl/nats_upstream.hpp"
-#include "sync/record_json.hpp"
+#include "sync/record/record_json.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -26,8 +26,8 @@
 #pragma once
 
 #include "daemon/ctl/key_store.hpp"
-#include "sync/nats/nats_client.hpp"
-#include "sync/nats/usage_bucket.hpp"
+#include "sync/upstream/nats/nats_client.hpp"
+#include "sync/upstream/nats/usage_bucket.hpp"
 
 #include <cstdint>
 #include <memory>

@@ -11,7 +11,7 @@
 
 #include "daemon/config/config.hpp"
 #include "daemon/ctl/errors.hpp"
-#include "sync/nats/nats_client.hpp"
+#include "sync/upstream/nats/nats_client.hpp"
 
 #include <nats/nats.h>
 

@@ -5,7 +5,7 @@
 
 #include "daemon/config/config.hpp"
 #include "shm/writer/hasher.hpp"
-#include "sync/key_record.hpp"
+#include "sync/record/key_record.hpp"
 
 #include <cstdint>
 #include <string>

@@ -1,6 +1,6 @@
 #include "daemon/ctl/output.hpp"
 
-#include "sync/record_json.hpp"
+#include "sync/record/record_json.hpp"
 
 #include <algorithm>
 #include <array>

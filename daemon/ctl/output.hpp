@@ -3,7 +3,7 @@
 // command, newline-terminated).
 #pragma once
 
-#include "sync/key_record.hpp"
+#include "sync/record/key_record.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -11,7 +11,7 @@
 //   GET /metrics       Prometheus text
 #include "daemon/edgekeyd/daemon.hpp"
 #include "daemon/edgekeyd/json_text.hpp"
-#include "sync/record_json.hpp"
+#include "sync/record/record_json.hpp"
 
 #include <nlohmann/json.hpp>
 

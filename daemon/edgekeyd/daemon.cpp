@@ -1,7 +1,7 @@
 #include "daemon/edgekeyd/daemon.hpp"
 
 #include "daemon/edgekeyd/log.hpp"
-#include "sync/snapshot.hpp"
+#include "sync/upstream/snapshot.hpp"
 
 #include <csignal>
 #include <ctime>

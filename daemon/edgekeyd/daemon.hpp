@@ -18,10 +18,10 @@
 #include "daemon/http/histogram.hpp"
 #include "daemon/http/server.hpp"
 #include "shm/writer/table_writer.hpp"
-#include "sync/applier.hpp"
-#include "sync/file_source.hpp"
-#include "sync/nats/nats_source.hpp"
-#include "sync/snapshot.hpp"
+#include "sync/upstream/applier.hpp"
+#include "sync/upstream/file_source.hpp"
+#include "sync/upstream/nats/nats_source.hpp"
+#include "sync/upstream/snapshot.hpp"
 
 #include <nlohmann/json.hpp>
 #include <uv.h>

@@ -1,6 +1,6 @@
 #include "daemon/edgekeyd/json_text.hpp"
 
-#include "sync/key_record.hpp"
+#include "sync/record/key_record.hpp"
 
 namespace edgekey::daemon {
 

@@ -3,7 +3,7 @@
 // token here: key ids and hash prefixes only.
 #pragma once
 
-#include "sync/severity.hpp"
+#include "sync/upstream/severity.hpp"
 
 #include <cstdarg>
 #include <string_view>

@@ -1,8 +1,8 @@
 #include "daemon/edgekeyd/snapshot_writer.hpp"
 
 #include "daemon/edgekeyd/log.hpp"
-#include "sync/atomic_file.hpp"
-#include "sync/key_record.hpp"
+#include "sync/record/atomic_file.hpp"
+#include "sync/record/key_record.hpp"
 
 #include <algorithm>
 #include <chrono>

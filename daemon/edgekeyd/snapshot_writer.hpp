@@ -10,7 +10,7 @@
 // snapshot file as it was (sync::replace_file_atomically).
 #pragma once
 
-#include "sync/snapshot.hpp"
+#include "sync/upstream/snapshot.hpp"
 
 #include <nlohmann/json.hpp>
 

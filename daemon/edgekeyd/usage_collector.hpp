@@ -13,7 +13,7 @@
 #pragma once
 
 #include "shm/writer/usage_reader.hpp"
-#include "sync/key_store.hpp"
+#include "sync/upstream/key_store.hpp"
 
 #include <edgekey/edgekey.h>
 

@@ -1,5 +1,5 @@
 // usage_publisher.hpp -- publishes this host's keys' last use to the origin's
-// usage bucket (sync/nats/usage_bucket.hpp), so that `edgekeyctl keys
+// usage bucket (sync/upstream/nats/usage_bucket.hpp), so that `edgekeyctl keys
 // list|show` against NATS answer for every region at once (#19).
 //
 // The loop thread only offers entries (a lock and a map insert per key,
@@ -16,8 +16,8 @@
 // state, never per key; what is published holds key ids, never a token.
 #pragma once
 
-#include "sync/nats/nats_client.hpp"
-#include "sync/nats/usage_bucket.hpp"
+#include "sync/upstream/nats/nats_client.hpp"
+#include "sync/upstream/nats/usage_bucket.hpp"
 
 #include <atomic>
 #include <chrono>

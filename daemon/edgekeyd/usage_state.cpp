@@ -8,7 +8,7 @@
 //   key <last_used> <hour>:<uses>,... <id>   ("-" for no hours; the id ends the line)
 #include "daemon/edgekeyd/usage_collector.hpp"
 
-#include "sync/atomic_file.hpp"
+#include "sync/record/atomic_file.hpp"
 
 #include <unistd.h>
 

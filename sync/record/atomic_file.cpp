@@ -1,5 +1,5 @@
 // atomic_file.cpp -- write aside, fsync, rename, fsync the directory.
-#include "sync/atomic_file.hpp"
+#include "sync/record/atomic_file.hpp"
 
 #include <algorithm>
 #include <cerrno>

@@ -1,5 +1,5 @@
 // key_record.cpp -- key record rules and text forms (see key_record.hpp).
-#include "sync/key_record.hpp"
+#include "sync/record/key_record.hpp"
 
 #include "shm/writer/cidr.hpp"
 #include "shm/writer/table_record.hpp"

@@ -1,5 +1,5 @@
 // keyset_diff.cpp -- see keyset_diff.hpp.
-#include "sync/keyset_diff.hpp"
+#include "sync/record/keyset_diff.hpp"
 
 #include <map>
 #include <set>

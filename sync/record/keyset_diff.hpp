@@ -3,7 +3,7 @@
 // only the keys that changed.
 #pragma once
 
-#include "sync/key_record.hpp"
+#include "sync/record/key_record.hpp"
 
 #include <array>
 #include <cstdint>

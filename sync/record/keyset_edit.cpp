@@ -1,7 +1,7 @@
 // keyset_edit.cpp -- see keyset_edit.hpp.
-#include "sync/keyset_edit.hpp"
+#include "sync/record/keyset_edit.hpp"
 
-#include "sync/atomic_file.hpp"
+#include "sync/record/atomic_file.hpp"
 
 #include <algorithm>
 #include <cstring>

@@ -10,8 +10,8 @@
 // emit_keyset_yaml() gives, at the file's indentation.
 #pragma once
 
-#include "sync/keyset_file.hpp"
-#include "sync/keyset_index.hpp"
+#include "sync/record/keyset_file.hpp"
+#include "sync/record/keyset_index.hpp"
 
 #include <optional>
 #include <string>

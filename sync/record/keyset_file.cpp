@@ -1,9 +1,9 @@
 // keyset_file.cpp -- reading, writing and locking the YAML keyset file.
-#include "sync/keyset_file.hpp"
+#include "sync/record/keyset_file.hpp"
 
-#include "sync/atomic_file.hpp"
-#include "sync/keyset_scan.hpp"
-#include "sync/record_fields.hpp"
+#include "sync/record/atomic_file.hpp"
+#include "sync/record/keyset_scan.hpp"
+#include "sync/record/record_fields.hpp"
 
 #include <yaml-cpp/yaml.h>
 

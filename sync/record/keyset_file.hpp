@@ -7,9 +7,9 @@
 // KeysetLock.
 #pragma once
 
-#include "sync/atomic_file.hpp"  // KeysetError
-#include "sync/key_record.hpp"
-#include "sync/keyset_scan.hpp"
+#include "sync/record/atomic_file.hpp"  // KeysetError
+#include "sync/record/key_record.hpp"
+#include "sync/record/keyset_scan.hpp"
 
 #include <functional>
 #include <optional>

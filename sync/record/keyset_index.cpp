@@ -4,9 +4,9 @@
 // words -- magic, device, inode, size, mtime_ns, ctime_ns, dash column,
 // entry count, checksum -- then the entries, four words each. The checksum
 // covers the eight words before it and the entries.
-#include "sync/keyset_index.hpp"
+#include "sync/record/keyset_index.hpp"
 
-#include "sync/key_record.hpp"
+#include "sync/record/key_record.hpp"
 
 #include <array>
 #include <cerrno>

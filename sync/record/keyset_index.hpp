@@ -13,7 +13,7 @@
 // deleted at any time.
 #pragma once
 
-#include "sync/atomic_file.hpp"
+#include "sync/record/atomic_file.hpp"
 
 #include <cstdint>
 #include <optional>

@@ -1,6 +1,6 @@
 // keyset_scan.cpp -- see keyset_scan.hpp. Every "return false" below is a
 // form the full YAML parser reads and this one leaves to it.
-#include "sync/keyset_scan.hpp"
+#include "sync/record/keyset_scan.hpp"
 
 #include <charconv>
 #include <cstdint>

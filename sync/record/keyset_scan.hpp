@@ -13,7 +13,7 @@
 // fields' text (the caller's vector is reused).
 #pragma once
 
-#include "sync/record_fields.hpp"
+#include "sync/record/record_fields.hpp"
 
 #include <cstddef>
 #include <string>

@@ -1,5 +1,5 @@
 // policy.cpp -- the deployment's access policy (see policy.hpp).
-#include "sync/policy.hpp"
+#include "sync/record/policy.hpp"
 
 #include "shm/writer/limits.hpp"
 

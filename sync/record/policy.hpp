@@ -10,8 +10,8 @@
 #pragma once
 
 #include "shm/writer/table_options.hpp"
-#include "sync/key_record.hpp"
-#include "sync/result.hpp"
+#include "sync/record/key_record.hpp"
+#include "sync/record/result.hpp"
 
 #include <cstdint>
 #include <map>

@@ -1,5 +1,5 @@
 // record_fields.cpp -- field-by-field decoding of a key record (see record_fields.hpp).
-#include "sync/record_fields.hpp"
+#include "sync/record/record_fields.hpp"
 
 #include <array>
 #include <charconv>

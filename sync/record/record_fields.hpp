@@ -6,7 +6,7 @@
 // nesting costs nothing here) and record_from_fields() applies the rules.
 #pragma once
 
-#include "sync/key_record.hpp"
+#include "sync/record/key_record.hpp"
 
 #include <optional>
 #include <string>

@@ -1,7 +1,7 @@
 // record_json.cpp -- JSON codec of key records (see record_json.hpp).
-#include "sync/record_json.hpp"
+#include "sync/record/record_json.hpp"
 
-#include "sync/record_fields.hpp"
+#include "sync/record/record_fields.hpp"
 
 #include <nlohmann/json.hpp>
 #include <simdjson.h>

@@ -2,8 +2,8 @@
 // values, edgekeyctl --json).
 #pragma once
 
-#include "sync/key_record.hpp"
-#include "sync/result.hpp"
+#include "sync/record/key_record.hpp"
+#include "sync/record/result.hpp"
 
 #include <string>
 #include <string_view>

@@ -1,5 +1,5 @@
 // resolve.cpp -- key record -> table record (see resolve.hpp).
-#include "sync/resolve.hpp"
+#include "sync/record/resolve.hpp"
 
 #include "shm/writer/cidr.hpp"
 #include "shm/writer/limits.hpp"

@@ -5,9 +5,9 @@
 #pragma once
 
 #include "shm/writer/table_record.hpp"
-#include "sync/key_record.hpp"
-#include "sync/policy.hpp"
-#include "sync/result.hpp"
+#include "sync/record/key_record.hpp"
+#include "sync/record/policy.hpp"
+#include "sync/record/result.hpp"
 
 #include <string>
 #include <utility>

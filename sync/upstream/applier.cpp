@@ -1,4 +1,4 @@
-#include "sync/applier.hpp"
+#include "sync/upstream/applier.hpp"
 
 #include <algorithm>
 #include <array>

@@ -20,11 +20,11 @@
 #pragma once
 
 #include "shm/writer/table_writer.hpp"
-#include "sync/key_record.hpp"
-#include "sync/key_store.hpp"
-#include "sync/keyset_diff.hpp"
-#include "sync/prepared_load.hpp"
-#include "sync/resolve.hpp"
+#include "sync/record/key_record.hpp"
+#include "sync/record/keyset_diff.hpp"
+#include "sync/record/resolve.hpp"
+#include "sync/upstream/key_store.hpp"
+#include "sync/upstream/prepared_load.hpp"
 
 #include <functional>
 #include <map>

@@ -1,7 +1,7 @@
-#include "sync/file_source.hpp"
+#include "sync/upstream/file_source.hpp"
 
-#include "sync/keyset_file.hpp"
-#include "sync/prepared_load.hpp"
+#include "sync/record/keyset_file.hpp"
+#include "sync/upstream/prepared_load.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -28,10 +28,10 @@
 // loop pays for it).
 #pragma once
 
-#include "sync/applier.hpp"
-#include "sync/atomic_file.hpp"
-#include "sync/key_record.hpp"
-#include "sync/severity.hpp"
+#include "sync/record/atomic_file.hpp"
+#include "sync/record/key_record.hpp"
+#include "sync/upstream/applier.hpp"
+#include "sync/upstream/severity.hpp"
 
 #include <uv.h>
 

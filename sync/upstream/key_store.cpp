@@ -1,5 +1,5 @@
 // key_store.cpp -- see key_store.hpp.
-#include "sync/key_store.hpp"
+#include "sync/upstream/key_store.hpp"
 
 #include <cstring>
 #include <functional>

@@ -13,7 +13,7 @@
 // Not thread-safe; a store may be built on one thread and moved to another.
 #pragma once
 
-#include "sync/key_record.hpp"
+#include "sync/record/key_record.hpp"
 
 #include <array>
 #include <cstdint>

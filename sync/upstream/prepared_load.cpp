@@ -1,5 +1,5 @@
 // prepared_load.cpp -- see prepared_load.hpp.
-#include "sync/prepared_load.hpp"
+#include "sync/upstream/prepared_load.hpp"
 
 namespace edgekey::sync {
 

@@ -7,9 +7,9 @@
 #pragma once
 
 #include "shm/writer/table_record.hpp"
-#include "sync/key_record.hpp"
-#include "sync/key_store.hpp"
-#include "sync/resolve.hpp"
+#include "sync/record/key_record.hpp"
+#include "sync/record/resolve.hpp"
+#include "sync/upstream/key_store.hpp"
 
 #include <memory>
 #include <string>

@@ -1,7 +1,7 @@
-#include "sync/snapshot.hpp"
+#include "sync/upstream/snapshot.hpp"
 
-#include "sync/atomic_file.hpp"
-#include "sync/record_json.hpp"
+#include "sync/record/atomic_file.hpp"
+#include "sync/record/record_json.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -7,7 +7,7 @@
 // (replace_file_atomically); it never holds a token, only hashes.
 #pragma once
 
-#include "sync/key_record.hpp"
+#include "sync/record/key_record.hpp"
 
 #include <cstdint>
 #include <string>

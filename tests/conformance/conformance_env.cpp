@@ -21,9 +21,9 @@
 #include "shm/writer/table_writer.hpp"
 #include "shm/writer/token.hpp"
 #include "spawn.hpp"
-#include "sync/key_record.hpp"
-#include "sync/keyset_file.hpp"
-#include "sync/record_json.hpp"
+#include "sync/record/key_record.hpp"
+#include "sync/record/keyset_file.hpp"
+#include "sync/record/record_json.hpp"
 #include "tests/logscan/test_log_dir.hpp"
 
 #include <edgekey/edgekey.h>

@@ -6,7 +6,7 @@
 #include <edgekey/validator.hpp>
 #include <nlohmann/json.hpp>
 
-#include "sync/snapshot.hpp"
+#include "sync/upstream/snapshot.hpp"
 
 #include <dirent.h>
 #include <sys/stat.h>

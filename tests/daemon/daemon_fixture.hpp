@@ -11,8 +11,8 @@
 #include "shm/writer/table_writer.hpp"
 #include "shm/writer/token.hpp"
 #include "spawn.hpp"
-#include "sync/key_record.hpp"
-#include "sync/keyset_file.hpp"
+#include "sync/record/key_record.hpp"
+#include "sync/record/keyset_file.hpp"
 #include "test_support.hpp"
 #include "tests/logscan/test_log_dir.hpp"
 

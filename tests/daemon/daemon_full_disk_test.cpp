@@ -7,8 +7,8 @@
 #include "daemon_fixture.hpp"
 #include "daemon_test_helpers.hpp"
 
-#include "sync/atomic_file.hpp"
-#include "sync/snapshot.hpp"
+#include "sync/record/atomic_file.hpp"
+#include "sync/upstream/snapshot.hpp"
 #include "tests/support/tmpfs_mount.hpp"
 
 #include <nlohmann/json.hpp>

@@ -4,11 +4,11 @@
 // is a test failure (gtest EXPECT), not an exception.
 #pragma once
 
-#include "sync/key_record.hpp"
-#include "sync/nats/nats_client.hpp"
-#include "sync/nats/nats_options.hpp"
-#include "sync/record_json.hpp"
 #include "nats_servers.hpp"
+#include "sync/record/key_record.hpp"
+#include "sync/record/record_json.hpp"
+#include "sync/upstream/nats/nats_client.hpp"
+#include "sync/upstream/nats/nats_options.hpp"
 
 #include <gtest/gtest.h>
 #include <nats/nats.h>

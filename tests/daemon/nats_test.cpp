@@ -5,8 +5,8 @@
 #include "daemon_fixture.hpp"
 #include "nats_origin.hpp"
 #include "nats_servers.hpp"
-#include "sync/nats/nats_streams.hpp"
-#include "sync/record_json.hpp"
+#include "sync/record/record_json.hpp"
+#include "sync/upstream/nats/nats_streams.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -18,7 +18,7 @@
 #include "daemon_fixture.hpp"
 #include "nats_origin.hpp"
 #include "nats_servers.hpp"
-#include "sync/nats/nats_streams.hpp"
+#include "sync/upstream/nats/nats_streams.hpp"
 
 #include <edgekey/validator.hpp>
 #include <nlohmann/json.hpp>

@@ -10,8 +10,8 @@
 #include "nats_origin.hpp"
 #include "nats_proxy.hpp"
 #include "nats_servers.hpp"
-#include "sync/nats/nats_streams.hpp"
-#include "sync/record_json.hpp"
+#include "sync/record/record_json.hpp"
+#include "sync/upstream/nats/nats_streams.hpp"
 
 #include <edgekey/validator.hpp>
 #include <nlohmann/json.hpp>

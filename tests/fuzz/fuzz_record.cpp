@@ -4,8 +4,8 @@
 //
 // Properties checked beyond "no crash, no throw": whatever decodes survives
 // an encode/decode round trip unchanged.
-#include "sync/keyset_file.hpp"
-#include "sync/record_json.hpp"
+#include "sync/record/keyset_file.hpp"
+#include "sync/record/record_json.hpp"
 
 #include <cstddef>
 #include <cstdint>

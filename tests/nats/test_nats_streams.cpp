@@ -1,9 +1,9 @@
-// The origin bucket and a region's mirror (sync/nats/nats_streams), on real
+// The origin bucket and a region's mirror (sync/upstream/nats/nats_streams), on real
 // nats-server processes: a put at the origin shows up in the mirror with
 // the origin's sequence; set-up is idempotent; wrong settings are refused.
 #include "eventually.hpp"
 #include "nats_servers.hpp"
-#include "sync/nats/nats_streams.hpp"
+#include "sync/upstream/nats/nats_streams.hpp"
 
 #include <gtest/gtest.h>
 

@@ -3,7 +3,7 @@
 
 #include "spawn.hpp"
 
-#include "sync/nats/nats_streams.hpp"
+#include "sync/upstream/nats/nats_streams.hpp"
 #include "tests/logscan/test_log_dir.hpp"
 
 #include <arpa/inet.h>

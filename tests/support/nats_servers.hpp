@@ -9,8 +9,8 @@
 // No test framework needed: the benchmarks (bench/) use it too.
 #pragma once
 
-#include "sync/nats/nats_client.hpp"
-#include "sync/nats/nats_options.hpp"
+#include "sync/upstream/nats/nats_client.hpp"
+#include "sync/upstream/nats/nats_options.hpp"
 #include "test_ports.hpp"
 
 #include <sys/types.h>

@@ -1,8 +1,8 @@
 // sync_test_util.hpp -- records and temp directories shared by the sync tests.
 #pragma once
 
-#include "sync/key_record.hpp"
-#include "sync/policy.hpp"
+#include "sync/record/key_record.hpp"
+#include "sync/record/policy.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // The Applier against a real table: what the table holds after loads, live
 // upserts and removals, and a prepared load resolved under a stale policy.
-#include "sync/applier.hpp"
+#include "sync/upstream/applier.hpp"
 #include "sync_test_util.hpp"
 
 #include "shm/writer/table_writer.hpp"

@@ -2,10 +2,10 @@
 // decode_record_json's direct DOM reading against the field-by-field
 // decoder, the direct encoder against nlohmann, the JetStream reply parser
 // against what libnats reads; and a file written in pieces.
-#include "sync/atomic_file.hpp"
-#include "sync/nats/js_delivery.hpp"
-#include "sync/record_json.hpp"
-#include "sync/snapshot.hpp"
+#include "sync/record/atomic_file.hpp"
+#include "sync/record/record_json.hpp"
+#include "sync/upstream/nats/js_delivery.hpp"
+#include "sync/upstream/snapshot.hpp"
 #include "sync_test_util.hpp"
 
 #include <gtest/gtest.h>

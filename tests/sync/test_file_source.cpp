@@ -4,9 +4,9 @@
 // recognised by its bytes from the read before, and whether the whole file
 // is read again or (a file replaced by rename, changed in one place) only
 // the items that changed.
-#include "sync/applier.hpp"
-#include "sync/file_source.hpp"
-#include "sync/keyset_file.hpp"
+#include "sync/record/keyset_file.hpp"
+#include "sync/upstream/applier.hpp"
+#include "sync/upstream/file_source.hpp"
 #include "sync_test_util.hpp"
 
 #include "shm/writer/table_writer.hpp"

@@ -1,8 +1,8 @@
 // Replays seeds and deterministic mutations of them through the fuzz entry
 // point, so the fuzz target's properties are checked on every test run (the
 // real fuzzing is fuzz_record with clang and EDGEKEY_FUZZ=ON).
-#include "sync/keyset_file.hpp"
-#include "sync/record_json.hpp"
+#include "sync/record/keyset_file.hpp"
+#include "sync/record/record_json.hpp"
 #include "sync_test_util.hpp"
 
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
 // Validation rules of a key record, and its text forms (time, hash, origin).
-#include "sync/key_record.hpp"
+#include "sync/record/key_record.hpp"
 #include "sync_test_util.hpp"
 
 #include <gtest/gtest.h>

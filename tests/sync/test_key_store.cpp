@@ -1,9 +1,9 @@
 // KeyStore (the Applier's records by id and by token hash) against a model,
 // prepare_load (a snapshot resolved and indexed off the loop) and the NATS
 // snapshot gather (the same, as the stream comes in).
-#include "sync/key_store.hpp"
-#include "sync/nats/snapshot_gather.hpp"
-#include "sync/prepared_load.hpp"
+#include "sync/upstream/key_store.hpp"
+#include "sync/upstream/nats/snapshot_gather.hpp"
+#include "sync/upstream/prepared_load.hpp"
 #include "sync_test_util.hpp"
 
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
 // Diffs between two listings of a keyset.
-#include "sync/keyset_diff.hpp"
+#include "sync/record/keyset_diff.hpp"
 #include "sync_test_util.hpp"
 
 #include <gtest/gtest.h>

@@ -1,8 +1,8 @@
 // The keyset file's fast reader (keyset_scan.hpp) against the full YAML
 // parser on the same texts, and the editor that splices changed records
 // into the file (keyset_edit.hpp).
-#include "sync/keyset_edit.hpp"
-#include "sync/keyset_file.hpp"
+#include "sync/record/keyset_edit.hpp"
+#include "sync/record/keyset_file.hpp"
 #include "sync_test_util.hpp"
 
 #include <gtest/gtest.h>

@@ -3,10 +3,10 @@
 // byte, and hands back the index a fresh read of the new file gives; an
 // index is used only for the file version it names and only when it reads
 // back whole. And the copying replacement under both (atomic_file.hpp).
-#include "sync/atomic_file.hpp"
-#include "sync/keyset_edit.hpp"
-#include "sync/keyset_file.hpp"
-#include "sync/keyset_index.hpp"
+#include "sync/record/atomic_file.hpp"
+#include "sync/record/keyset_edit.hpp"
+#include "sync/record/keyset_file.hpp"
+#include "sync/record/keyset_index.hpp"
 #include "sync_test_util.hpp"
 
 #include <gtest/gtest.h>

@@ -4,10 +4,10 @@
 // (what `edgekeyctl keys …` runs) and re-read, are checked through the
 // public C API (ek_validate). Times and memory are bench/keyset's business;
 // this checks that the paths hold at that size.
-#include "sync/applier.hpp"
-#include "sync/file_source.hpp"
-#include "sync/keyset_edit.hpp"
-#include "sync/keyset_file.hpp"
+#include "sync/record/keyset_edit.hpp"
+#include "sync/record/keyset_file.hpp"
+#include "sync/upstream/applier.hpp"
+#include "sync/upstream/file_source.hpp"
 #include "sync_test_util.hpp"
 
 #include "shm/writer/hasher.hpp"

@@ -1,6 +1,6 @@
 // Atomic save of the keyset file and the lock concurrent editors take.
-#include "sync/atomic_file.hpp"
-#include "sync/keyset_file.hpp"
+#include "sync/record/atomic_file.hpp"
+#include "sync/record/keyset_file.hpp"
 #include "sync_test_util.hpp"
 
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
 // Reading and emitting the YAML keyset file.
-#include "sync/keyset_file.hpp"
+#include "sync/record/keyset_file.hpp"
 #include "sync_test_util.hpp"
 
 #include <gtest/gtest.h>

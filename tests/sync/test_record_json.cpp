@@ -1,5 +1,5 @@
 // JSON codec of key records: round trip, field errors, hostile input.
-#include "sync/record_json.hpp"
+#include "sync/record/record_json.hpp"
 #include "sync_test_util.hpp"
 
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
 // Resolution of key records into table records.
-#include "sync/resolve.hpp"
+#include "sync/record/resolve.hpp"
 #include "sync_test_util.hpp"
 
 #include "shm/writer/table_writer.hpp"

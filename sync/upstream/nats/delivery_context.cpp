@@ -1,8 +1,8 @@
 // delivery_context.cpp -- see delivery_context.hpp.
-#include "sync/nats/delivery_context.hpp"
+#include "sync/upstream/nats/delivery_context.hpp"
 
-#include "sync/nats/js_delivery.hpp"
-#include "sync/record_json.hpp"
+#include "sync/record/record_json.hpp"
+#include "sync/upstream/nats/js_delivery.hpp"
 
 #include <optional>
 #include <variant>

@@ -11,8 +11,8 @@
 // must outlive that call.
 #pragma once
 
-#include "sync/nats/nats_events.hpp"
-#include "sync/nats/snapshot_gather.hpp"
+#include "sync/upstream/nats/nats_events.hpp"
+#include "sync/upstream/nats/snapshot_gather.hpp"
 
 #include <nats/nats.h>
 

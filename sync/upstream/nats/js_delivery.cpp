@@ -1,5 +1,5 @@
 // js_delivery.cpp -- see js_delivery.hpp.
-#include "sync/nats/js_delivery.hpp"
+#include "sync/upstream/nats/js_delivery.hpp"
 
 #include <cstring>
 

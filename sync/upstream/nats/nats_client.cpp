@@ -1,5 +1,5 @@
 // nats_client.cpp -- see nats_client.hpp.
-#include "sync/nats/nats_client.hpp"
+#include "sync/upstream/nats/nats_client.hpp"
 
 #include <algorithm>
 #include <fstream>

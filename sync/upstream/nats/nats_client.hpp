@@ -7,7 +7,7 @@
 // (NATS.md: made on the loop thread before uv_run they time out).
 #pragma once
 
-#include "sync/nats/nats_options.hpp"
+#include "sync/upstream/nats/nats_options.hpp"
 
 #include <nats/nats.h>
 

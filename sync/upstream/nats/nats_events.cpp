@@ -1,5 +1,5 @@
 // nats_events.cpp -- see nats_events.hpp.
-#include "sync/nats/nats_events.hpp"
+#include "sync/upstream/nats/nats_events.hpp"
 
 namespace edgekey::sync::nats_event {
 

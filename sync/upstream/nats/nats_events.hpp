@@ -3,8 +3,8 @@
 // carries, and the queue they travel in.
 #pragma once
 
-#include "sync/key_record.hpp"
-#include "sync/prepared_load.hpp"
+#include "sync/record/key_record.hpp"
+#include "sync/upstream/prepared_load.hpp"
 
 #include <uv.h>
 

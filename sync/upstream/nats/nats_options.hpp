@@ -35,7 +35,7 @@ struct NatsOptions {
   int max_reconnect = -1;            // -1 = reconnect forever
   std::chrono::milliseconds heartbeat{1000};        // consumer idle heartbeat and contact probe
   std::chrono::milliseconds request_timeout{2000};  // connect and each JetStream API request
-  // Keys' last use across regions (sync/nats/usage_bucket.hpp): the origin's
+  // Keys' last use across regions (sync/upstream/nats/usage_bucket.hpp): the origin's
   // bucket, and how often edgekeyd publishes a key's use at most (0 = never).
   std::string usage_bucket = "usage";
   std::chrono::milliseconds usage_interval{10000};

@@ -1,10 +1,10 @@
 // nats_source.cpp -- see nats_source.hpp. The worker thread's half, then the
 // loop thread's; libnats' delivery thread runs DeliveryContext.
-#include "sync/nats/nats_source.hpp"
+#include "sync/upstream/nats/nats_source.hpp"
 
-#include "sync/nats/nats_client.hpp"
-#include "sync/nats/nats_streams.hpp"
-#include "sync/record_json.hpp"
+#include "sync/record/record_json.hpp"
+#include "sync/upstream/nats/nats_client.hpp"
+#include "sync/upstream/nats/nats_streams.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -38,11 +38,11 @@
 // The revision stored in the table is the stream sequence last applied.
 #pragma once
 
-#include "sync/applier.hpp"
-#include "sync/nats/delivery_context.hpp"
-#include "sync/nats/nats_events.hpp"
-#include "sync/nats/nats_options.hpp"
-#include "sync/severity.hpp"
+#include "sync/upstream/applier.hpp"
+#include "sync/upstream/nats/delivery_context.hpp"
+#include "sync/upstream/nats/nats_events.hpp"
+#include "sync/upstream/nats/nats_options.hpp"
+#include "sync/upstream/severity.hpp"
 
 #include <nats/nats.h>
 #include <uv.h>

@@ -1,5 +1,5 @@
 // nats_streams.cpp -- see nats_streams.hpp.
-#include "sync/nats/nats_streams.hpp"
+#include "sync/upstream/nats/nats_streams.hpp"
 
 namespace edgekey::sync {
 

@@ -3,7 +3,7 @@
 // init-origin` / `nats init-region` and the tests call these.
 #pragma once
 
-#include "sync/nats/nats_client.hpp"
+#include "sync/upstream/nats/nats_client.hpp"
 
 #include <cstdint>
 #include <string>

@@ -1,5 +1,5 @@
 // snapshot_gather.cpp -- see snapshot_gather.hpp.
-#include "sync/nats/snapshot_gather.hpp"
+#include "sync/upstream/nats/snapshot_gather.hpp"
 
 #include <utility>
 

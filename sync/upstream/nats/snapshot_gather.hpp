@@ -12,8 +12,8 @@
 // One thread at a time (libnats calls a subscription's callbacks in turn).
 #pragma once
 
-#include "sync/key_record.hpp"
-#include "sync/prepared_load.hpp"
+#include "sync/record/key_record.hpp"
+#include "sync/upstream/prepared_load.hpp"
 
 #include <cstddef>
 #include <memory>

@@ -1,8 +1,8 @@
 // usage_bucket.cpp -- see usage_bucket.hpp.
-#include "sync/nats/usage_bucket.hpp"
+#include "sync/upstream/nats/usage_bucket.hpp"
 
-#include "sync/key_record.hpp"
-#include "sync/nats/nats_streams.hpp"
+#include "sync/record/key_record.hpp"
+#include "sync/upstream/nats/nats_streams.hpp"
 
 #include <nlohmann/json.hpp>
 #include <unistd.h>

@@ -15,7 +15,7 @@
 //    "reported_at":"2026-12-07T05:00:01Z"}
 #pragma once
 
-#include "sync/nats/nats_client.hpp"
+#include "sync/upstream/nats/nats_client.hpp"
 
 #include <cstdint>
 #include <optional>

@@ -1,6 +1,6 @@
 #include "harness.hpp"
 
-#include "sync/keyset_file.hpp"
+#include "sync/record/keyset_file.hpp"
 #include "tests/logscan/test_log_dir.hpp"
 
 #include <gtest/gtest.h>

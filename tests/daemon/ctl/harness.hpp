@@ -2,7 +2,7 @@
 // directory holding an edgekey.yaml and a keyset file.
 #pragma once
 
-#include "sync/key_record.hpp"
+#include "sync/record/key_record.hpp"
 
 #include <string>
 #include <sys/types.h>

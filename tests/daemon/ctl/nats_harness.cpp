@@ -1,6 +1,6 @@
 #include "nats_harness.hpp"
 
-#include "sync/record_json.hpp"
+#include "sync/record/record_json.hpp"
 
 #include <gtest/gtest.h>
 

@@ -7,7 +7,7 @@
 #include "eventually.hpp"
 #include "harness.hpp"
 #include "nats_servers.hpp"
-#include "sync/key_record.hpp"
+#include "sync/record/key_record.hpp"
 
 #include <nats/nats.h>
 

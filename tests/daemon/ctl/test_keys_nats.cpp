@@ -4,8 +4,8 @@
 // each record as JSON with origin_written_at and never a token; a revocation
 // is a put; concurrent writers all land, through compare-and-set retries.
 #include "nats_harness.hpp"
-#include "sync/record_json.hpp"
-#include "sync/nats/nats_streams.hpp"
+#include "sync/record/record_json.hpp"
+#include "sync/upstream/nats/nats_streams.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>

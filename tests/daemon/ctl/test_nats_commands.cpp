@@ -3,7 +3,7 @@
 // changes nothing, a file upstream or a missing domain is a usage error
 // naming the config key, and an unreachable server exits 4 naming it.
 #include "nats_harness.hpp"
-#include "sync/nats/nats_streams.hpp"
+#include "sync/upstream/nats/nats_streams.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>

@@ -6,7 +6,7 @@
 #include "daemon/ctl/errors.hpp"
 #include "daemon/ctl/nats_key_store.hpp"
 #include "nats_harness.hpp"
-#include "sync/record_json.hpp"
+#include "sync/record/record_json.hpp"
 
 #include <gtest/gtest.h>
 
