@@ -1,11 +1,11 @@
 #include "daemon/ctl/key_commands.hpp"
 
+#include "daemon/config/duration.hpp"
 #include "daemon/ctl/errors.hpp"
-#include "daemon/ctl/nats_key_store.hpp"
+#include "daemon/ctl/nats_key_repository.hpp"
 #include "daemon/ctl/new_key.hpp"
 #include "daemon/ctl/output.hpp"
 #include "daemon/ctl/socket_client.hpp"
-#include "daemon/config/duration.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -17,11 +17,11 @@ namespace edgekey::ctl {
 namespace {
 
 // Unreadable entries are reported, never hidden, on every command.
-void warn_unreadable(const Context &ctx, const KeyStore &store) {
+void warn_unreadable(const Context &ctx, const KeyRepository &store) {
   for (const auto &line : store.unreadable()) ctx.err << "edgekeyctl: warning: skipped " << printable(line) << '\n';
 }
 
-CtlError not_found(const KeyStore &store, const std::string &id) {
+CtlError not_found(const KeyRepository &store, const std::string &id) {
   return CtlError(kExitNotFound, "no key with id " + sync::quote_for_error(id) + " in the " + store.where() +
                                      " (see `edgekeyctl keys list --all`)");
 }
@@ -104,9 +104,9 @@ std::map<std::string, KeyUseInfo> fold_regions(const std::vector<sync::UsageEntr
 // usage bucket (only key `only`'s entries when given); else on this host,
 // from edgekeyd (GET /v1/usage). nullopt, with a note, when that cannot be
 // read. `required`: that is an error.
-std::optional<std::map<std::string, KeyUseInfo>> fetch_use(const Context &ctx, KeyStore &store, bool required,
+std::optional<std::map<std::string, KeyUseInfo>> fetch_use(const Context &ctx, KeyRepository &store, bool required,
                                                            std::string_view only = {}) {
-  if (auto *nats = dynamic_cast<NatsKeyStore *>(&store)) {
+  if (auto *nats = dynamic_cast<NatsKeyRepository *>(&store)) {
     try {
       const std::vector<sync::UsageEntry> entries = nats->usage(only);
       for (const auto &line : nats->unreadable_usage())
@@ -147,7 +147,7 @@ std::optional<std::map<std::string, KeyUseInfo>> fetch_use(const Context &ctx, K
 
 }  // namespace
 
-int keys_create(const Context &ctx, KeyStore &store, const CreateArgs &a) {
+int keys_create(const Context &ctx, KeyRepository &store, const CreateArgs &a) {
   sync::KeyRecord r;
   if (!sync::parse_key_type(a.type, r.type))
     throw CtlError(kExitUsage, "--type " + sync::quote_for_error(a.type) + ": expected secret or publishable");
@@ -170,7 +170,7 @@ int keys_create(const Context &ctx, KeyStore &store, const CreateArgs &a) {
   r.id = new_key_id();  // provisional, for the checks; made unique below
   check_new_record(r, ctx.cfg);
 
-  store.update_by_id([&](const KeyStore::Lookup &current) {
+  store.update_by_id([&](const KeyRepository::Lookup &current) {
     r.id = unused_key_id(current);  // the last call's id is the one written
     return std::vector<sync::KeyRecord>{r};
   });
@@ -179,7 +179,7 @@ int keys_create(const Context &ctx, KeyStore &store, const CreateArgs &a) {
   return kExitOk;
 }
 
-int keys_list(const Context &ctx, KeyStore &store, const ListArgs &a) {
+int keys_list(const Context &ctx, KeyRepository &store, const ListArgs &a) {
   std::optional<std::chrono::milliseconds> unused;
   if (!a.unused_since.empty() && !(unused = daemon::parse_duration(a.unused_since)))
     throw CtlError(kExitUsage, "--unused-since: expected a duration such as 90d, 24h or 30m, got " +
@@ -217,7 +217,7 @@ int keys_list(const Context &ctx, KeyStore &store, const ListArgs &a) {
   return kExitOk;
 }
 
-int keys_show(const Context &ctx, KeyStore &store, const std::string &id) {
+int keys_show(const Context &ctx, KeyRepository &store, const std::string &id) {
   const auto r = store.get(id);
   warn_unreadable(ctx, store);
   if (!r) throw not_found(store, id);
@@ -252,10 +252,10 @@ int keys_show(const Context &ctx, KeyStore &store, const std::string &id) {
   return kExitOk;
 }
 
-int keys_revoke(const Context &ctx, KeyStore &store, const std::string &id) {
+int keys_revoke(const Context &ctx, KeyRepository &store, const std::string &id) {
   std::optional<sync::KeyRecord> result;
   bool already = false;
-  store.update_by_id([&](const KeyStore::Lookup &current) {
+  store.update_by_id([&](const KeyRepository::Lookup &current) {
     const std::optional<sync::KeyRecord> old = current.find(id);
     if (!old) throw not_found(store, id);
     result = *old;
@@ -276,7 +276,7 @@ int keys_revoke(const Context &ctx, KeyStore &store, const std::string &id) {
   return kExitOk;
 }
 
-int keys_rotate(const Context &ctx, KeyStore &store, const RotateArgs &a) {
+int keys_rotate(const Context &ctx, KeyRepository &store, const RotateArgs &a) {
   const int64_t grace = parse_seconds(a.grace, "--grace", 0);
   if (grace > sync::kMaxUnixTime - ctx.now) throw CtlError(kExitUsage, "--grace " + a.grace + ": ends after year 9999");
   std::optional<int64_t> new_expiry;
@@ -285,7 +285,7 @@ int keys_rotate(const Context &ctx, KeyStore &store, const RotateArgs &a) {
   const TokenMinter minter(ctx.cfg);
   std::optional<MintedToken> minted;
   sync::KeyRecord fresh, previous;
-  store.update_by_id([&](const KeyStore::Lookup &current) {
+  store.update_by_id([&](const KeyRepository::Lookup &current) {
     const std::optional<sync::KeyRecord> old = current.find(a.id);
     if (!old) throw not_found(store, a.id);
     if (old->status == sync::KeyStatus::Revoked)

@@ -7,7 +7,7 @@
 #pragma once
 
 #include "daemon/ctl/context.hpp"
-#include "daemon/ctl/key_store.hpp"
+#include "daemon/ctl/key_repository.hpp"
 
 #include <optional>
 #include <string>
@@ -43,24 +43,24 @@ struct RotateArgs {
 // Creates a key: prints its id and token (human: two labelled lines, with a
 // warning on ctx.err that the token is not stored; JSON:
 // {"id","token","record"}).
-int keys_create(const Context &ctx, KeyStore &store, const CreateArgs &a);
+int keys_create(const Context &ctx, KeyRepository &store, const CreateArgs &a);
 
 // Keys sorted by workspace then creation time; active ones only unless a.all.
 // JSON: {"keys":[record…]}.
-int keys_list(const Context &ctx, KeyStore &store, const ListArgs &a);
+int keys_list(const Context &ctx, KeyRepository &store, const ListArgs &a);
 
 // One record (hash shortened in human form). CtlError(kExitNotFound) if absent.
-int keys_show(const Context &ctx, KeyStore &store, const std::string &id);
+int keys_show(const Context &ctx, KeyRepository &store, const std::string &id);
 
 // Marks the key revoked (revoked_at = now). Revoking a revoked key changes
 // nothing and succeeds. JSON: {"id","already_revoked","record"}.
-int keys_revoke(const Context &ctx, KeyStore &store, const std::string &id);
+int keys_revoke(const Context &ctx, KeyRepository &store, const std::string &id);
 
 // A new key copying the old one's workspace, type, env, role, scopes,
 // regions, origins, CIDRs and name, with rotated_from = the old id; the old
 // key's expires_at becomes now + grace unless it already expires earlier.
 // Both changes are written together. A revoked key cannot be rotated
 // (kExitUsage). JSON: {"id","token","record","previous"}.
-int keys_rotate(const Context &ctx, KeyStore &store, const RotateArgs &a);
+int keys_rotate(const Context &ctx, KeyRepository &store, const RotateArgs &a);
 
 }  // namespace edgekey::ctl

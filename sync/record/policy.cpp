@@ -34,8 +34,8 @@ std::string check_policy(const PolicySpec &p) {
   return {};
 }
 
-Result<Policy> Policy::make(PolicySpec spec) {
-  if (std::string e = check_policy(spec); !e.empty()) return Result<Policy>::failure(std::move(e));
+Expected<Policy> Policy::make(PolicySpec spec) {
+  if (std::string e = check_policy(spec); !e.empty()) return Expected<Policy>::failure(std::move(e));
   Policy p;
   p.spec_ = std::move(spec);
   const auto &perms = p.spec_.permissions;
@@ -49,7 +49,7 @@ Result<Policy> Policy::make(PolicySpec spec) {
     p.role_names_.push_back(name);
     p.role_bits_.push_back(bits);
   }
-  return Result<Policy>::success(std::move(p));
+  return Expected<Policy>::success(std::move(p));
 }
 
 std::optional<unsigned> Policy::permission_bit(std::string_view name) const {

@@ -10,8 +10,8 @@
 #pragma once
 
 #include "shm/writer/table_options.hpp"
+#include "sync/record/expected.hpp"
 #include "sync/record/key_record.hpp"
-#include "sync/record/result.hpp"
 
 #include <cstdint>
 #include <map>
@@ -41,7 +41,7 @@ class Policy {
  public:
   Policy() = default;  // no permissions and no roles: every key's role is unknown
   // The compiled policy, or check_policy()'s error.
-  static Result<Policy> make(PolicySpec spec);
+  static Expected<Policy> make(PolicySpec spec);
 
   const std::vector<std::string> &permissions() const { return spec_.permissions; }
   const std::vector<std::string> &publishable() const { return spec_.publishable; }

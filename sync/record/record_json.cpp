@@ -189,8 +189,8 @@ bool fast_record(simdjson::dom::object obj, KeyRecord &r) {
 
 // ---- general path ----------------------------------------------------------
 
-Result<KeyRecord> decode_parsed(simdjson::dom::element doc, bool fast) {
-  using R = Result<KeyRecord>;
+Expected<KeyRecord> decode_parsed(simdjson::dom::element doc, bool fast) {
+  using R = Expected<KeyRecord>;
   simdjson::dom::object obj;
   if (doc.get(obj)) {
     RawValue v = to_raw(doc, false);
@@ -209,8 +209,8 @@ Result<KeyRecord> decode_parsed(simdjson::dom::element doc, bool fast) {
   return R::success(std::move(*o.record));
 }
 
-Result<KeyRecord> decode(std::string_view text, bool fast) {
-  using R = Result<KeyRecord>;
+Expected<KeyRecord> decode(std::string_view text, bool fast) {
+  using R = Expected<KeyRecord>;
   try {
     // One parser per thread, reused: its buffers are sized to the largest
     // record seen, so a snapshot decodes without a parser allocation per
@@ -230,9 +230,9 @@ Result<KeyRecord> decode(std::string_view text, bool fast) {
 
 }  // namespace
 
-Result<KeyRecord> decode_record_json(std::string_view text) { return decode(text, true); }
+Expected<KeyRecord> decode_record_json(std::string_view text) { return decode(text, true); }
 
-Result<KeyRecord> decode_record_json_by_fields(std::string_view text) { return decode(text, false); }
+Expected<KeyRecord> decode_record_json_by_fields(std::string_view text) { return decode(text, false); }
 
 namespace {
 

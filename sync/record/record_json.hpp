@@ -2,8 +2,8 @@
 // values, edgekeyctl --json).
 #pragma once
 
+#include "sync/record/expected.hpp"
 #include "sync/record/key_record.hpp"
-#include "sync/record/result.hpp"
 
 #include <string>
 #include <string_view>
@@ -16,12 +16,12 @@ namespace edgekey::sync {
 //   key key_2hT9: field "type": expected "secret" or "publishable", got "admin"
 // Never throws (any input, including invalid UTF-8 and deep nesting).
 // The hash text comes back canonical (lowercase hex).
-Result<KeyRecord> decode_record_json(std::string_view text);
+Expected<KeyRecord> decode_record_json(std::string_view text);
 
 // The same decoder without its fast path (a record read straight from the
 // DOM when every field has the expected type): every record goes through the
 // field-by-field rules. The answer is identical; tests compare the two.
-Result<KeyRecord> decode_record_json_by_fields(std::string_view text);
+Expected<KeyRecord> decode_record_json_by_fields(std::string_view text);
 
 // Every field, in key_record.hpp's order, as compact JSON. expires_at, created_at,
 // revoked_at and rotated_from are null when absent; origin_written_at is left

@@ -13,15 +13,15 @@ const char *scheme_name(HashScheme s) { return s == HashScheme::HmacSha256 ? "hm
 
 }  // namespace
 
-Result<shm::TableRecord> Resolver::resolve(const KeyRecord &r) const {
-  if (auto e = validate_record(r)) return Result<shm::TableRecord>::failure(format_record_error(r.id, *e));
+Expected<shm::TableRecord> Resolver::resolve(const KeyRecord &r) const {
+  if (auto e = validate_record(r)) return Expected<shm::TableRecord>::failure(format_record_error(r.id, *e));
   return resolve_checked(r);
 }
 
-Result<shm::TableRecord> Resolver::resolve_validated(const KeyRecord &r) const { return resolve_checked(r); }
+Expected<shm::TableRecord> Resolver::resolve_validated(const KeyRecord &r) const { return resolve_checked(r); }
 
-Result<shm::TableRecord> Resolver::resolve_checked(const KeyRecord &r) const {
-  using R = Result<shm::TableRecord>;
+Expected<shm::TableRecord> Resolver::resolve_checked(const KeyRecord &r) const {
+  using R = Expected<shm::TableRecord>;
   shm::TableRecord t;
   HashScheme scheme;
   parse_record_hash(r.hash, t.hash, &scheme);  // validated by the caller

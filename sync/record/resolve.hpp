@@ -5,9 +5,9 @@
 #pragma once
 
 #include "shm/writer/table_record.hpp"
+#include "sync/record/expected.hpp"
 #include "sync/record/key_record.hpp"
 #include "sync/record/policy.hpp"
-#include "sync/record/result.hpp"
 
 #include <string>
 #include <utility>
@@ -24,15 +24,15 @@ class Resolver {
   // scheme. Scopes are permission names; "*" is allowed only in roles.
   // revoked = status revoked; wrong_region = regions non-empty and without
   // the policy's region; expires_at copied (0 = never).
-  Result<shm::TableRecord> resolve(const KeyRecord &r) const;
+  Expected<shm::TableRecord> resolve(const KeyRecord &r) const;
   // The same for a record known to pass validate_record() (every decoder's
   // output does), without checking it again: a snapshot resolves 1M of them.
-  Result<shm::TableRecord> resolve_validated(const KeyRecord &r) const;
+  Expected<shm::TableRecord> resolve_validated(const KeyRecord &r) const;
 
   const Policy &policy() const { return policy_; }
 
  private:
-  Result<shm::TableRecord> resolve_checked(const KeyRecord &r) const;  // after validation
+  Expected<shm::TableRecord> resolve_checked(const KeyRecord &r) const;  // after validation
 
   Policy policy_;
 };

@@ -24,7 +24,7 @@ void Applier::reject(const std::string &why) {
 }
 
 std::optional<shm::TableRecord> Applier::resolve(const KeyRecord &r) {
-  Result<shm::TableRecord> t = resolver_->resolve(r);
+  Expected<shm::TableRecord> t = resolver_->resolve(r);
   if (!t.ok()) {
     reject(t.error);
     return std::nullopt;

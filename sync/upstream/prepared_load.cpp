@@ -12,7 +12,7 @@ PreparedLoad prepare_load(std::vector<KeyRecord> records, std::shared_ptr<const 
   p.table.reserve(records.size());
   size_t kept = 0;
   for (size_t i = 0; i < records.size(); ++i) {
-    Result<shm::TableRecord> t =
+    Expected<shm::TableRecord> t =
         validated ? p.resolver->resolve_validated(records[i]) : p.resolver->resolve(records[i]);
     if (!t.ok()) {
       p.errors.push_back(std::move(t.error));

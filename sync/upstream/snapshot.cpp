@@ -54,7 +54,7 @@ SnapshotLoad load_snapshot(const std::string &path) {
   if (head.contains("source") && head["source"].is_string()) out.snapshot.source = head["source"];
   for (int n = 2; std::getline(f, line); ++n) {
     if (line.empty()) continue;
-    Result<KeyRecord> r = decode_record_json(line);
+    Expected<KeyRecord> r = decode_record_json(line);
     if (!r.ok()) {
       ++out.skipped;
       out.skipped_lines.push_back(path + ":" + std::to_string(n) + ": " + r.error);

@@ -14,7 +14,7 @@ namespace {
 using testing::compiled;
 using testing::minimal_record;
 
-Result<shm::TableRecord> resolve(const KeyRecord &r, const PolicySpec &p) { return Resolver(compiled(p)).resolve(r); }
+Expected<shm::TableRecord> resolve(const KeyRecord &r, const PolicySpec &p) { return Resolver(compiled(p)).resolve(r); }
 
 // the design's default roles.
 PolicySpec design_policy() {

@@ -18,7 +18,7 @@ using Change = std::variant<nats_event::Put, nats_event::Removal, nats_event::Re
 Change decode(const Delivery &d, uint64_t epoch) {
   std::string key(d.key);
   if (d.removal) return nats_event::Removal{epoch, d.seq, d.pending, std::move(key)};
-  Result<KeyRecord> r = decode_record_json(d.data);
+  Expected<KeyRecord> r = decode_record_json(d.data);
   if (!r.ok()) return nats_event::Rejected{epoch, d.seq, d.pending, std::move(key), std::move(r.error)};
   if (r.value->id != key) {
     std::string why = "it carries id " + quote_for_error(r.value->id);

@@ -12,7 +12,7 @@ SnapshotGather::SnapshotGather(std::shared_ptr<const Resolver> resolver, size_t 
 }
 
 void SnapshotGather::put(KeyRecord r) {
-  Result<shm::TableRecord> t = resolver_->resolve_validated(r);
+  Expected<shm::TableRecord> t = resolver_->resolve_validated(r);
   if (!unresolved_.empty()) unresolved_.erase(r.id);
   if (!t.ok()) {
     if (const uint32_t old = store_.find_id(r.id); old != KeyStore::npos) store_.erase(old);

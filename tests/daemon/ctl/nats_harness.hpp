@@ -1,7 +1,7 @@
 // nats_harness.hpp -- edgekeyctl against real nats-server processes: a
 // topology (origin hub "eu", leaf regions) with a Scratch whose config
 // follows a region, and direct looks into the bucket with libnats,
-// independent of the NatsKeyStore under test.
+// independent of the NatsKeyRepository under test.
 #pragma once
 
 #include "eventually.hpp"

@@ -1,7 +1,7 @@
 // edgekeyctl_core in-process: key ids, expiry parsing, record merging, the
 // Unix-socket HTTP client, output helpers.
 #include "daemon/ctl/errors.hpp"
-#include "daemon/ctl/key_store.hpp"
+#include "daemon/ctl/key_repository.hpp"
 #include "daemon/ctl/new_key.hpp"
 #include "daemon/ctl/output.hpp"
 #include "daemon/ctl/socket_client.hpp"

@@ -1,7 +1,7 @@
-// key_store.hpp -- where edgekeyctl reads and writes key records.
+// key_repository.hpp -- where edgekeyctl reads and writes key records.
 //
-// KeyStore is the small surface the key commands need; FileKeyStore is the
-// keyset file (`upstream: file`), NatsKeyStore (nats_key_store.hpp) the
+// KeyRepository is the small surface the key commands need; FileKeyRepository is the
+// keyset file (`upstream: file`), NatsKeyRepository (nats_key_repository.hpp) the
 // origin's JetStream key-value bucket (`upstream: nats`): list/get read the
 // bucket, update() reads, calls the change and writes each returned record
 // with a compare-and-set on its revision, retrying on conflict.
@@ -19,9 +19,9 @@
 
 namespace edgekey::ctl {
 
-class KeyStore {
+class KeyRepository {
  public:
-  virtual ~KeyStore() = default;
+  virtual ~KeyRepository() = default;
 
   // Names the store for messages, e.g. "keyset file /etc/edgekey/keys.yaml".
   virtual std::string where() const = 0;
@@ -70,14 +70,14 @@ class KeyStore {
 };
 
 // A new_key_id() that no record of `current` has.
-std::string unused_key_id(const KeyStore::Lookup &current);
+std::string unused_key_id(const KeyRepository::Lookup &current);
 
 // The keyset file at `path`: reads with sync::load_keyset_file, writes with
 // sync::save_keyset_file or, for update_by_id(), by splicing (both atomic:
 // sync::replace_file_atomically), under sync::KeysetLock.
-class FileKeyStore final : public KeyStore {
+class FileKeyRepository final : public KeyRepository {
  public:
-  explicit FileKeyStore(std::string path) : path_(std::move(path)) {}
+  explicit FileKeyRepository(std::string path) : path_(std::move(path)) {}
   std::string where() const override;
   std::vector<sync::KeyRecord> list() override;
   std::optional<sync::KeyRecord> get(std::string_view id) override;
@@ -98,7 +98,7 @@ class FileKeyStore final : public KeyStore {
 
 // The store `cfg` configures: the keyset file, or the NATS bucket (which is
 // connected to on first use).
-std::unique_ptr<KeyStore> open_key_store(const daemon::Config &cfg);
+std::unique_ptr<KeyRepository> open_key_store(const daemon::Config &cfg);
 
 // Applies `puts` to `records` by id (replace, else append). Throws
 // CtlError(kExitUsage) when a put repeats the hash of a different key.

@@ -1,7 +1,7 @@
-#include "daemon/ctl/key_store.hpp"
+#include "daemon/ctl/key_repository.hpp"
 
 #include "daemon/ctl/errors.hpp"
-#include "daemon/ctl/nats_key_store.hpp"
+#include "daemon/ctl/nats_key_repository.hpp"
 #include "daemon/ctl/new_key.hpp"
 #include "sync/record/keyset_edit.hpp"
 #include "sync/record/keyset_file.hpp"
@@ -13,9 +13,9 @@
 
 namespace edgekey::ctl {
 
-std::string FileKeyStore::where() const { return "keyset file " + path_; }
+std::string FileKeyRepository::where() const { return "keyset file " + path_; }
 
-std::vector<sync::KeyRecord> FileKeyStore::load() {
+std::vector<sync::KeyRecord> FileKeyRepository::load() {
   sync::KeysetParse p = sync::load_keyset_file(path_);
   unreadable_.clear();
   if (p.not_found) return {};
@@ -24,9 +24,9 @@ std::vector<sync::KeyRecord> FileKeyStore::load() {
   return std::move(p.records);
 }
 
-std::vector<sync::KeyRecord> FileKeyStore::list() { return load(); }
+std::vector<sync::KeyRecord> FileKeyRepository::list() { return load(); }
 
-std::optional<sync::KeyRecord> FileKeyStore::get(std::string_view id) {
+std::optional<sync::KeyRecord> FileKeyRepository::get(std::string_view id) {
   for (auto &r : load())
     if (r.id == id) return std::move(r);
   return std::nullopt;
@@ -60,7 +60,7 @@ void check_puts(const std::vector<sync::KeyRecord> &puts) {
     if (auto e = sync::validate_record(r)) throw CtlError(kExitUsage, sync::format_record_error(r.id, *e));
 }
 
-class VectorLookup final : public KeyStore::Lookup {
+class VectorLookup final : public KeyRepository::Lookup {
  public:
   explicit VectorLookup(const std::vector<sync::KeyRecord> &records) : records_(records) {}
   std::optional<sync::KeyRecord> find(std::string_view id) const override {
@@ -73,7 +73,7 @@ class VectorLookup final : public KeyStore::Lookup {
   const std::vector<sync::KeyRecord> &records_;
 };
 
-class EditorLookup final : public KeyStore::Lookup {
+class EditorLookup final : public KeyRepository::Lookup {
  public:
   explicit EditorLookup(const sync::KeysetEditor &e) : e_(e) {}
   std::optional<sync::KeyRecord> find(std::string_view id) const override { return e_.find(id); }
@@ -84,25 +84,25 @@ class EditorLookup final : public KeyStore::Lookup {
 
 }  // namespace
 
-void KeyStore::update_by_id(const LookupChange &change) {
+void KeyRepository::update_by_id(const LookupChange &change) {
   update([&](const std::vector<sync::KeyRecord> &current) { return change(VectorLookup(current)); });
 }
 
-std::string unused_key_id(const KeyStore::Lookup &current) {
+std::string unused_key_id(const KeyRepository::Lookup &current) {
   for (;;) {
     std::string id = new_key_id();
     if (!current.find(id)) return id;
   }
 }
 
-void FileKeyStore::update(const Change &change) {
+void FileKeyRepository::update(const Change &change) {
   keyset_io([&] {
     sync::KeysetLock lock(path_);
     update_locked(change);
   });
 }
 
-void FileKeyStore::update_locked(const Change &change) {
+void FileKeyRepository::update_locked(const Change &change) {
   std::vector<sync::KeyRecord> records = load();
   if (!unreadable_.empty()) throw unreadable_error(path_, unreadable_);
   const std::vector<sync::KeyRecord> puts = change(records);
@@ -126,7 +126,7 @@ bool settled(const sync::FileStamp &st) {
 
 }  // namespace
 
-void FileKeyStore::update_by_id(const LookupChange &change) {
+void FileKeyRepository::update_by_id(const LookupChange &change) {
   keyset_io([&] {
     sync::KeysetLock lock(path_);
     sync::KeysetEditor editor;
@@ -180,10 +180,10 @@ void merge_records(std::vector<sync::KeyRecord> &records, const std::vector<sync
   }
 }
 
-std::unique_ptr<KeyStore> open_key_store(const daemon::Config &cfg) {
+std::unique_ptr<KeyRepository> open_key_store(const daemon::Config &cfg) {
   if (cfg.upstream.kind == daemon::UpstreamKind::Nats)
-    return std::make_unique<NatsKeyStore>(cfg.upstream.nats, cfg.source);
-  return std::make_unique<FileKeyStore>(cfg.upstream.file);
+    return std::make_unique<NatsKeyRepository>(cfg.upstream.nats, cfg.source);
+  return std::make_unique<FileKeyRepository>(cfg.upstream.file);
 }
 
 }  // namespace edgekey::ctl

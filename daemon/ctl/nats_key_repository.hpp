@@ -1,4 +1,4 @@
-// nats_key_store.hpp -- KeyStore on the origin's NATS JetStream key-value
+// nats_key_repository.hpp -- KeyRepository on the origin's NATS JetStream key-value
 // bucket (`upstream: nats`, NATS.md): one entry per key, the KV key is the
 // record id, the value the record as JSON (sync::encode_record_json). Reached
 // through sync::NatsClient::origin(), i.e. the bucket upstream.nats.bucket in
@@ -25,7 +25,7 @@
 // must not look like an empty key set.
 #pragma once
 
-#include "daemon/ctl/key_store.hpp"
+#include "daemon/ctl/key_repository.hpp"
 #include "sync/upstream/nats/nats_client.hpp"
 #include "sync/upstream/nats/usage_bucket.hpp"
 
@@ -36,13 +36,13 @@
 
 namespace edgekey::ctl {
 
-class NatsKeyStore final : public KeyStore {
+class NatsKeyRepository final : public KeyRepository {
  public:
   // `config_source` names the config file in messages. Connects on first use.
-  NatsKeyStore(sync::NatsOptions opts, std::string config_source, int max_attempts = 16);
-  ~NatsKeyStore() override;
-  NatsKeyStore(const NatsKeyStore &) = delete;
-  NatsKeyStore &operator=(const NatsKeyStore &) = delete;
+  NatsKeyRepository(sync::NatsOptions opts, std::string config_source, int max_attempts = 16);
+  ~NatsKeyRepository() override;
+  NatsKeyRepository(const NatsKeyRepository &) = delete;
+  NatsKeyRepository &operator=(const NatsKeyRepository &) = delete;
 
   // `NATS bucket "keys" in domain "eu" (servers nats://…)`.
   std::string where() const override;

@@ -1,10 +1,10 @@
-// NatsKeyStore in-process against real nats-server processes: a conflicting
+// NatsKeyRepository in-process against real nats-server processes: a conflicting
 // writer makes update() undo its partial writes and rerun the change on fresh
 // records; duplicate hashes and unreadable entries write nothing; a missing
 // bucket, an unreachable server and an unreachable origin are clear errors
 // with their exit codes.
 #include "daemon/ctl/errors.hpp"
-#include "daemon/ctl/nats_key_store.hpp"
+#include "daemon/ctl/nats_key_repository.hpp"
 #include "nats_harness.hpp"
 #include "sync/record/record_json.hpp"
 
@@ -49,7 +49,7 @@ struct StoreTest : ::testing::Test {
 };
 
 TEST_F(StoreTest, ConflictUndoesPartialWritesAndRerunsTheChange) {
-  NatsKeyStore store(opts(), "test.yaml");
+  NatsKeyRepository store(opts(), "test.yaml");
   store.update([](const auto &) { return std::vector<sync::KeyRecord>{record("key_a", 'a')}; });
   EXPECT_EQ(store.last_attempts(), 1);
   Bucket bucket(topo.origin_options());
@@ -84,7 +84,7 @@ TEST_F(StoreTest, ConflictUndoesPartialWritesAndRerunsTheChange) {
 }
 
 TEST_F(StoreTest, EndlessConflictsGiveUpWritingNothing) {
-  NatsKeyStore store(opts(), "test.yaml", 3);
+  NatsKeyRepository store(opts(), "test.yaml", 3);
   store.update([](const auto &) { return std::vector<sync::KeyRecord>{record("key_a", 'a')}; });
   Bucket bucket(topo.origin_options());
   int calls = 0;
@@ -106,7 +106,7 @@ TEST_F(StoreTest, EndlessConflictsGiveUpWritingNothing) {
 }
 
 TEST_F(StoreTest, DuplicateHashAndInvalidRecordsWriteNothing) {
-  NatsKeyStore store(opts(), "test.yaml");
+  NatsKeyRepository store(opts(), "test.yaml");
   store.update([](const auto &) { return std::vector<sync::KeyRecord>{record("key_a", 'a')}; });
   Bucket bucket(topo.origin_options());
   const uint64_t seq = bucket.last_sequence();
@@ -135,7 +135,7 @@ TEST_F(StoreTest, UnreadableEntriesAreReportedAndBlockWrites) {
   bucket.put("key_other", sync::encode_record_json(record("key_elsewhere", 'b')));
   const uint64_t seq = bucket.last_sequence();
 
-  NatsKeyStore store(opts(), "test.yaml");
+  NatsKeyRepository store(opts(), "test.yaml");
   const auto recs = store.list();
   ASSERT_EQ(recs.size(), 1u);
   EXPECT_EQ(recs[0].id, "key_good");
@@ -168,7 +168,7 @@ TEST_F(StoreTest, UnreadableEntriesAreReportedAndBlockWrites) {
 TEST_F(StoreTest, MissingBucketSaysToRunInitOrigin) {
   auto o = opts();
   o.bucket = "nothere";
-  NatsKeyStore store(o, "/etc/edgekey/edgekey.yaml");
+  NatsKeyRepository store(o, "/etc/edgekey/edgekey.yaml");
   const CtlError e = error_of([&] { store.list(); });
   EXPECT_EQ(e.code, kExitKeysetIo);
   const std::string what = e.what();
@@ -182,7 +182,7 @@ TEST_F(StoreTest, OriginUnreachableFromTheRegionExits4NamingIt) {
   topo.hub().stop();
   auto o = opts();
   o.request_timeout = std::chrono::milliseconds(500);
-  NatsKeyStore store(o, "test.yaml");
+  NatsKeyRepository store(o, "test.yaml");
   const auto start = std::chrono::steady_clock::now();
   const CtlError e = error_of([&] { store.list(); });
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
@@ -197,7 +197,7 @@ TEST(NatsStore, UnreachableServerExits4NamingIt) {
   o.servers = {"nats://127.0.0.1:1"};
   o.origin_domain = "eu";
   o.request_timeout = std::chrono::milliseconds(200);
-  NatsKeyStore store(o, "test.yaml");
+  NatsKeyRepository store(o, "test.yaml");
   EXPECT_NE(store.where().find("nats://127.0.0.1:1"), std::string::npos);
   const CtlError e = error_of([&] { store.list(); });
   EXPECT_EQ(e.code, kExitUnavailable);

@@ -1,5 +1,5 @@
-// nats_key_store.cpp -- see nats_key_store.hpp.
-#include "daemon/ctl/nats_key_store.hpp"
+// nats_key_repository.cpp -- see nats_key_repository.hpp.
+#include "daemon/ctl/nats_key_repository.hpp"
 
 #include "daemon/ctl/errors.hpp"
 #include "daemon/ctl/nats_upstream.hpp"
@@ -52,20 +52,20 @@ bool valid_kv_key(std::string_view id) {
   });
 }
 
-NatsKeyStore::NatsKeyStore(sync::NatsOptions opts, std::string config_source, int max_attempts)
+NatsKeyRepository::NatsKeyRepository(sync::NatsOptions opts, std::string config_source, int max_attempts)
     : opts_(std::move(opts)), config_source_(std::move(config_source)), max_attempts_(std::max(1, max_attempts)) {}
 
-NatsKeyStore::~NatsKeyStore() {
+NatsKeyRepository::~NatsKeyRepository() {
   if (kv_) kvStore_Destroy(kv_);
   if (usage_kv_) kvStore_Destroy(usage_kv_);
 }
 
-std::string NatsKeyStore::where() const {
+std::string NatsKeyRepository::where() const {
   return "NATS bucket \"" + opts_.bucket + "\" in " + domain_text(opts_.origin_domain) + " (servers " +
          server_list(opts_) + ")";
 }
 
-kvStore *NatsKeyStore::bucket() {
+kvStore *NatsKeyRepository::bucket() {
   if (kv_) return kv_;
   if (!client_) client_ = connect_nats(opts_);
   const natsStatus s = js_KeyValue(&kv_, client_->origin(), opts_.bucket.c_str());
@@ -143,7 +143,7 @@ std::map<std::string, std::pair<uint64_t, std::string>> read_latest(sync::NatsCl
 
 }  // namespace
 
-std::vector<NatsKeyStore::Entry> NatsKeyStore::read_all() {
+std::vector<NatsKeyRepository::Entry> NatsKeyRepository::read_all() {
   kvStore *kv = bucket();
   unreadable_.clear();
   std::map<std::string, Entry> latest;
@@ -158,7 +158,7 @@ std::vector<NatsKeyStore::Entry> NatsKeyStore::read_all() {
   for (auto &[key, entry] : latest) {
     const std::string label = "bucket \"" + opts_.bucket + "\" entry " + sync::quote_for_error(key) +
                               " (revision " + std::to_string(entry.revision) + "): ";
-    sync::Result<sync::KeyRecord> r = sync::decode_record_json(entry.value);
+    sync::Expected<sync::KeyRecord> r = sync::decode_record_json(entry.value);
     if (!r) {
       unreadable_.push_back(label + r.error);
       continue;
@@ -176,7 +176,7 @@ std::vector<NatsKeyStore::Entry> NatsKeyStore::read_all() {
   return entries;
 }
 
-kvStore *NatsKeyStore::usage_bucket() {
+kvStore *NatsKeyRepository::usage_bucket() {
   if (usage_kv_) return usage_kv_;
   if (!client_) client_ = connect_nats(opts_);
   const std::string what = "bucket \"" + opts_.usage_bucket + "\" (keys' last use) in " +
@@ -194,7 +194,7 @@ kvStore *NatsKeyStore::usage_bucket() {
   return usage_kv_;
 }
 
-std::vector<sync::UsageEntry> NatsKeyStore::usage(std::string_view id) {
+std::vector<sync::UsageEntry> NatsKeyRepository::usage(std::string_view id) {
   kvStore *kv = usage_bucket();
   unreadable_usage_.clear();
   const std::string what = "reading bucket \"" + opts_.usage_bucket + "\" in " + domain_text(opts_.origin_domain);
@@ -235,13 +235,13 @@ std::vector<sync::UsageEntry> NatsKeyStore::usage(std::string_view id) {
   return out;
 }
 
-std::vector<sync::KeyRecord> NatsKeyStore::list() {
+std::vector<sync::KeyRecord> NatsKeyRepository::list() {
   std::vector<sync::KeyRecord> records;
   for (auto &e : read_all()) records.push_back(std::move(e.record));
   return records;
 }
 
-std::optional<sync::KeyRecord> NatsKeyStore::get(std::string_view id) {
+std::optional<sync::KeyRecord> NatsKeyRepository::get(std::string_view id) {
   kvStore *kv = bucket();
   unreadable_.clear();
   if (!valid_kv_key(id)) return std::nullopt;  // no entry can have this name
@@ -253,7 +253,7 @@ std::optional<sync::KeyRecord> NatsKeyStore::get(std::string_view id) {
     throw nats_failure(s, "reading key " + sync::quote_for_error(id) + " from bucket \"" + opts_.bucket + "\"",
                        opts_, opts_.origin_domain, kExitKeysetIo, "");
   EntryPtr e(raw);
-  sync::Result<sync::KeyRecord> r = sync::decode_record_json(value_of(e.get()));
+  sync::Expected<sync::KeyRecord> r = sync::decode_record_json(value_of(e.get()));
   const std::string label = "bucket \"" + opts_.bucket + "\" entry " + sync::quote_for_error(key) + " (revision " +
                             std::to_string(kvEntry_Revision(e.get())) + "): ";
   if (!r) {
@@ -268,7 +268,7 @@ std::optional<sync::KeyRecord> NatsKeyStore::get(std::string_view id) {
   return std::move(*r.value);
 }
 
-void NatsKeyStore::update(const Change &change) {
+void NatsKeyRepository::update(const Change &change) {
   for (int attempt = 1; attempt <= max_attempts_; ++attempt) {
     last_attempts_ = attempt;
     const std::vector<Entry> entries = read_all();
@@ -296,7 +296,7 @@ void NatsKeyStore::update(const Change &change) {
                                     std::to_string(max_attempts_) + " attempts; nothing was written; retry");
 }
 
-NatsKeyStore::Outcome NatsKeyStore::write(const std::vector<Entry> &current, std::vector<sync::KeyRecord> puts) {
+NatsKeyRepository::Outcome NatsKeyRepository::write(const std::vector<Entry> &current, std::vector<sync::KeyRecord> puts) {
   // One write per id (the last record returned for it), new ids first: an
   // undone creation leaves nothing anyone holds a token for.
   std::vector<sync::KeyRecord> order;
@@ -343,7 +343,7 @@ NatsKeyStore::Outcome NatsKeyStore::write(const std::vector<Entry> &current, std
   return Outcome::Done;
 }
 
-void NatsKeyStore::undo(const std::vector<Written> &done, const std::string &why) {
+void NatsKeyRepository::undo(const std::vector<Written> &done, const std::string &why) {
   kvStore *kv = bucket();
   for (auto it = done.rbegin(); it != done.rend(); ++it) {
     const natsStatus s =

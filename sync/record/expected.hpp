@@ -1,5 +1,6 @@
-// result.hpp -- the value-or-error type of the sync layer's upstream path
-// (decode, resolve), which never throws.
+// expected.hpp -- the value-or-error type of the sync layer's upstream path
+// (decode, resolve), which never throws. (edgekey::Result is the other
+// thing: the public C++ API's answer to a validation.)
 #pragma once
 
 #include <optional>
@@ -11,12 +12,12 @@ namespace edgekey::sync {
 // Exactly one of `value` and `error` is set: ok() <=> value has a value and
 // error is empty. The error is one line naming what was wrong and where.
 template <class T>
-struct Result {
+struct Expected {
   std::optional<T> value;
   std::string error;
 
-  static Result success(T v) { return Result{std::move(v), {}}; }
-  static Result failure(std::string e) { return Result{std::nullopt, std::move(e)}; }
+  static Expected success(T v) { return Expected{std::move(v), {}}; }
+  static Expected failure(std::string e) { return Expected{std::nullopt, std::move(e)}; }
   bool ok() const { return value.has_value(); }
   explicit operator bool() const { return ok(); }
 };
