@@ -177,7 +177,7 @@ std::unique_ptr<Generation> TableWriter::Impl::new_generation(uint64_t capacity,
   const Generation::Plan plan = Generation::plan(dir_, capacity, arena_size, use_huge());
   const int64_t free = dir_.free_bytes();
   if (free >= 0 && uint64_t(free) < plan.segment_size)
-    throw TableError("table " + address() + " cannot take a new generation of " +
+    throw TableError("table " + dir_.address(opts_.name) + " cannot take a new generation of " +
                      std::to_string(plan.capacity) + " slots: it " + dir_.room_problem(plan.segment_size));
   return Generation::create(dir_, opts_.name, next, capacity, arena_size, access_, opts_, use_huge());
 }
@@ -203,23 +203,24 @@ void TableWriter::Impl::check_huge_pages(const TableOptions &o) {
                      "; or set table.huge_pages: try");
 }
 
-std::string TableWriter::Impl::huge_page_report() const {
+std::string TableWriter::huge_page_report() const {
+  const Impl &w = *impl_;
   // "<held> of <size> MiB of generation <G>"
   const auto held = [&] {
-    return std::to_string(huge_bytes_ >> 20) + " of " + std::to_string(cur_->segment_bytes() >> 20) +
-           " MiB of generation " + std::to_string(cur_->generation());
+    return std::to_string(w.huge_bytes_ >> 20) + " of " + std::to_string(w.cur_->segment_bytes() >> 20) +
+           " MiB of generation " + std::to_string(w.cur_->generation());
   };
-  if (dir_.kind == DirKind::Hugetlbfs) {
-    const std::string head = "table.directory " + dir_.describe();
-    return cur_ ? head + ": " + held() + " in huge pages" : head + ": no generation built yet";
+  if (w.dir_.kind == DirKind::Hugetlbfs) {
+    const std::string head = "table.directory " + w.dir_.describe();
+    return w.cur_ ? head + ": " + held() + " in huge pages" : head + ": no generation built yet";
   }
-  const std::string head = std::string("table.huge_pages ") + huge_pages_name(opts_.huge_pages);
-  if (opts_.huge_pages == HugePages::Off) return head + ": 4 KiB pages";
-  if (!host_.allows)
-    return head + ": 4 KiB pages, the host allows no huge pages for /dev/shm (" + host_.describe() +
-           "); to enable: " + host_.how_to_enable();
-  if (!cur_) return head + ": allowed (" + host_.describe() + "), no generation built yet";
-  return head + ": " + held() + " in 2 MiB pages (" + host_.describe() + ")";
+  const std::string head = std::string("table.huge_pages ") + huge_pages_name(w.opts_.huge_pages);
+  if (w.opts_.huge_pages == HugePages::Off) return head + ": 4 KiB pages";
+  if (!w.host_.allows)
+    return head + ": 4 KiB pages, the host allows no huge pages for /dev/shm (" + w.host_.describe() +
+           "); to enable: " + w.host_.how_to_enable();
+  if (!w.cur_) return head + ": allowed (" + w.host_.describe() + "), no generation built yet";
+  return head + ": " + held() + " in 2 MiB pages (" + w.host_.describe() + ")";
 }
 
 void TableWriter::Impl::sync_counts() {
@@ -326,63 +327,68 @@ std::unique_ptr<Generation> TableWriter::Impl::try_new_generation(uint64_t capac
   }
 }
 
-bool TableWriter::Impl::room_to_grow() const {
-  if (!cur_) return true;
-  const int64_t free = dir_.free_bytes();
-  return free < 0 || uint64_t(free) >= growth_plan(0).segment_size;
+bool TableWriter::room_to_grow() const {
+  const Impl &w = *impl_;
+  if (!w.cur_) return true;
+  const int64_t free = w.dir_.free_bytes();
+  return free < 0 || uint64_t(free) >= w.growth_plan(0).segment_size;
 }
 
-WriteError TableWriter::Impl::put(const TableRecord &r) {
+WriteError TableWriter::put(const TableRecord &r) {
+  Impl &w = *impl_;
   SlotImage img;
-  WriteError err = encode(r, img, scratch_);
+  WriteError err = w.encode(r, img, w.scratch_);
   if (err != WriteError::None) return err;
-  if (!cur_ && !(cur_ = try_new_generation(opts_.capacity, 64 << 10))) return WriteError::NoRoom;
-  Generation::Probe p = cur_->find(r.hash.data());
-  const SlotImage at = p.slot == Generation::npos ? SlotImage{} : cur_->read(p.slot);
+  if (!w.cur_ && !(w.cur_ = w.try_new_generation(w.opts_.capacity, 64 << 10))) return WriteError::NoRoom;
+  Generation::Probe p = w.cur_->find(r.hash.data());
+  const SlotImage at = p.slot == Generation::npos ? SlotImage{} : w.cur_->read(p.slot);
   const bool new_slot = !p.found && at.state != uint8_t(SlotState::Tombstone);
-  const uint64_t before = cur_->generation();
-  if (!ensure_room(scratch_.size(), new_slot)) return WriteError::NoRoom;
-  if (cur_->generation() != before) p = cur_->find(r.hash.data());
-  store(*cur_, img, scratch_, p);
+  const uint64_t before = w.cur_->generation();
+  if (!w.ensure_room(w.scratch_.size(), new_slot)) return WriteError::NoRoom;
+  if (w.cur_->generation() != before) p = w.cur_->find(r.hash.data());
+  w.store(*w.cur_, img, w.scratch_, p);
   // The first change to a table nothing was published for publishes it.
-  if (cur_->generation() != ctl_->generation.load(std::memory_order_relaxed)) publish(std::move(cur_));
-  else sync_counts();
+  if (w.cur_->generation() != w.ctl_->generation.load(std::memory_order_relaxed)) w.publish(std::move(w.cur_));
+  else w.sync_counts();
   return WriteError::None;
 }
 
-bool TableWriter::Impl::revoke(const std::array<uint8_t, 32> &hash) {
-  if (!cur_) return false;
-  Generation::Probe p = cur_->find(hash.data());
+bool TableWriter::revoke(const std::array<uint8_t, 32> &hash) {
+  Impl &w = *impl_;
+  if (!w.cur_) return false;
+  Generation::Probe p = w.cur_->find(hash.data());
   if (!p.found) return false;
-  SlotImage img = cur_->read(p.slot);
+  SlotImage img = w.cur_->read(p.slot);
   if (img.status != uint8_t(KeyStatus::Revoked)) {
     img.status = uint8_t(KeyStatus::Revoked);
-    write_slot(*cur_, p.slot, img);
-    cur_->live -= 1;
-    cur_->revoked += 1;
-    sync_counts();
+    w.write_slot(*w.cur_, p.slot, img);
+    w.cur_->live -= 1;
+    w.cur_->revoked += 1;
+    w.sync_counts();
   }
   return true;
 }
 
-bool TableWriter::Impl::remove(const std::array<uint8_t, 32> &hash) {
-  if (!cur_) return false;
-  Generation::Probe p = cur_->find(hash.data());
+bool TableWriter::remove(const std::array<uint8_t, 32> &hash) {
+  Impl &w = *impl_;
+  if (!w.cur_) return false;
+  Generation::Probe p = w.cur_->find(hash.data());
   if (!p.found) return false;
-  SlotImage img = cur_->read(p.slot);
-  (img.status == uint8_t(KeyStatus::Revoked) ? cur_->revoked : cur_->live) -= 1;
+  SlotImage img = w.cur_->read(p.slot);
+  (img.status == uint8_t(KeyStatus::Revoked) ? w.cur_->revoked : w.cur_->live) -= 1;
   img.state = uint8_t(SlotState::Tombstone);
-  write_slot(*cur_, p.slot, img);
-  cur_->tombstones += 1;
-  sync_counts();
+  w.write_slot(*w.cur_, p.slot, img);
+  w.cur_->tombstones += 1;
+  w.sync_counts();
   return true;
 }
 
-std::optional<TableRecord> TableWriter::Impl::get(const std::array<uint8_t, 32> &hash) const {
-  if (!cur_) return std::nullopt;
-  Generation::Probe p = cur_->find(hash.data());
+std::optional<TableRecord> TableWriter::get(const std::array<uint8_t, 32> &hash) const {
+  const Impl &w = *impl_;
+  if (!w.cur_) return std::nullopt;
+  Generation::Probe p = w.cur_->find(hash.data());
   if (!p.found) return std::nullopt;
-  const SlotImage img = cur_->read(p.slot);
+  const SlotImage img = w.cur_->read(p.slot);
   TableRecord r;
   r.hash = hash;
   r.role = img.role;
@@ -396,7 +402,7 @@ std::optional<TableRecord> TableWriter::Impl::get(const std::array<uint8_t, 32> 
   if (img.flags & kFlagIdsInArena) {
     std::string_view id, ws;
     ArenaRecord a;
-    if (a.open(cur_->arena(), cur_->arena_size(), img) && a.ids(id, ws)) {
+    if (a.open(w.cur_->arena(), w.cur_->arena_size(), img) && a.ids(id, ws)) {
       r.key_id = id;
       r.workspace = ws;
     }
@@ -406,7 +412,7 @@ std::optional<TableRecord> TableWriter::Impl::get(const std::array<uint8_t, 32> 
   }
   if (img.flags & (kFlagOrigins | kFlagCidrs)) {
     ArenaRecord a;
-    if (a.open(cur_->arena(), cur_->arena_size(), img)) {
+    if (a.open(w.cur_->arena(), w.cur_->arena_size(), img)) {
       a.origins([&](std::string_view o) {
         r.origins.emplace_back(o);
         return false;
@@ -420,22 +426,23 @@ std::optional<TableRecord> TableWriter::Impl::get(const std::array<uint8_t, 32> 
   return r;
 }
 
-void TableWriter::Impl::load(const std::vector<TableRecord> &records, std::vector<size_t> *rejected) {
+void TableWriter::load(const std::vector<TableRecord> &records, std::vector<size_t> *rejected) {
+  Impl &w = *impl_;
   uint64_t arena = 64 << 10;
   for (const auto &r : records) arena += round_up(arena_record_bytes(r), 8);
-  const uint64_t need = uint64_t(std::ceil(double(records.size() + 1) / opts_.max_load));
-  auto next = new_generation(std::max(opts_.capacity, need), arena + arena / 4);
+  const uint64_t need = uint64_t(std::ceil(double(records.size() + 1) / w.opts_.max_load));
+  auto next = w.new_generation(std::max(w.opts_.capacity, need), arena + arena / 4);
   SlotImage img;
   for (size_t i = 0; i < records.size(); ++i) {
-    if (encode(records[i], img, scratch_) != WriteError::None) {
+    if (w.encode(records[i], img, w.scratch_) != WriteError::None) {
       if (rejected) rejected->push_back(i);
       continue;
     }
-    store(*next, img, scratch_, next->find(records[i].hash.data()));
+    w.store(*next, img, w.scratch_, next->find(records[i].hash.data()));
   }
-  publish(std::move(next));
-  settings_match_ = true;
-  torn_ = 0;
+  w.publish(std::move(next));
+  w.settings_match_ = true;
+  w.torn_ = 0;
 }
 
 void TableWriter::Impl::copy_live(const Generation &from, Generation &to) {
@@ -451,59 +458,86 @@ void TableWriter::Impl::copy_live(const Generation &from, Generation &to) {
   }
 }
 
-void TableWriter::Impl::rebuild(uint64_t capacity) {
-  if (!cur_) {
+void TableWriter::rebuild(uint64_t capacity) {
+  Impl &w = *impl_;
+  if (!w.cur_) {
     load({});
     return;
   }
-  const uint64_t keys = cur_->live + cur_->revoked;
-  uint64_t cap = std::max(capacity, uint64_t(std::ceil(double(keys + 1) / opts_.max_load)));
-  auto next = new_generation(cap, std::max<uint64_t>(cur_->arena_used() + (64 << 10), 64 << 10));
-  copy_live(*cur_, *next);
-  publish(std::move(next));
-  settings_match_ = true;
-  torn_ = 0;
+  const uint64_t keys = w.cur_->live + w.cur_->revoked;
+  uint64_t cap = std::max(capacity, uint64_t(std::ceil(double(keys + 1) / w.opts_.max_load)));
+  auto next = w.new_generation(cap, std::max<uint64_t>(w.cur_->arena_used() + (64 << 10), 64 << 10));
+  w.copy_live(*w.cur_, *next);
+  w.publish(std::move(next));
+  w.settings_match_ = true;
+  w.torn_ = 0;
 }
 
-void TableWriter::Impl::set_options(const TableOptions &opts) {
+void TableWriter::set_options(const TableOptions &opts) {
+  Impl &w = *impl_;
   check_options(opts);
-  if (opts.name != opts_.name) throw TableError("table.name cannot change without a restart");
-  if (opts.directory != opts_.directory)
+  if (opts.name != w.opts_.name) throw TableError("table.name cannot change without a restart");
+  if (opts.directory != w.opts_.directory)
     throw TableError("table.directory cannot change without a restart");
-  check_huge_pages(opts);
+  w.check_huge_pages(opts);
   const long gid = group_id(opts.readers_group);
-  opts_ = opts;
-  access_.mode = opts.mode;
-  access_.gid = gid;
-  ctl_->staleness.store(pack_staleness(opts_.staleness_max_s, opts_.staleness_policy),
+  w.opts_ = opts;
+  w.access_.mode = opts.mode;
+  w.access_.gid = gid;
+  w.ctl_->staleness.store(pack_staleness(w.opts_.staleness_max_s, w.opts_.staleness_policy),
                         std::memory_order_relaxed);
-  settings_match_ = cur_ && same_settings(cur_->header(), opts_);
+  w.settings_match_ = w.cur_ && same_settings(w.cur_->header(), w.opts_);
 }
 
-void TableWriter::Impl::touch_contact(int64_t t) { ctl_->last_contact.store(t, std::memory_order_relaxed); }
-void TableWriter::Impl::heartbeat(int64_t t) { ctl_->heartbeat.store(t, std::memory_order_relaxed); }
-void TableWriter::Impl::set_revision(uint64_t rev) {
-  ctl_->upstream_revision.store(rev, std::memory_order_relaxed);
+void TableWriter::touch_contact(int64_t t) {
+  Impl &w = *impl_;
+  w.ctl_->last_contact.store(t, std::memory_order_relaxed);
 }
-uint64_t TableWriter::Impl::revision() const {
-  return ctl_->upstream_revision.load(std::memory_order_relaxed);
+void TableWriter::heartbeat(int64_t t) {
+  Impl &w = *impl_;
+  w.ctl_->heartbeat.store(t, std::memory_order_relaxed);
 }
-int64_t TableWriter::Impl::last_contact() const { return ctl_->last_contact.load(std::memory_order_relaxed); }
+void TableWriter::set_revision(uint64_t rev) {
+  Impl &w = *impl_;
+  w.ctl_->upstream_revision.store(rev, std::memory_order_relaxed);
+}
+uint64_t TableWriter::revision() const {
+  const Impl &w = *impl_;
+  return w.ctl_->upstream_revision.load(std::memory_order_relaxed);
+}
+int64_t TableWriter::last_contact() const {
+  const Impl &w = *impl_;
+  return w.ctl_->last_contact.load(std::memory_order_relaxed);
+}
 
-TableWriter::Stats TableWriter::Impl::stats() const {
+TableWriter::Stats TableWriter::stats() const {
+  const Impl &w = *impl_;
   Stats s{};
-  if (!cur_) return s;
-  s.generation = cur_->generation();
-  s.capacity = cur_->capacity();
-  s.live = cur_->live;
-  s.revoked = cur_->revoked;
-  s.tombstones = cur_->tombstones;
-  s.arena_used = cur_->arena_used();
-  s.arena_size = cur_->arena_size();
-  s.segment_bytes = cur_->segment_bytes();
-  s.huge_page_bytes = huge_bytes_;
+  if (!w.cur_) return s;
+  s.generation = w.cur_->generation();
+  s.capacity = w.cur_->capacity();
+  s.live = w.cur_->live;
+  s.revoked = w.cur_->revoked;
+  s.tombstones = w.cur_->tombstones;
+  s.arena_used = w.cur_->arena_used();
+  s.arena_size = w.cur_->arena_size();
+  s.segment_bytes = w.cur_->segment_bytes();
+  s.huge_page_bytes = w.huge_bytes_;
   return s;
 }
+
+TableWriter::TableWriter(TableOptions opts) : impl_(std::make_unique<Impl>(std::move(opts))) {}
+TableWriter::~TableWriter() = default;
+
+const std::string &TableWriter::room_problem() const { return impl_->room_problem_; }
+bool TableWriter::attached() const { return impl_->attached_; }
+bool TableWriter::settings_match() const { return impl_->settings_match_; }
+uint64_t TableWriter::torn_slots() const { return impl_->torn_; }
+const TableOptions &TableWriter::options() const { return impl_->opts_; }
+const Generation *TableWriter::current() const { return impl_->cur_.get(); }
+const HugePageHost &TableWriter::huge_page_host_state() const { return impl_->host_; }
+std::string TableWriter::address() const { return impl_->dir_.address(impl_->opts_.name); }
+const SegmentDir &TableWriter::segment_dir() const { return impl_->dir_; }
 
 TableWriter::Room TableWriter::first_generation_room(const TableOptions &opts) {
   const SegmentDir dir = shm::segment_dir(opts.directory);
@@ -524,7 +558,9 @@ TableWriter::Room TableWriter::first_generation_room(const TableOptions &opts) {
   return r;
 }
 
-std::string TableWriter::control_path(const TableOptions &opts) { return shm::segment_dir(opts.directory).path(opts.name); }
+std::string TableWriter::control_path(const TableOptions &opts) {
+  return shm::segment_dir(opts.directory).path(opts.name);
+}
 
 void TableWriter::destroy(const std::string &name, const std::string &directory) {
   remove_usage_dir(directory.empty() ? name : directory + "/" + name);  // always on /dev/shm

@@ -1,6 +1,6 @@
-// table_writer_impl.hpp -- TableWriter's state and private operations
-// (the interface and its invariants: shm/writer/table_writer.hpp). Only
-// table_writer*.cpp and shm's own tests include this.
+// table_writer_impl.hpp -- TableWriter's state and private operations (the
+// interface and its invariants: shm/writer/table_writer.hpp). Only
+// table_writer.cpp includes this.
 #pragma once
 
 #include "shm/src/generation.hpp"
@@ -15,65 +15,15 @@
 
 namespace edgekey::shm {
 
+// The writer's state and the steps its operations share. TableWriter's
+// methods (table_writer.cpp) work on it; nothing else does.
 class TableWriter::Impl {
  public:
-  // Creates the table, or re-attaches to the one a previous writer left under
-  // the same name (its published generation stays in service, so readers see
-  // no gap). After attach, settings_match() tells whether that generation was
-  // built with the same options; if not, the caller load()s afresh.
   explicit Impl(TableOptions opts);
   ~Impl();
   Impl(const Impl &) = delete;
   Impl &operator=(const Impl &) = delete;
 
-  // Inserts or replaces the record with this hash.
-  WriteError put(const TableRecord &r);
-  // Why the last put() answered NoRoom ("" once a new generation was had).
-  const std::string &room_problem() const { return room_problem_; }
-  // Whether the filesystem now has room for the generation the next growth
-  // would build (true when unknown): worth trying the puts that had none.
-  bool room_to_grow() const;
-  // Marks the key revoked (it answers 401 revoked_key). False if absent.
-  bool revoke(const std::array<uint8_t, 32> &hash);
-  // Removes the key (a tombstone until the next rebuild). False if absent.
-  bool remove(const std::array<uint8_t, 32> &hash);
-  std::optional<TableRecord> get(const std::array<uint8_t, 32> &hash) const;
-
-  // Replaces the whole content with `records` in a new generation (a full
-  // snapshot): what the list lacks is gone once this returns. Records that
-  // cannot be stored are skipped and reported through `rejected` (indexes).
-  void load(const std::vector<TableRecord> &records, std::vector<size_t> *rejected = nullptr);
-  // Compacts (drops tombstones and dead arena bytes) into a new generation
-  // of at least `capacity` slots (0 = sized for the current keys).
-  void rebuild(uint64_t capacity = 0);
-  // New settings (prefix, permissions, roles, pepper...) take effect with the
-  // next load() or rebuild(); staleness settings at once.
-  void set_options(const TableOptions &opts);
-
-  // Freshness, read by readers' staleness policy and by tools.
-  void touch_contact(int64_t unix_s);
-  void heartbeat(int64_t unix_s);
-  void set_revision(uint64_t rev);
-  uint64_t revision() const;
-  int64_t last_contact() const;
-
-  bool attached() const { return attached_; }
-  bool settings_match() const { return settings_match_; }
-  uint64_t torn_slots() const { return torn_; }  // odd slots found at attach
-
-  TableWriter::Stats stats() const;
-  // One line on what huge_pages obtained, for the daemon's log: the bytes in
-  // 2 MiB pages, or why there are none and what to set on the host.
-  std::string huge_page_report() const;
-  const HugePageHost &huge_page_host_state() const { return host_; }
-  const TableOptions &options() const { return opts_; }
-  const Generation *current() const { return cur_.get(); }
-
-  // What readers pass to ek_open: the name, or "<directory>/<name>".
-  std::string address() const { return dir_.address(opts_.name); }
-  const SegmentDir &segment_dir() const { return dir_; }
-
- private:
   void open_control();
   void attach_current();
   void publish(std::unique_ptr<Generation> next);
