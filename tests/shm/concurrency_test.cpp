@@ -114,6 +114,26 @@ void run_reader(const char *table, const Keyring &keys, const Workload &wl, uint
   sh.busy += busy;
 }
 
+// Keys 0..n-1 at version 0: the table every race starts from.
+std::vector<shm::TableRecord> first_versions(const Keyring &keys, int n) {
+  std::vector<shm::TableRecord> init;
+  for (int i = 0; i < n; ++i) init.push_back(keys.record(i, 0));
+  return init;
+}
+
+// The writer's workload on one thread against two reader threads, each
+// running read(r) for r = 0, 1; the writer is stopped once both are done.
+template <class Read>
+void race_two_reader_threads(shm::TableWriter &w, const Keyring &keys, const Keyring &filler,
+                             const Workload &wl, Shared &sh, Read read) {
+  std::thread writer([&] { run_writer(w, keys, filler, wl, sh); });
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 2; ++r) readers.emplace_back([&read, r] { read(r); });
+  for (auto &t : readers) t.join();
+  sh.stop = 1;
+  writer.join();
+}
+
 uint64_t env_count(const char *name, uint64_t dflt) {
   const char *s = getenv(name);
   return s && *s ? std::strtoull(s, nullptr, 10) : dflt;
@@ -139,9 +159,7 @@ TEST(Concurrency, ProcessesSeeNoTornReadAndNoFalse401) {
   Shared *sh = shared_counters();
   {
     shm::TableWriter w(small_table(name));
-    std::vector<shm::TableRecord> init;
-    for (int i = 0; i < wl.stable + wl.churn; ++i) init.push_back(keys.record(i, 0));
-    w.load(init);
+    w.load(first_versions(keys, wl.stable + wl.churn));
   }  // the writer process re-attaches to this table
 
   pid_t writer = fork();
@@ -203,34 +221,25 @@ TEST(Concurrency, ThreadsSeeWholeRecordsOnTheWritersMapping) {
   Workload wl;
   wl.grow = false;
   const Keyring keys(wl.stable + wl.churn), filler(0);
-  std::vector<shm::TableRecord> init;
-  for (int i = 0; i < wl.stable + wl.churn; ++i) init.push_back(keys.record(i, 0));
-  t.writer->load(init);
+  t.writer->load(first_versions(keys, wl.stable + wl.churn));
   const shm::DataView view = t.writer->current()->view();
   Shared sh{};
   const uint64_t per_reader = env_count("EDGEKEY_STRESS_THREAD_VALIDATIONS", 200'000);
 
-  std::thread writer([&] { run_writer(*t.writer, keys, filler, wl, sh); });
-  std::vector<std::thread> readers;
-  for (int r = 0; r < 2; ++r) {
-    readers.emplace_back([&, r] {
-      std::mt19937_64 rng(r);
-      uint64_t torn = 0, false_401 = 0;
-      for (uint64_t k = 0; k < per_reader; ++k) {
-        int i = int(rng() % (wl.stable + wl.churn));
-        shm::SlotImage s;
-        shm::Lookup l = shm::find_slot(view, keys.hashes[i].data(), s);
-        if (l == shm::Lookup::Hit && !consistent(s, i)) ++torn;
-        if (l == shm::Lookup::Miss && i < wl.stable) ++false_401;
-      }
-      sh.validations += per_reader;
-      sh.torn += torn;
-      sh.false_401 += false_401;
-    });
-  }
-  for (auto &r : readers) r.join();
-  sh.stop = 1;
-  writer.join();
+  race_two_reader_threads(*t.writer, keys, filler, wl, sh, [&](int r) {
+    std::mt19937_64 rng(r);
+    uint64_t torn = 0, false_401 = 0;
+    for (uint64_t k = 0; k < per_reader; ++k) {
+      int i = int(rng() % (wl.stable + wl.churn));
+      shm::SlotImage s;
+      shm::Lookup l = shm::find_slot(view, keys.hashes[i].data(), s);
+      if (l == shm::Lookup::Hit && !consistent(s, i)) ++torn;
+      if (l == shm::Lookup::Miss && i < wl.stable) ++false_401;
+    }
+    sh.validations += per_reader;
+    sh.torn += torn;
+    sh.false_401 += false_401;
+  });
   EXPECT_EQ(sh.torn.load(), 0u);
   EXPECT_EQ(sh.false_401.load(), 0u);
   EXPECT_GT(sh.writer_ops.load(), 0u);
@@ -243,18 +252,11 @@ TEST(Concurrency, ThreadsThroughTheApiAcrossGenerations) {
   Workload wl;
   wl.fillers = 5000;
   const Keyring keys(wl.stable + wl.churn), filler(wl.fillers);
-  std::vector<shm::TableRecord> init;
-  for (int i = 0; i < wl.stable + wl.churn; ++i) init.push_back(keys.record(i, 0));
-  t.writer->load(init);
+  t.writer->load(first_versions(keys, wl.stable + wl.churn));
   Shared sh{};
   const uint64_t per_reader = env_count("EDGEKEY_STRESS_THREAD_VALIDATIONS", 200'000);
-  std::thread writer([&] { run_writer(*t.writer, keys, filler, wl, sh); });
-  std::vector<std::thread> readers;
-  for (int r = 0; r < 2; ++r)
-    readers.emplace_back([&, r] { run_reader(t.name.c_str(), keys, wl, per_reader, sh, r); });
-  for (auto &r : readers) r.join();
-  sh.stop = 1;
-  writer.join();
+  race_two_reader_threads(*t.writer, keys, filler, wl, sh,
+                          [&](int r) { run_reader(t.name.c_str(), keys, wl, per_reader, sh, r); });
   EXPECT_EQ(sh.torn.load(), 0u);
   EXPECT_EQ(sh.false_401.load(), 0u);
   EXPECT_EQ(sh.unexpected.load(), 0u);
@@ -269,9 +271,7 @@ TEST(Concurrency, ARevocationIsSeenByEveryReaderOnceTheCallReturns) {
   const Keyring keys(n);
   {
     shm::TableWriter w(test_options(name));
-    std::vector<shm::TableRecord> init;
-    for (int i = 0; i < n; ++i) init.push_back(keys.record(i, 0));
-    w.load(init);
+    w.load(first_versions(keys, n));
   }
   int to_reader[readers][2], from_reader[readers][2];
   for (int r = 0; r < readers; ++r) {
