@@ -215,20 +215,22 @@ bool Reader::boolean(const YAML::Node &n, std::string_view path) const {
   expected(n, path, "true or false");
 }
 
-uint64_t Reader::uint(const YAML::Node &n, std::string_view path, uint64_t min, uint64_t max) const {
+// uint() and integer(): a whole number of T in [min, max]; the message names the range.
+template <typename T>
+static T whole_in_range(const Reader &r, const YAML::Node &n, std::string_view path, T min, T max) {
   const std::string what = "an integer in " + std::to_string(min) + ".." + std::to_string(max);
-  const std::string s = scalar(n, path, what);
-  uint64_t v = 0;
-  if (!parse_whole(s, v) || v < min || v > max) expected(n, path, what);
+  const std::string s = r.scalar(n, path, what);
+  T v = 0;
+  if (!parse_whole(s, v) || v < min || v > max) r.expected(n, path, what);
   return v;
 }
 
+uint64_t Reader::uint(const YAML::Node &n, std::string_view path, uint64_t min, uint64_t max) const {
+  return whole_in_range(*this, n, path, min, max);
+}
+
 int64_t Reader::integer(const YAML::Node &n, std::string_view path, int64_t min, int64_t max) const {
-  const std::string what = "an integer in " + std::to_string(min) + ".." + std::to_string(max);
-  const std::string s = scalar(n, path, what);
-  int64_t v = 0;
-  if (!parse_whole(s, v) || v < min || v > max) expected(n, path, what);
-  return v;
+  return whole_in_range(*this, n, path, min, max);
 }
 
 std::chrono::milliseconds Reader::duration(const YAML::Node &n, std::string_view path,
