@@ -217,6 +217,12 @@ TEST(UsageNats, PublisherPutsAKeyAtMostOncePerIntervalWithItsLatestValue) {
   ASSERT_EQ(sync::init_usage_bucket(origin, topo.origin_options()), "created");
   kvStore *kv = nullptr;
   ASSERT_EQ(js_KeyValue(&kv, origin.origin(), "usage"), NATS_OK);
+  {  // entries of keys unused that long (deleted keys, retired hosts) expire
+    jsStreamInfo *si = nullptr;
+    ASSERT_EQ(js_GetStreamInfo(&si, origin.origin(), "KV_usage", nullptr, nullptr), NATS_OK);
+    EXPECT_EQ(si->Config->MaxAge, sync::kUsageEntryTtlS * 1000000000);
+    jsStreamInfo_Destroy(si);
+  }
   // The entry's uses_last_day (-1: none) and the bucket's last sequence.
   auto uses = [&](const std::string &id) -> int64_t {
     kvEntry *e = nullptr;

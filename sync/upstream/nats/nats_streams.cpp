@@ -11,13 +11,15 @@ std::string origin_stream(const NatsOptions &o) { return "KV_" + o.bucket; }
 
 std::string init_origin(NatsClient &c, const NatsOptions &o) { return init_origin_bucket(c, o, o.bucket, ""); }
 
-std::string init_origin_bucket(NatsClient &c, const NatsOptions &o, const std::string &bucket, const std::string &what) {
+std::string init_origin_bucket(NatsClient &c, const NatsOptions &o, const std::string &bucket, const std::string &what,
+                               int64_t ttl_s) {
   kvConfig cfg;
   kvConfig_Init(&cfg);
   cfg.Bucket = bucket.c_str();
   cfg.History = 1;
   cfg.StorageType = js_FileStorage;
   cfg.Replicas = 1;
+  cfg.TTL = ttl_s * 1000;  // libnats: milliseconds
   kvStore *kv = nullptr;
   natsStatus s = js_KeyValue(&kv, c.origin(), bucket.c_str());
   if (s == NATS_OK) {

@@ -34,10 +34,12 @@ struct StreamState {
 std::string init_origin(NatsClient &c, const NatsOptions &opts);
 
 // Creates key-value bucket `bucket` in opts.origin_domain with those
-// settings (init_origin's, and the usage bucket's); `what` names its use in
-// the error. "created" or "exists". Throws NatsError.
+// settings (init_origin's, and the usage bucket's), and entries that expire
+// `ttl_s` seconds after their last put (0 = never); `what` names its use in
+// the error. "created" or "exists" (an existing bucket is left as it is).
+// Throws NatsError.
 std::string init_origin_bucket(NatsClient &c, const NatsOptions &opts, const std::string &bucket,
-                               const std::string &what);
+                               const std::string &what, int64_t ttl_s = 0);
 
 // Creates opts.stream in this region's domain (opts.domain) as a mirror of
 // the origin bucket's stream in opts.origin_domain, with the settings NATS.md

@@ -95,7 +95,7 @@ std::string usage_put_subject(const NatsOptions &o, std::string_view key) {
 }
 
 std::string init_usage_bucket(NatsClient &c, const NatsOptions &o) {
-  return init_origin_bucket(c, o, o.usage_bucket, "keys' last use");
+  return init_origin_bucket(c, o, o.usage_bucket, "keys' last use", kUsageEntryTtlS);
 }
 
 }  // namespace edgekey::sync

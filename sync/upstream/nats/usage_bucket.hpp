@@ -54,8 +54,16 @@ bool usage_key_safe(std::string_view s);
 // "$JS.<origin_domain>.API.$KV.<bucket>.<key>" ("$KV.<bucket>.<key>" without a domain).
 std::string usage_put_subject(const NatsOptions &opts, std::string_view key);
 
+// An entry expires this long after its last put. A key in use is put again
+// at every change of its last use (at most once per usage_interval), so only
+// entries of keys unused that long, deleted keys and retired hosts go; a key
+// whose entries went reads as never used, which `--unused-since` counts
+// from its creation: the same answer for any duration up to this one.
+inline constexpr int64_t kUsageEntryTtlS = 400 * 86400;
+
 // Creates opts.usage_bucket in opts.origin_domain (history 1, file storage,
-// no TTL): "created", or "exists". Throws NatsError.
+// entries expiring after kUsageEntryTtlS): "created", or "exists". Throws
+// NatsError.
 std::string init_usage_bucket(NatsClient &c, const NatsOptions &opts);
 
 }  // namespace edgekey::sync
