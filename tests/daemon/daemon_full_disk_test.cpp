@@ -56,13 +56,21 @@ bool has_record(const std::string &snapshot_path, const std::string &id, const c
          });
 }
 
+// Each test on its own small tmpfs mount; skipped, with the reason, when it
+// cannot be made (not root).
+class FullDisk : public ::testing::Test {
+ protected:
+  TmpfsMount m{kSmallFs};
+  void SetUp() override {
+    if (!m.ok()) GTEST_SKIP() << m.why;
+  }
+};
+
 }  // namespace
 
 // The write itself: ENOSPC is reported as a full filesystem, with its errno;
 // the old file keeps its bytes and no temp file is left.
-TEST(FullDisk, ReplaceFileAtomicallyKeepsTheOldFileAndLeavesNoTempFile) {
-  TmpfsMount m(kSmallFs);
-  if (!m.ok()) GTEST_SKIP() << m.why;
+TEST_F(FullDisk, ReplaceFileAtomicallyKeepsTheOldFileAndLeavesNoTempFile) {
   const std::string path = m.file("data");
   sync::replace_file_atomically(path, std::string(1000, 'a'), 0640);
   ASSERT_GT(m.fill(), 0u);
@@ -80,9 +88,7 @@ TEST(FullDisk, ReplaceFileAtomicallyKeepsTheOldFileAndLeavesNoTempFile) {
   EXPECT_EQ(names_in(m.path), (std::vector<std::string>{"data", "filler"}));
 }
 
-TEST(FullDisk, SnapshotFailureIsLoggedOnceTheOldSnapshotStaysAndItRecoversWithRoom) {
-  TmpfsMount m(kSmallFs);
-  if (!m.ok()) GTEST_SKIP() << m.why;
+TEST_F(FullDisk, SnapshotFailureIsLoggedOnceTheOldSnapshotStaysAndItRecoversWithRoom) {
   DaemonProcess d;
   d.snapshot = m.file("snapshot");
   d.write_config("");
@@ -139,15 +145,11 @@ TEST(FullDisk, SnapshotFailureIsLoggedOnceTheOldSnapshotStaysAndItRecoversWithRo
 // prints no token, leaves the keyset byte for byte (no temp file) and the
 // lock free; edgekeyd keeps serving the keys it has; with room again the
 // same commands succeed and reach the daemon.
-TEST(FullDisk, EdgekeyctlOnAFullKeysetFilesystemExits5AndChangesNothing) {
-  TmpfsMount m(kSmallFs);
-  if (!m.ok()) GTEST_SKIP() << m.why;
+TEST_F(FullDisk, EdgekeyctlOnAFullKeysetFilesystemExits5AndChangesNothing) {
   DaemonProcess d;
   d.keyset = m.file("keys.yaml");
   d.write_config("");
-  MintedKey a = mint_key("key_disk_ctl_a");
-  d.write_keys({a.record});
-  d.start_ready();
+  MintedKey a = serve_one_key(d, "key_disk_ctl_a");
   auto ctl_run = [&](std::vector<std::string> args) {
     args.insert(args.begin(), {EDGEKEYCTL_PATH, "--config", d.config});
     return run_process(args);

@@ -19,9 +19,7 @@ using namespace edgekey::test;
 
 TEST(Daemon, ValidatesThroughTheSocketAndTheLibraryAndSeesARevocation) {
   DaemonProcess d;
-  MintedKey k = mint_key("key_first");
-  d.write_keys({k.record});
-  d.start_ready();
+  MintedKey k = serve_one_key(d, "key_first");
 
   HttpResponse r = d.validate(k.token, {"X-Edgekey-Permission: agents:deploy"});
   EXPECT_EQ(r.status, 200) << r.body;
@@ -54,9 +52,7 @@ TEST(Daemon, ValidatesThroughTheSocketAndTheLibraryAndSeesARevocation) {
 
 TEST(Daemon, StatusKeysHealthReadyAndMetrics) {
   DaemonProcess d;
-  MintedKey k = mint_key("key_meta");
-  d.write_keys({k.record});
-  d.start_ready();
+  MintedKey k = serve_one_key(d, "key_meta");
   d.validate(k.token);
   auto status = nlohmann::json::parse(d.get("/v1/status").body);
   EXPECT_EQ(status["region"], "in-mum");
@@ -80,9 +76,7 @@ TEST(Daemon, StatusKeysHealthReadyAndMetrics) {
 
 TEST(Daemon, ABadRecordIsRejectedWithItsIdAndLineAndTheRestApplies) {
   DaemonProcess d;
-  MintedKey good = mint_key("key_good");
-  d.write_keys({good.record});
-  d.start_ready();
+  MintedKey good = serve_one_key(d, "key_good");
   MintedKey other = mint_key("key_other");
   // key_other is fine; key_bad has a role type error.
   std::string text = sync::emit_keyset_yaml({good.record, other.record});
@@ -100,9 +94,7 @@ TEST(Daemon, ABadRecordIsRejectedWithItsIdAndLineAndTheRestApplies) {
 
 TEST(Daemon, AFileThatIsNotYamlChangesNothing) {
   DaemonProcess d;
-  MintedKey k = mint_key("key_stays");
-  d.write_keys({k.record});
-  d.start_ready();
+  MintedKey k = serve_one_key(d, "key_stays");
   DaemonProcess::write_file(d.keyset + ".tmp", "keys: [unclosed\n  - {");
   ASSERT_EQ(rename((d.keyset + ".tmp").c_str(), d.keyset.c_str()), 0);
   ASSERT_TRUE(eventually([&] { return d.log().find("table keeps its keys") != std::string::npos; })) << d.log();
@@ -111,9 +103,7 @@ TEST(Daemon, AFileThatIsNotYamlChangesNothing) {
 
 TEST(Daemon, BadHttpGetsClearAnswersAndTheDaemonKeepsServing) {
   DaemonProcess d;
-  MintedKey k = mint_key("key_http");
-  d.write_keys({k.record});
-  d.start_ready();
+  MintedKey k = serve_one_key(d, "key_http");
   {
     Client c(d.socket);
     c.send(std::string("\x00\x01 hello\r\n\r\n", 12));
@@ -167,9 +157,7 @@ TEST(Daemon, BadConfigExitsWithOneLineNamingTheKey) {
 
 TEST(Daemon, SighupWithABadConfigKeepsTheRunningOne) {
   DaemonProcess d;
-  MintedKey k = mint_key("key_hup");
-  d.write_keys({k.record});
-  d.start_ready();
+  MintedKey k = serve_one_key(d, "key_hup");
   DaemonProcess::write_file(d.config, "region: [broken\n");
   kill(d.pid, SIGHUP);
   ASSERT_TRUE(eventually([&] { return d.log().find("config not reloaded") != std::string::npos; })) << d.log();
@@ -178,9 +166,7 @@ TEST(Daemon, SighupWithABadConfigKeepsTheRunningOne) {
 
 TEST(Daemon, SighupAppliesANewPolicy) {
   DaemonProcess d;
-  MintedKey k = mint_key("key_policy", "viewer");
-  d.write_keys({k.record});
-  d.start_ready();
+  MintedKey k = serve_one_key(d, "key_policy", "viewer");
   EXPECT_EQ(d.validate(k.token, {"X-Edgekey-Permission: logs:read"}).status, 403);
   d.write_config("roles:\n  owner: [\"*\"]\n  viewer: [agents:read, logs:read]\n");
   kill(d.pid, SIGHUP);
@@ -190,9 +176,7 @@ TEST(Daemon, SighupAppliesANewPolicy) {
 
 TEST(Daemon, SigtermLeavesTheTableToReadersAndARestartReattaches) {
   DaemonProcess d;
-  MintedKey k = mint_key("key_term");
-  d.write_keys({k.record});
-  d.start_ready();
+  MintedKey k = serve_one_key(d, "key_term");
   auto v = Validator::open(d.table.c_str());
   ASSERT_TRUE(v);
   int st = d.stop();
@@ -218,9 +202,7 @@ TEST(Daemon, ATableInADirectoryServesBySocketAndByPath) {
     DaemonProcess d;
     d.table_directory = tmpl;
     d.write_config("");
-    MintedKey k = mint_key("key_dir");
-    d.write_keys({k.record});
-    d.start_ready();
+    MintedKey k = serve_one_key(d, "key_dir");
     EXPECT_EQ(d.validate(k.token).status, 200) << d.log();
     const auto status = nlohmann::json::parse(d.get("/v1/status").body);
     EXPECT_EQ(status["table"]["address"], std::string(tmpl) + "/" + d.table);
@@ -240,9 +222,7 @@ TEST(Daemon, ATableInADirectoryServesBySocketAndByPath) {
 
 TEST(Daemon, AnUnreadableUpstreamFallsBackToTheSnapshot) {
   DaemonProcess d;
-  MintedKey k = mint_key("key_snap");
-  d.write_keys({k.record});
-  d.start_ready();
+  MintedKey k = serve_one_key(d, "key_snap");
   ASSERT_EQ(d.stop(), 0);  // SIGTERM writes the snapshot
   shm::TableWriter::destroy(d.table);  // as after a reboot: no table
   ASSERT_EQ(unlink(d.keyset.c_str()), 0);

@@ -85,6 +85,14 @@ inline Ran run_process(const std::vector<std::string> &argv, const std::vector<s
   return r;
 }
 
+// edgekeyd started (ready) on a keyset of one freshly minted key; that key.
+inline MintedKey serve_one_key(DaemonProcess &d, const std::string &id, const std::string &role = "developer") {
+  MintedKey k = mint_key(id, role);
+  d.write_keys({k.record});
+  d.start_ready();
+  return k;
+}
+
 // Runs edgekeyctl with the daemon's config; returns its exit status and stdout.
 inline std::pair<int, std::string> ctl(const DaemonProcess &d, const std::vector<std::string> &args) {
   std::vector<std::string> argv = {EDGEKEYCTL_PATH, "--config", d.config};
