@@ -203,14 +203,21 @@ TEST(NatsDaemon, OriginDownRegionsServeAndCatchUp) {
   EXPECT_EQ(nats_status(*d)["messages_applied"], before + 1);
 }
 
+// The staleness scenario: edgekeyd (staleness max 1s, then `policy`) serving
+// key `a` from region 0's server, which is then killed.
+std::unique_ptr<DaemonProcess> serving_then_cut_off(Region &r, const MintedKey &a, const std::string &policy) {
+  r.origin->put(a.record);
+  auto d = r.daemon(0, "staleness:\n  max: 1s\n  policy: " + policy + "\n");
+  d->start_ready();
+  r.topo.region(0).kill_hard();
+  return d;
+}
+
 TEST(NatsDaemon, StalenessPolicyFailClosed) {
   Region r;
   ASSERT_TRUE(r.start());
   MintedKey a = mint_key("key_a");
-  r.origin->put(a.record);
-  auto d = r.daemon(0, "staleness:\n  max: 1s\n  policy: fail_closed\n");
-  d->start_ready();
-  r.topo.region(0).kill_hard();
+  auto d = serving_then_cut_off(r, a, "fail_closed");
   EXPECT_TRUE(answers(*d, a.token, "keyset_stale", 10000ms)) << d->log();
   std::string why;
   ASSERT_TRUE(r.topo.region(0).start(&why)) << why;
@@ -221,10 +228,7 @@ TEST(NatsDaemon, StalenessPolicyServeStale) {
   Region r;
   ASSERT_TRUE(r.start());
   MintedKey a = mint_key("key_a");
-  r.origin->put(a.record);
-  auto d = r.daemon(0, "staleness:\n  max: 1s\n  policy: serve_stale\n");
-  d->start_ready();
-  r.topo.region(0).kill_hard();
+  auto d = serving_then_cut_off(r, a, "serve_stale");
   // Stale (no contact for > 1 s) and still served.
   ASSERT_TRUE(eventually([&] { return nats_status(*d)["connected"] == false; }, 10000ms));
   ASSERT_TRUE(eventually([&] {
