@@ -7,7 +7,9 @@
 #include <functional>
 #include <memory>
 #include <stdexcept>
+#include <optional>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -18,6 +20,8 @@
 namespace edgekey::daemon::http::test {
 
 using Clock = std::chrono::steady_clock;
+
+inline const std::string kGet = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 
 class HttpServerTest : public ::testing::Test {
  protected:
@@ -74,6 +78,31 @@ class HttpServerTest : public ::testing::Test {
     }
   }
 
+  // A new connection has its GET answered 200: the server still serves.
+  ::testing::AssertionResult serves_a_new_client() {
+    Client c(sock);
+    if (!c.send(kGet)) return ::testing::AssertionFailure() << "cannot send to " << sock;
+    auto r = c.read_response();
+    if (!r) return ::testing::AssertionFailure() << "no answer on " << sock;
+    if (r->status != 200) return ::testing::AssertionFailure() << "answered " << r->status << ": " << r->body;
+    return ::testing::AssertionSuccess();
+  }
+
+  // Another server's start() on `path` fails with a std::system_error naming
+  // the path: its errno; nullopt (and a test failure) when it started.
+  std::optional<int> start_errno(const std::string& path) {
+    LoopThread other;
+    HttpServer s(other.loop(), ServerConfig{path, 0660, 16, {}}, [](const Request&, Response&) {});
+    try {
+      s.start();
+    } catch (const std::system_error& e) {
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+      return e.code().value();
+    }
+    ADD_FAILURE() << "a second server started on " << path;
+    return std::nullopt;
+  }
+
   ServerStats stats() {
     return loop.call([&] { return server->stats(); });
   }
@@ -89,7 +118,5 @@ class HttpServerTest : public ::testing::Test {
     return pred(stats());
   }
 };
-
-inline const std::string kGet = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 
 }  // namespace edgekey::daemon::http::test
