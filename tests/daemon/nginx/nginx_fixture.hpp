@@ -17,7 +17,10 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace edgekey::test {
@@ -97,6 +100,18 @@ inline size_t count_of(const std::string &hay, const std::string &needle) {
   for (size_t at = hay.find(needle); at != std::string::npos; at = hay.find(needle, at + 1)) ++n;
   return n;
 }
+
+// A response header's value, or "<none>".
+inline std::string header(const HttpResponse &r, const char *name) { return r.header(name).value_or("<none>"); }
+
+// The body as JSON (a test failure when it is not).
+inline nlohmann::json json_of(const HttpResponse &r) {
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << "not JSON: " << r.body;
+  return j;
+}
+
+inline std::string bearer(const MintedKey &k) { return "Authorization: Bearer " + k.token; }
 
 inline HttpResponse http_get(int port, const std::string &target, const std::vector<std::string> &headers = {}) {
   return http_request(port, "GET", target, headers);
@@ -209,5 +224,27 @@ class NginxProcess {
     return ready && !exited;
   }
 };
+
+// A refusal rendered by edgekey in front of the API: its status, its code in
+// X-Edgekey-Code and both again as a JSON body; the API (whose echo has
+// "api") not reached. nginx's error log is shown when the status differs.
+inline void expect_edgekey_refusal(const HttpResponse &r, int status, const std::string &code,
+                                   const NginxProcess &nginx) {
+  EXPECT_EQ(r.status, status) << r.body << "\nnginx log:\n" << nginx.error_log();
+  EXPECT_EQ(header(r, "X-Edgekey-Code"), code);
+  EXPECT_EQ(header(r, "Content-Type"), "application/json");
+  auto j = json_of(r);
+  EXPECT_EQ(j.value("status", 0), status) << r.body;
+  EXPECT_EQ(j.value("code", ""), code) << r.body;
+  EXPECT_FALSE(j.contains("api")) << "the API was reached: " << r.body;
+}
+
+// The stand-in API answered (its echo has "api": true) and saw each of
+// `fields` (X-Edgekey-* headers, uri, ...) with the value given.
+inline void expect_api_saw(const HttpResponse &r, const std::vector<std::pair<std::string, std::string>> &fields) {
+  auto j = json_of(r);
+  EXPECT_EQ(j.value("api", false), true) << r.body;
+  for (const auto &[name, value] : fields) EXPECT_EQ(j.value(name, "<absent>"), value) << name << " in " << r.body;
+}
 
 }  // namespace edgekey::test

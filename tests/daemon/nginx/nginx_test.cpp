@@ -44,14 +44,6 @@ void start_example(NginxProcess &n, const std::string &edgekeyd_socket) {
   ASSERT_NO_FATAL_FAILURE(n.start());
 }
 
-std::string header(const HttpResponse &r, const char *name) { return r.header(name).value_or("<none>"); }
-
-nlohmann::json json_body(const HttpResponse &r) {
-  auto j = nlohmann::json::parse(r.body, nullptr, false);
-  EXPECT_FALSE(j.is_discarded()) << "not JSON: " << r.body;
-  return j;
-}
-
 class NginxAuthRequest : public ::testing::Test {
  protected:
   MintedKey dev = mint_key("key_dev", "developer");        // chat:write, agents:deploy
@@ -77,18 +69,11 @@ class NginxAuthRequest : public ::testing::Test {
   HttpResponse get(const std::string &target, const std::vector<std::string> &headers = {}) {
     return http_get(nginx->port, target, headers);
   }
-  static std::string bearer(const MintedKey &k) { return "Authorization: Bearer " + k.token; }
 
   // A refusal as the example renders it: edgekey's status and code, in the
   // header and as a JSON body, and no API involved.
   void expect_refusal(const HttpResponse &r, int status, const std::string &code) {
-    EXPECT_EQ(r.status, status) << r.body << "\nnginx log:\n" << nginx->error_log();
-    EXPECT_EQ(header(r, "X-Edgekey-Code"), code);
-    EXPECT_EQ(header(r, "Content-Type"), "application/json");
-    auto j = json_body(r);
-    EXPECT_EQ(j.value("status", 0), status) << r.body;
-    EXPECT_EQ(j.value("code", ""), code) << r.body;
-    EXPECT_FALSE(j.contains("api")) << "the API was reached: " << r.body;
+    expect_edgekey_refusal(r, status, code, *nginx);
   }
 };
 
@@ -98,15 +83,8 @@ TEST_F(NginxAuthRequest, AGoodKeyReachesTheApiWhichSeesWhoCalled) {
     // Identity headers a client sends are replaced by edgekey's.
     HttpResponse r = get(path, {bearer(dev), "X-Edgekey-Key-Id: key_forged", "X-Edgekey-Role: owner"});
     ASSERT_EQ(r.status, 200) << r.body << "\nnginx log:\n" << nginx->error_log();
-    auto j = json_body(r);
-    EXPECT_EQ(j.value("api", false), true) << r.body;
-    EXPECT_EQ(j.value("uri", ""), path);
-    EXPECT_EQ(j.value("key_id", ""), "key_dev");
-    EXPECT_EQ(j.value("workspace", ""), "ws_test");
-    EXPECT_EQ(j.value("role", ""), "developer");
-    EXPECT_EQ(j.value("type", ""), "secret");
-    EXPECT_EQ(j.value("env", ""), "live");
-    EXPECT_EQ(j.value("real_ip", ""), "127.0.0.1");
+    expect_api_saw(r, {{"uri", path}, {"key_id", "key_dev"}, {"workspace", "ws_test"}, {"role", "developer"},
+                       {"type", "secret"}, {"env", "live"}, {"real_ip", "127.0.0.1"}});
   }
 }
 
@@ -134,7 +112,7 @@ TEST_F(NginxAuthRequest, EachLocationAsksForItsOwnPermission) {
   // "/" needs any valid key.
   HttpResponse r = get("/v1/evaluations", {bearer(analyst)});
   EXPECT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(json_body(r).value("key_id", ""), "key_analyst");
+  EXPECT_EQ(json_of(r).value("key_id", ""), "key_analyst");
 }
 
 TEST_F(NginxAuthRequest, APublishableKeyOnlyFromItsOriginsAndOnlyForWhatIsPublishable) {
@@ -142,7 +120,7 @@ TEST_F(NginxAuthRequest, APublishableKeyOnlyFromItsOriginsAndOnlyForWhatIsPublis
   expect_refusal(get("/v1/chat", {bearer(pub)}), 403, "origin_not_allowed");  // no Origin at all
   HttpResponse r = get("/v1/chat", {bearer(pub), "Origin: https://app.example.com"});
   EXPECT_EQ(r.status, 200) << r.body << "\nnginx log:\n" << nginx->error_log();
-  EXPECT_EQ(json_body(r).value("type", ""), "publishable");
+  EXPECT_EQ(json_of(r).value("type", ""), "publishable");
   expect_refusal(get("/v1/agents/deploy", {bearer(pub), "Origin: https://app.example.com"}), 403,
                  "insufficient_permission");
 }
