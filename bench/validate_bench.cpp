@@ -62,6 +62,9 @@ struct Table {
   std::unique_ptr<shm::TableWriter> writer;
   std::vector<std::string> hits, revoked, unknown;
   std::vector<std::array<uint8_t, 32>> hit_hashes, unknown_hashes;
+  // The sampled hits by their slot's distance from their home (linear
+  // probing at load 0.8): at the home slot, or 3 or more slots past it.
+  std::vector<std::array<uint8_t, 32>> home_hashes, far_hashes;
   struct alignas(64) FloorSlot {
     uint8_t hash[32];
     uint8_t payload[96];
@@ -145,6 +148,17 @@ Table &table(int64_t n) {
     hasher.hash(tok, h.data());
     t.unknown.push_back(std::move(tok));
     t.unknown_hashes.push_back(h);
+  }
+  {
+    const shm::DataView d = t.writer->current()->view();
+    for (const auto &h : t.hit_hashes) {
+      const uint64_t h0 = shm::hash_word0(h.data());
+      uint64_t idx = shm::home_slot(h0, d.capacity), dist = 0;
+      while (d.slots[idx].w[2].load(std::memory_order_relaxed) != h0 && dist < d.capacity)
+        idx = idx + 1 == d.capacity ? 0 : idx + 1, ++dist;
+      if (dist == 0) t.home_hashes.push_back(h);
+      else if (dist >= 3) t.far_hashes.push_back(h);
+    }
   }
   g_segment_bytes[n] = t.writer->stats().segment_bytes;
   t.writer->heartbeat(int64_t(time(nullptr)));  // the readers' usage clock, as edgekeyd's tick sets it
@@ -355,6 +369,10 @@ void BM_PartSlotLine(benchmark::State &state) {
 void find_part(benchmark::State &state, const std::vector<std::array<uint8_t, 32>> &hashes, shm::Lookup want) {
   Table &t = table(state.range(0));
   const shm::DataView view = t.writer->current()->view();
+  if (hashes.empty()) {
+    state.SkipWithError("no such keys in this table");
+    return;
+  }
   run_part(state, [&](size_t i) {
     shm::SlotImage s;
     auto r = shm::find_slot(view, hashes[i % hashes.size()].data(), s);
@@ -367,6 +385,18 @@ void BM_PartFindSlot(benchmark::State &state) {
 }
 void BM_PartFindSlotMiss(benchmark::State &state) {
   find_part(state, table(state.range(0)).unknown_hashes, shm::Lookup::Miss);
+}
+// find_slot of the hits at their home slot, and of those 3 or more slots
+// past it (their share: --benchmark_counters; bench/results/lookup.md).
+void BM_PartFindSlotHome(benchmark::State &state) {
+  Table &t = table(state.range(0));
+  find_part(state, t.home_hashes, shm::Lookup::Hit);
+  state.counters["share"] = double(t.home_hashes.size()) / double(t.hit_hashes.size());
+}
+void BM_PartFindSlotFar(benchmark::State &state) {
+  Table &t = table(state.range(0));
+  find_part(state, t.far_hashes, shm::Lookup::Hit);
+  state.counters["share"] = double(t.far_hashes.size()) / double(t.hit_hashes.size());
 }
 void BM_PartParseHashFind(benchmark::State &state) {
   Table &t = table(state.range(0));
@@ -554,7 +584,9 @@ void register_all() {
   // A request's steps, latency mode, each row one step more than the last:
   //   Sha256 < Parse (CRC included) < ParseHash;  Homes, SlotLine: one load
   //   from a precomputed hash (the homes word; the home slot's first line);
-  //   FindSlot (Miss): the probe from a precomputed hash; ParseHashFind;
+  //   FindSlot (Miss): the probe from a precomputed hash; FindSlotHome /
+  //   FindSlotFar: the hits at their home slot / 3 or more slots past it;
+  //   ParseHashFind;
   //   then BM_ValidateHit/latency adds the call, refresh and the copies into
   //   ek_result.
   for (int64_t n : g_sizes)
@@ -565,6 +597,8 @@ void register_all() {
              {"BM_PartHomes", BM_PartHomes},
              {"BM_PartSlotLine", BM_PartSlotLine},
              {"BM_PartFindSlot", BM_PartFindSlot},
+             {"BM_PartFindSlotHome", BM_PartFindSlotHome},
+             {"BM_PartFindSlotFar", BM_PartFindSlotFar},
              {"BM_PartFindSlotMiss", BM_PartFindSlotMiss},
              {"BM_PartParseHashFind", BM_PartParseHashFind}})
       benchmark::RegisterBenchmark((std::string(name) + "/latency").c_str(), fn)->Arg(n);
