@@ -46,25 +46,27 @@ CtlError unavailable(const std::string &path, const std::string &what) {
   return CtlError(kExitUnavailable, "edgekeyd at " + path + ": " + what);
 }
 
+// "cannot reach edgekeyd" and why, with what to do where errno tells.
 CtlError connect_error(const std::string &path, int err) {
-  const std::string sys = std::strerror(err);
+  std::string why;
   switch (err) {
     case ENOENT:
-      return CtlError(kExitUnavailable, "cannot reach edgekeyd: no socket at " + path +
-                                            " (is edgekeyd running? check socket.path in the config)");
+      why = ": no socket at " + path + " (is edgekeyd running? check socket.path in the config)";
+      break;
     case ECONNREFUSED:
-      return CtlError(kExitUnavailable, "cannot reach edgekeyd: nothing listens on " + path +
-                                            " (edgekeyd is not running; the socket file is stale)");
+      why = ": nothing listens on " + path + " (edgekeyd is not running; the socket file is stale)";
+      break;
     case EACCES:
     case EPERM:
-      return CtlError(kExitUnavailable, "cannot reach edgekeyd: permission denied on " + path +
-                                            " (run as root or as a member of the socket's group)");
+      why = ": permission denied on " + path + " (run as root or as a member of the socket's group)";
+      break;
     case EAGAIN:
-      return CtlError(kExitUnavailable, "cannot reach edgekeyd: " + path +
-                                            " is not accepting connections (its backlog is full); retry");
+      why = ": " + path + " is not accepting connections (its backlog is full); retry";
+      break;
     default:
-      return CtlError(kExitUnavailable, "cannot reach edgekeyd at " + path + ": " + sys);
+      why = " at " + path + ": " + std::strerror(err);
   }
+  return CtlError(kExitUnavailable, "cannot reach edgekeyd" + why);
 }
 
 // Waits for `events` on fd until `deadline`; false on timeout.
