@@ -111,6 +111,15 @@ RunResult run_ctl(const std::vector<std::string> &args, const std::vector<std::s
   return finish(start_ctl(args, env, stdin_text));
 }
 
+::testing::AssertionResult help_prints(std::vector<std::string> cmd, const std::vector<std::string> &texts) {
+  cmd.push_back("--help");
+  const RunResult r = run_ctl(cmd);
+  if (r.exit_code != 0) return ::testing::AssertionFailure() << "exit " << r.exit_code << ": " << r.err;
+  for (const std::string &t : texts)
+    if (r.out.find(t) == std::string::npos) return ::testing::AssertionFailure() << "no \"" << t << "\" in: " << r.out;
+  return ::testing::AssertionSuccess();
+}
+
 std::string read_file(const std::string &path) {
   std::ifstream f(path, std::ios::binary);
   std::stringstream ss;

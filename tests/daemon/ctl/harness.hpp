@@ -4,6 +4,8 @@
 
 #include "sync/record/key_record.hpp"
 
+#include <gtest/gtest.h>
+
 #include <string>
 #include <sys/types.h>
 #include <vector>
@@ -32,6 +34,9 @@ Proc start_ctl(const std::vector<std::string> &args, const std::vector<std::stri
 RunResult finish(Proc p);
 RunResult run_ctl(const std::vector<std::string> &args, const std::vector<std::string> &env = {},
                   const std::string &stdin_text = "");
+
+// `edgekeyctl <cmd> --help` exits 0 and prints each of `texts`.
+::testing::AssertionResult help_prints(std::vector<std::string> cmd, const std::vector<std::string> &texts);
 
 std::string read_file(const std::string &path);
 void write_file(const std::string &path, const std::string &text);
