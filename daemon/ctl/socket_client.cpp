@@ -46,27 +46,24 @@ CtlError unavailable(const std::string &path, const std::string &what) {
   return CtlError(kExitUnavailable, "edgekeyd at " + path + ": " + what);
 }
 
-// "cannot reach edgekeyd" and why, with what to do where errno tells.
+// "cannot reach edgekeyd" and why: the socket's state that errno tells, with
+// what to do, or else errno's own text.
 CtlError connect_error(const std::string &path, int err) {
-  std::string why;
-  switch (err) {
-    case ENOENT:
-      why = ": no socket at " + path + " (is edgekeyd running? check socket.path in the config)";
-      break;
-    case ECONNREFUSED:
-      why = ": nothing listens on " + path + " (edgekeyd is not running; the socket file is stale)";
-      break;
-    case EACCES:
-    case EPERM:
-      why = ": permission denied on " + path + " (run as root or as a member of the socket's group)";
-      break;
-    case EAGAIN:
-      why = ": " + path + " is not accepting connections (its backlog is full); retry";
-      break;
-    default:
-      why = " at " + path + ": " + std::strerror(err);
-  }
-  return CtlError(kExitUnavailable, "cannot reach edgekeyd" + why);
+  struct Reason {
+    int err;
+    const char *before_path, *after_path;
+  };
+  static constexpr Reason kReasons[] = {
+      {ENOENT, ": no socket at ", " (is edgekeyd running? check socket.path in the config)"},
+      {ECONNREFUSED, ": nothing listens on ", " (edgekeyd is not running; the socket file is stale)"},
+      {EACCES, ": permission denied on ", " (run as root or as a member of the socket's group)"},
+      {EPERM, ": permission denied on ", " (run as root or as a member of the socket's group)"},
+      {EAGAIN, ": ", " is not accepting connections (its backlog is full); retry"},
+  };
+  for (const Reason &r : kReasons)
+    if (r.err == err)
+      return CtlError(kExitUnavailable, std::string("cannot reach edgekeyd") + r.before_path + path + r.after_path);
+  return CtlError(kExitUnavailable, "cannot reach edgekeyd at " + path + ": " + std::strerror(err));
 }
 
 // Waits for `events` on fd until `deadline`; false on timeout.
