@@ -137,8 +137,11 @@ void FileKeyRepository::update_by_id(const LookupChange &change) {
     bool indexed = false;
     if (!f.not_found() && f.fd() >= 0)
       if (std::optional<sync::KeysetIndex> idx = sync::load_keyset_index(index_path, f.stamp()))
-        indexed = editor.adopt(f.text(), std::move(*idx));
-    if (!indexed && (f.not_found() || !editor.read(f.text(), path_))) {
+        indexed = editor.adopt(f.text(), std::move(*idx), path_);
+    // Otherwise every item's id and hash (what the edit must not repeat), on two threads; a file
+    // where that does not do (an item without a readable id or hash, a form only the full parser
+    // reads) has every record judged.
+    if (!indexed && (f.not_found() || !(editor.scan(f.text(), path_) || editor.read(f.text(), path_)))) {
       // A new file, or one only the full parser reads: read and written whole.
       update_locked([&](const std::vector<sync::KeyRecord> &current) { return change(VectorLookup(current)); });
       return;

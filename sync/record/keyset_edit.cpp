@@ -4,8 +4,10 @@
 #include "sync/record/atomic_file.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <iterator>
+#include <thread>
 
 namespace edgekey::sync {
 namespace {
@@ -29,6 +31,7 @@ bool has_repeats(const std::vector<KeysetIndexEntry> &entries, Key key) {
 
 bool KeysetEditor::read(std::string_view text, std::string_view source) {
   text_ = text;
+  source_ = source;
   entries_.clear();
   rejected_.clear();
   bool spliceable = true;
@@ -54,8 +57,70 @@ bool KeysetEditor::read(std::string_view text, std::string_view source) {
   return true;
 }
 
-bool KeysetEditor::adopt(std::string_view text, KeysetIndex index) {
+bool KeysetEditor::scan(std::string_view text, std::string_view source) {
   text_ = text;
+  source_ = source;
+  entries_.clear();
+  rejected_.clear();
+  KeysetShape shape;
+  int line = 1;
+  const size_t first = scan_detail::scan_head(text, shape, &line);
+  if (first == npos || shape.keys != KeysetShape::Keys::Block) return false;
+  const size_t dash = shape.dash_column;
+  // Two halves split at an item's `-` line near the middle: in the subset,
+  // every line with the dash at dash_column starts an item, so the halves'
+  // items are the whole text's.
+  size_t mid = text.size();
+  if (text.size() - first >= (8u << 20)) {
+    const std::string start = "\n" + std::string(dash, ' ') + "- ";
+    const size_t at = text.find(start, first + (text.size() - first) / 2);
+    if (at != npos) mid = at + 1;
+  }
+  auto part = [&](size_t from, size_t to, std::vector<KeysetIndexEntry> &out) {
+    std::string id, hash;
+    bool ok = true;
+    out.reserve((to - from) / 128);
+    const bool supported = scan_items(text, from, to, dash, 0, [&](const ScanItem &it) {
+      uint64_t head = 0;
+      if (!item_id_hash(text, it, id, hash) || (head = keyset_hash_head(hash)) == 0) return ok = false;
+      out.push_back({keyset_id_key(id), head, it.begin, it.end});
+      return true;
+    });
+    return supported && ok;
+  };
+  std::vector<KeysetIndexEntry> second;
+  bool second_ok = true;
+  std::thread other;
+  if (mid < text.size()) other = std::thread([&] { second_ok = part(mid, text.size(), second); });
+  bool ok = part(first, mid, entries_);
+  if (other.joinable()) other.join();
+  ok = ok && second_ok && !entries_.empty();
+  if (ok) {
+    entries_.insert(entries_.end(), second.begin(), second.end());
+    second = {};
+    // The ids sorted here, the hashes beside: no two alike on 64 bits.
+    bool hashes_repeat = false;
+    other = std::thread([&] { hashes_repeat = has_repeats(entries_, [](const KeysetIndexEntry &e) { return e.hash_head; }); });
+    std::vector<KeysetIndexEntry> sorted = entries_;
+    std::sort(sorted.begin(), sorted.end(), [](const auto &a, const auto &b) { return by_id_key(a, b); });
+    other.join();
+    const bool ids_repeat = std::adjacent_find(sorted.begin(), sorted.end(), [](const auto &a, const auto &b) {
+                              return a.id_key == b.id_key;
+                            }) != sorted.end();
+    entries_ = std::move(sorted);
+    ok = !hashes_repeat && !ids_repeat;
+  }
+  if (!ok) {
+    entries_.clear();
+    return false;
+  }
+  dash_column_ = dash;
+  return true;
+}
+
+bool KeysetEditor::adopt(std::string_view text, KeysetIndex index, std::string_view source) {
+  text_ = text;
+  source_ = source;
   rejected_.clear();
   dash_column_ = size_t(index.dash_column);
   entries_ = std::move(index.entries);
@@ -69,40 +134,70 @@ bool KeysetEditor::adopt(std::string_view text, KeysetIndex index) {
 
 KeysetIndex KeysetEditor::index(const FileStamp &stamp) const { return KeysetIndex{stamp, dash_column_, entries_}; }
 
-std::optional<KeyRecord> KeysetEditor::decode(const KeysetIndexEntry &e) const {
-  ScanItem item{size_t(e.begin), size_t(e.end), 1, 0};
+ScanItem KeysetEditor::item_of(const KeysetIndexEntry &e) const {
+  ScanItem item{size_t(e.begin), size_t(e.end), 0, 0};
   size_t c = item.begin;
   while (c < item.end && text_[c] == ' ') ++c;
-  if (c - item.begin != dash_column_ || c >= item.end || text_[c] != '-') return std::nullopt;
+  if (c - item.begin != dash_column_ || c >= item.end || text_[c] != '-') return item;
   ++c;
   while (c < item.end && text_[c] == ' ') ++c;
   item.column = c - item.begin;
+  return item;
+}
+
+std::optional<KeyRecord> KeysetEditor::decode(const KeysetIndexEntry &e) const {
+  ScanItem item = item_of(e);
+  if (item.column == 0) return std::nullopt;
   std::vector<RawField> fields;
-  if (!decode_item(text_, item, fields)) return std::nullopt;  // read() or the index checked it: cannot happen
+  if (!decode_item(text_, item, fields)) return std::nullopt;
   FieldsOutcome o = record_from_fields(fields, item.line);
-  return std::move(o.record);
+  if (!o.record) return std::nullopt;
+  KeyRecord r = std::move(*o.record);
+  return r;
+}
+
+bool KeysetEditor::id_hash_of(const KeysetIndexEntry &e, std::string &id, std::string &hash) const {
+  const ScanItem item = item_of(e);
+  return item.column != 0 && item_id_hash(text_, item, id, hash);
 }
 
 size_t KeysetEditor::index_of(std::string_view id) const {
   const KeysetIndexEntry probe{keyset_id_key(id), 0, 0, 0};
+  std::string its_id, its_hash;
   for (auto it = std::lower_bound(entries_.begin(), entries_.end(), probe, by_id_key);
        it != entries_.end() && it->id_key == probe.id_key; ++it)
-    if (std::optional<KeyRecord> r = decode(*it); r && r->id == id) return size_t(it - entries_.begin());
+    if (id_hash_of(*it, its_id, its_hash) && its_id == id) return size_t(it - entries_.begin());
   return npos;
 }
 
 std::optional<KeyRecord> KeysetEditor::find(std::string_view id) const {
   const size_t i = index_of(id);
   if (i == npos) return std::nullopt;
-  return decode(entries_[i]);
+  if (std::optional<KeyRecord> r = decode(entries_[i])) return r;
+  // The record with this id does not load: said with its line, as edgekeyd says it.
+  const KeysetIndexEntry &e = entries_[i];
+  const int line = 1 + int(std::count(text_.begin(), text_.begin() + std::ptrdiff_t(e.begin), '\n'));
+  ScanItem item = item_of(e);
+  item.line = line;
+  std::vector<RawField> fields;
+  std::string reason = "key " + std::string(id) + ": not in a form edgekeyctl edits in place";
+  int at = line;
+  if (item.column != 0 && decode_item(text_, item, fields)) {
+    FieldsOutcome o = record_from_fields(fields, line);
+    reason = format_record_error(o.id, o.error);
+    if (o.error.line > 0) at = o.error.line;
+  }
+  throw KeysetError(source_ + ":" + std::to_string(at) + ": " + reason + "; fix or remove that record first");
 }
 
 std::optional<std::string> KeysetEditor::hash_owner(const std::string &hash, std::string_view id) const {
   const uint64_t head = keyset_hash_head(hash);
+  std::array<uint8_t, 32> want{}, its{};
+  if (!parse_record_hash(hash, want)) return std::nullopt;
+  std::string its_id, its_hash;
   for (const auto &e : entries_) {
-    if (e.hash_head != head) continue;
-    std::optional<KeyRecord> r = decode(e);
-    if (r && r->hash == hash && r->id != id) return r->id;
+    if (e.hash_head != head || !id_hash_of(e, its_id, its_hash)) continue;
+    if (parse_record_hash(its_hash, its) && its == want && its_id != id) return its_id;
   }
   return std::nullopt;
 }
@@ -188,29 +283,36 @@ KeysetIndex KeysetEditor::write(const std::string &path, const std::vector<KeyRe
     }
   }, 0640);
 
-  // The new index: every other entry moved by the shift before it, the written ones merged in.
+  // The new index in one pass: every other entry moved by the shift before
+  // it, the written ones (few) merged in.
   next.dash_column = dash_column_;
   std::sort(fresh.begin(), fresh.end(), by_id_key);
-  std::vector<bool> gone(entries_.size(), false);
-  for (const auto &rp : replaced) gone[rp.entry] = true;
-  std::vector<KeysetIndexEntry> moved;
-  moved.reserve(entries_.size());
+  std::vector<size_t> gone;
+  for (const auto &rp : replaced) gone.push_back(rp.entry);
+  std::sort(gone.begin(), gone.end());
+  next.entries.reserve(entries_.size() - gone.size() + fresh.size());
+  auto out = std::back_inserter(next.entries);
+  auto f = fresh.begin();
+  auto g = gone.begin();
   for (size_t i = 0; i < entries_.size(); ++i) {
-    if (gone[i]) continue;
+    if (g != gone.end() && *g == i) {
+      ++g;
+      continue;
+    }
     KeysetIndexEntry e = entries_[i];
-    // The shift of the last replaced item ending at or before e.
-    auto s = std::upper_bound(shifts.begin(), shifts.end(), e.begin,
-                              [](uint64_t b, const std::pair<uint64_t, int64_t> &x) { return b < x.first; });
-    if (s != shifts.begin()) {
+    if (!shifts.empty() && e.begin >= shifts.front().first) {
+      // The shift of the last replaced item ending at or before e.
+      auto s = std::upper_bound(shifts.begin(), shifts.end(), e.begin,
+                                [](uint64_t b, const std::pair<uint64_t, int64_t> &x) { return b < x.first; });
       const int64_t d = std::prev(s)->second;
       e.begin = uint64_t(int64_t(e.begin) + d);
       e.end = uint64_t(int64_t(e.end) + d);
     }
     if (e.end == unterminated) ++e.end;
-    moved.push_back(e);
+    for (; f != fresh.end() && by_id_key(*f, e); ++f) *out++ = *f;
+    *out++ = e;
   }
-  next.entries.reserve(moved.size() + fresh.size());
-  std::merge(moved.begin(), moved.end(), fresh.begin(), fresh.end(), std::back_inserter(next.entries), by_id_key);
+  for (; f != fresh.end(); ++f) *out++ = *f;
   return next;
 }
 

@@ -28,16 +28,29 @@ class KeysetEditor {
   // hash; the caller then reads and rewrites the file whole
   // (load_keyset_file, save_keyset_file). `text` must outlive the editor.
   bool read(std::string_view text, std::string_view source);
+  // Indexes `text` (of the file `source`) from each record's id and hash
+  // alone (item_id_hash), on two threads for a large text: what an edit
+  // needs to know of the records it does not change (that an id or hash
+  // it writes is no other record's). The other fields are not judged here:
+  // a record that does not load is kept as it is by a splice, reported when
+  // looked up (find), and rejected with its line by edgekeyd. False when
+  // the editor cannot splice the text, an item has no readable id or hash
+  // (the caller then read()s it, which judges and reports every record),
+  // or two items may share an id or a hash. `text` must outlive the editor.
+  bool scan(std::string_view text, std::string_view source);
   // Takes `index` (load_keyset_index: it names the file version `text` was
   // read from) instead of decoding every record: records are decoded only
   // when looked up. False when the index does not fit the text.
-  bool adopt(std::string_view text, KeysetIndex index);
+  // `source` names the file in messages.
+  bool adopt(std::string_view text, KeysetIndex index, std::string_view source = "<keyset>");
 
   // Records that do not load, as parse_keyset_yaml reports them (read()).
   const std::vector<KeysetRejection> &rejected() const { return rejected_; }
   size_t size() const { return entries_.size(); }
 
   // The record with this id (decoded again from the text); nullopt if none.
+  // Throws KeysetError naming its line and id when the record with this id
+  // does not load (scan() and an index do not judge records).
   std::optional<KeyRecord> find(std::string_view id) const;
   // The id of a record other than `id` whose hash text is `hash`; nullopt if none.
   std::optional<std::string> hash_owner(const std::string &hash, std::string_view id) const;
@@ -57,6 +70,10 @@ class KeysetEditor {
  private:
   size_t index_of(std::string_view id) const;  // into entries_; npos if none
   std::optional<KeyRecord> decode(const KeysetIndexEntry &e) const;
+  ScanItem item_of(const KeysetIndexEntry &e) const;  // line 0; column 0 when the dash is not at dash_column_
+  bool id_hash_of(const KeysetIndexEntry &e, std::string &id, std::string &hash) const;
+
+  std::string source_;
 
   std::string_view text_;
   size_t dash_column_ = 0;

@@ -90,14 +90,31 @@ std::optional<KeysetIndex> load_keyset_index(const std::string &index_path, cons
 }
 
 void save_keyset_index(const std::string &index_path, const KeysetIndex &index) noexcept {
+  std::array<uint64_t, kHeaderWords> head = header_of(index);
+  head[8] = checksum(head.data(), kHeaderWords - 1, index.entries.data(), index.entries.size());
+  const size_t body = index.entries.size() * sizeof(KeysetIndexEntry);
+  // An index there is overwritten in place, entries first, then the header
+  // naming the new file version: its cached pages are reused (no 32 MB
+  // written aside and 32 MB freed per edit at 1M keys), and a write cut
+  // short leaves a header that names another version or a checksum that
+  // fails, so it is not used.
+  int fd = ::open(index_path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  struct stat st{};
+  if (fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1) {
+    const bool ok = ::lseek(fd, off_t(sizeof head), SEEK_SET) == off_t(sizeof head) &&
+                    write_all(fd, index.entries.data(), body) && ::lseek(fd, 0, SEEK_SET) == 0 &&
+                    write_all(fd, head.data(), sizeof head) && ::ftruncate(fd, off_t(sizeof head + body)) == 0;
+    ::close(fd);
+    if (!ok) ::unlink(index_path.c_str());
+    return;
+  }
+  if (fd >= 0) ::close(fd);
   std::string tmp = index_path + ".tmp.XXXXXX";
-  int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
+  fd = ::mkostemp(tmp.data(), O_CLOEXEC);
   if (fd < 0) {
     ::unlink(index_path.c_str());
     return;
   }
-  std::array<uint64_t, kHeaderWords> head = header_of(index);
-  head[8] = checksum(head.data(), kHeaderWords - 1, index.entries.data(), index.entries.size());
   const bool ok = ::fchmod(fd, 0640) == 0 && write_all(fd, head.data(), sizeof head) &&
                   write_all(fd, index.entries.data(), index.entries.size() * sizeof(KeysetIndexEntry));
   ::close(fd);

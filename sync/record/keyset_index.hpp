@@ -5,9 +5,10 @@
 // The index names one version of the file (its FileStamp: device, inode,
 // size, mtime and ctime in ns) and holds, per record of that version, 64
 // bits of its id, 64 bits of its token hash and its place in the text. It
-// is written by edgekeyctl only, under the keyset lock: after a full read
-// that found every record valid and no id or hash twice, or after a splice
-// of such a file (keyset_edit.hpp). A file whose stamp differs (edited by a
+// is written by edgekeyctl only, under the keyset lock: after a scan that
+// read every item's id and hash and found none twice (KeysetEditor::scan;
+// the other fields are not judged), or a full read that found every
+// record valid, or after a splice of such a file (keyset_edit.hpp). A file whose stamp differs (edited by a
 // person, replaced whole, written by an older edgekeyctl) is read whole
 // again. It is a cache: not fsynced, checked by a checksum, and may be
 // deleted at any time.
@@ -49,8 +50,8 @@ std::string keyset_index_path(const std::string &keyset_path);
 // and reads back whole; nullopt otherwise (absent, stale, torn).
 std::optional<KeysetIndex> load_keyset_index(const std::string &index_path, const FileStamp &expect);
 
-// Writes `index` aside and renames it over `index_path` (mode 0640, no
-// fsync). Best effort: a failure removes what it wrote and any older index
+// Writes `index` over the regular file at `index_path` in place, or aside
+// and renamed there when there is none (mode 0640; no fsync). Best effort: a failure removes what it wrote and any older index
 // (which could only be stale), and is not reported.
 void save_keyset_index(const std::string &index_path, const KeysetIndex &index) noexcept;
 

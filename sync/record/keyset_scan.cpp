@@ -395,6 +395,43 @@ bool decode_item(std::string_view text, const ScanItem &item, std::vector<RawFie
   return !high || valid_utf8(text.substr(item.begin, item.end - item.begin));
 }
 
+bool item_id_hash(std::string_view text, const ScanItem &item, std::string &id, std::string &hash) {
+  const char *base = text.data();
+  size_t pos = item.begin;
+  bool first = true, have_id = false, have_hash = false;
+  static thread_local RawValue v;
+  while (pos < item.end) {
+    const char *nl = static_cast<const char *>(std::char_traits<char>::find(base + pos, item.end - pos, '\n'));
+    const size_t eol = nl ? size_t(nl - base) : item.end;
+    size_t i = pos + item.column;
+    if (!first) {
+      i = pos;
+      while (i < eol && base[i] == ' ') ++i;
+      if (i == eol || base[i] == '#') {
+        pos = eol + 1;
+        continue;
+      }
+      if (i - pos != item.column) return false;
+    }
+    first = false;
+    // Only "id:" and "hash:" are read; any other field's value is left to decode_item.
+    const bool is_id = eol - i >= 3 && base[i] == 'i' && base[i + 1] == 'd' && base[i + 2] == ':';
+    const bool is_hash = !is_id && eol - i >= 5 && std::memcmp(base + i, "hash:", 5) == 0;
+    if (is_id || is_hash) {
+      const size_t colon = i + (is_id ? 2 : 4);
+      if (colon + 1 < eol && base[colon + 1] != ' ') return false;
+      Line l{base + colon + 1, base + eol};
+      if (!l.value(v) || !(v.kind == Kind::String || v.kind == Kind::Plain)) return false;
+      bool &have = is_id ? have_id : have_hash;
+      if (have) return false;
+      have = true;
+      (is_id ? id : hash) = v.text;
+    }
+    pos = eol + 1;
+  }
+  return have_id && have_hash;
+}
+
 namespace {
 
 enum Field : uint8_t {

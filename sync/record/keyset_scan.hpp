@@ -57,6 +57,12 @@ bool scan_items(std::string_view text, size_t from, size_t to, size_t dash_colum
 // False = outside the subset.
 bool decode_item(std::string_view text, const ScanItem &item, std::vector<RawField> &fields);
 
+// The id and the hash of `item` as decode_item() reads them, without
+// reading its other fields' values: false when either is missing, given
+// twice, not a one-line text scalar, or a line of the item is not at its
+// field column. Enough to index a file (keyset_edit.hpp), not to judge it.
+bool item_id_hash(std::string_view text, const ScanItem &item, std::string &id, std::string &hash);
+
 // The common case of record_from_fields(), quickly: every field at most
 // once, each value of the kind its field takes, the hash in lowercase. Fills
 // `out` with what record_from_fields would give before validate_record();

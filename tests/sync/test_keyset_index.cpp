@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <filesystem>
 #include <unistd.h>
 
@@ -135,6 +136,127 @@ TEST(KeysetIndex, UsedOnlyForTheFileVersionItNamesAndWhenItReadsBackWhole) {
   // An index whose items lie beyond the text does not fit it.
   KeysetEditor short_text;
   EXPECT_FALSE(short_text.adopt(f.text().substr(0, 40), *back));
+}
+
+// KeysetEditor::scan, the first edit's check: each item's id and hash
+// only, the text split in two halves above 8 MiB. It indexes what a full
+// read indexes, and refuses what it cannot vouch for.
+TEST(KeysetIndex, ScanIndexesWhatAFullReadIndexes) {
+  testing::TempDir dir;
+  for (const size_t n : {size_t(5), size_t(45000)}) {  // 45000 items: ~9 MiB, two halves
+    SCOPED_TRACE(n);
+    std::string text = "# hand-written\nkeys:\n";
+    for (size_t i = 0; i < n; ++i) {
+      const std::string id = "key_" + std::to_string(i);
+      text += i % 3 == 0 ? item("'" + id + "'", unsigned(i + 1), "    # note\n")
+              : i % 3 == 1 ? item("\"" + id + "\"", unsigned(i + 1), "\n")
+                           : item(id, unsigned(i + 1), "    name: x\n");
+    }
+    const std::string path = dir.file("keys.yaml");
+    testing::write_file(path, text);
+    MappedFile f(path);
+    KeysetEditor full, scanned;
+    ASSERT_TRUE(full.read(f.text(), path));
+    ASSERT_TRUE(scanned.scan(f.text(), path));
+    EXPECT_EQ(scanned.size(), n);
+    EXPECT_TRUE(same_entries(scanned.index(f.stamp()).entries, full.index(f.stamp()).entries));
+    EXPECT_EQ(scanned.index(f.stamp()).dash_column, 2u);
+    const std::string last = "key_" + std::to_string(n - 1);
+    ASSERT_TRUE(scanned.find(last));
+    EXPECT_EQ(*scanned.find(last), *full.find(last));
+    EXPECT_EQ(scanned.hash_owner(hash_n(unsigned(n)), "key_new"), std::optional<std::string>(last));
+  }
+}
+
+TEST(KeysetIndex, ScanRefusesWhatItCannotVouchFor) {
+  testing::TempDir dir;
+  std::string many;  // enough for two halves, so a repeat across them is seen too
+  for (unsigned i = 0; i < 45000; ++i) many += item("key_" + std::to_string(i), i + 100);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"no id", "  - hash: " + hash_n(1) + "\n    workspace: ws\n"},
+      {"a hash that does not parse", item("key_x", 1).replace(item("key_x", 1).find("sha256:"), 7, "md5:")},
+      {"the id twice", item("key_x", 1, "    id: key_y\n")},
+      {"a multi-line id", "  - id: |\n      key_x\n    hash: " + hash_n(1) + "\n"},
+      {"an id repeated", item("key_x", 1) + item("key_x", 2)},
+      {"a hash repeated", item("key_x", 1) + item("key_y", 1)},
+      {"a hash repeated across the halves", many + item("key_x", 100)},  // the first item's, in the last
+      {"an id repeated across the halves", many + item("key_0", 1)},
+  };
+  for (const auto &[what, items] : cases) {
+    SCOPED_TRACE(what);
+    const std::string path = dir.file("keys.yaml");
+    testing::write_file(path, "keys:\n" + items);
+    MappedFile f(path);
+    KeysetEditor e;
+    EXPECT_FALSE(e.scan(f.text(), path));
+  }
+}
+
+// What scan() does not judge: a record whose other fields do not load is
+// kept byte for byte by an edit, and looking it up says where it is.
+TEST(KeysetIndex, ARecordThatDoesNotLoadIsKeptAndReportedWhenLookedUp) {
+  testing::TempDir dir;
+  const std::string bad = "  - id: key_bad\n    hash: " + hash_n(2) +
+                          "\n    workspace: ws_a\n    type: admin\n    env: live\n    role: viewer\n    status: active\n";
+  const std::string text = "keys:\n" + item("key_a", 1) + bad + item("key_c", 3);
+  const std::string path = dir.file("keys.yaml");
+  testing::write_file(path, text);
+  MappedFile f(path);
+  KeysetEditor e;
+  ASSERT_TRUE(e.scan(f.text(), path));
+  EXPECT_EQ(e.size(), 3u);
+  try {
+    e.find("key_bad");
+    ADD_FAILURE() << "no error for a record that does not load";
+  } catch (const KeysetError &err) {
+    const std::string m = err.what();
+    EXPECT_NE(m.find(path + ":12:"), std::string::npos) << m;  // the `type:` line
+    EXPECT_NE(m.find("key_bad"), std::string::npos) << m;
+    EXPECT_NE(m.find("type"), std::string::npos) << m;
+  }
+  // Its id and hash still count.
+  EXPECT_EQ(e.hash_owner(hash_n(2), "key_new"), std::optional<std::string>("key_bad"));
+  ASSERT_TRUE(e.find("key_c"));
+  e.write(path, {put("key_new", 9)}, f.fd());
+  EXPECT_EQ(testing::read_file(path).substr(0, text.size()), text);
+  KeysetParse p = parse_keyset_yaml(testing::read_file(path), path);
+  ASSERT_EQ(p.rejected.size(), 1u);
+  EXPECT_EQ(p.rejected[0].key_id, "key_bad");
+  EXPECT_EQ(p.records.size(), 3u);
+}
+
+// save_keyset_index over an index already there rewrites it in place (the
+// same file); what is read back is the new index only.
+TEST(KeysetIndex, SavedOverAnOlderIndexInPlace) {
+  testing::TempDir dir;
+  const std::string path = dir.file("keys.yaml"), index_path = keyset_index_path(path);
+  testing::write_file(path, "keys:\n" + item("key_a", 1) + item("key_b", 2) + item("key_c", 3));
+  KeysetIndex bigger;
+  {
+    MappedFile f(path);
+    KeysetEditor e;
+    ASSERT_TRUE(e.read(f.text(), path));
+    bigger = e.index(f.stamp());
+    save_keyset_index(index_path, bigger);
+  }
+  const auto ino = std::filesystem::status(index_path).type() == std::filesystem::file_type::regular
+                       ? testing::read_file(index_path).size() : 0;
+  EXPECT_EQ(ino, 72u + 3 * 32);
+  struct stat before{};
+  ASSERT_EQ(::stat(index_path.c_str(), &before), 0);
+  testing::write_file(path, "keys:\n" + item("key_a", 1));
+  MappedFile g(path);
+  KeysetEditor e;
+  ASSERT_TRUE(e.read(g.text(), path));
+  save_keyset_index(index_path, e.index(g.stamp()));
+  struct stat after{};
+  ASSERT_EQ(::stat(index_path.c_str(), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino);
+  EXPECT_EQ(after.st_size, 72 + 32);
+  std::optional<KeysetIndex> back = load_keyset_index(index_path, g.stamp());
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(same_entries(back->entries, e.index(g.stamp()).entries));
+  EXPECT_FALSE(load_keyset_index(index_path, bigger.stamp));
 }
 
 TEST(AtomicFile, CopyingReplacementTakesRangesOfAnotherFile) {

@@ -195,13 +195,7 @@ TEST(KeysCreate, ConcurrentProcessesAllLand) {
   for (int i = 0; i < kProcs; ++i)
     procs.push_back(s.start({"--json", "keys", "create", "--workspace", "ws_" + std::to_string(i), "--type", "secret",
                              "--env", "test", "--role", "viewer"}));
-  std::map<std::string, std::string> token_of;  // id -> token
-  for (auto &p : procs) {
-    const RunResult r = finish(p);
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    const auto j = nlohmann::json::parse(r.out);
-    token_of[j.at("id")] = j.at("token");
-  }
+  std::map<std::string, std::string> token_of = finish_all_printing_keys(procs);  // id -> token
   ASSERT_EQ(token_of.size(), size_t(kProcs));  // distinct ids
   const auto recs = s.records();
   ASSERT_EQ(recs.size(), size_t(kProcs));
@@ -239,7 +233,7 @@ TEST(KeysCreate, KeysetWithUnreadableRecordIsNotRewritten) {
 
 // edgekeyctl keeps an index beside the keyset it wrote (<keyset>.index) and
 // then decodes only the records it looks up; a file changed since (here by
-// hand, in place) is checked whole again, so a record that does not load
+// hand, in place) is checked again, so a record whose hash does not read
 // still stops the edit.
 TEST(KeysCreate, AKeysetChangedSinceTheLastEditIsCheckedWhole) {
   Scratch s;
@@ -265,6 +259,35 @@ TEST(KeysCreate, AKeysetChangedSinceTheLastEditIsCheckedWhole) {
   ASSERT_EQ(s.ctl({"keys", "revoke", recs[1].id}).exit_code, 0);
   EXPECT_EQ(s.records()[1].status, sync::KeyStatus::Revoked);
   EXPECT_EQ(s.records()[2].status, sync::KeyStatus::Active);
+}
+
+// The first edit of a file checks every item's id and hash only (what the
+// edit must not repeat): a record whose other fields do not load is kept
+// byte for byte around the edit, and an edit of that record names it and
+// its line.
+TEST(KeysCreate, ARecordThatDoesNotLoadIsKeptAsItIsAndNamedWhenEdited) {
+  Scratch s;
+  const std::string bad =
+      "keys:\n"
+      "  - id: key_badtype0001\n"
+      "    hash: sha256:" + std::string(64, 'a') + "\n"
+      "    workspace: ws\n"
+      "    type: admin\n"
+      "    env: live\n"
+      "    role: viewer\n"
+      "    status: active\n";
+  write_file(s.keyset(), bad);
+  const RunResult r = s.ctl(kSecret);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_file(s.keyset()).substr(0, bad.size()), bad);
+  const RunResult l = s.ctl({"keys", "list", "--all"});
+  EXPECT_EQ(l.exit_code, 0);
+  EXPECT_NE(l.err.find("key_badtype0001"), std::string::npos) << l.err;
+  const RunResult rv = s.ctl({"keys", "revoke", "key_badtype0001"});
+  EXPECT_EQ(rv.exit_code, 5) << rv.err;
+  EXPECT_NE(rv.err.find(s.keyset() + ":5:"), std::string::npos) << rv.err;  // the `type:` line
+  EXPECT_NE(rv.err.find("key_badtype0001"), std::string::npos) << rv.err;
+  EXPECT_EQ(read_file(s.keyset()).substr(0, bad.size()), bad);
 }
 
 TEST(KeysCreate, KeysetIoErrorsExit5) {
