@@ -4,6 +4,7 @@
 #include "tests/logscan/test_log_dir.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -109,6 +110,18 @@ RunResult finish(Proc p) {
 RunResult run_ctl(const std::vector<std::string> &args, const std::vector<std::string> &env,
                   const std::string &stdin_text) {
   return finish(start_ctl(args, env, stdin_text));
+}
+
+std::map<std::string, std::string> finish_all_printing_keys(std::vector<Proc> &procs) {
+  std::map<std::string, std::string> tokens;
+  for (Proc &p : procs) {
+    const RunResult r = finish(p);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    if (r.exit_code != 0) continue;
+    const auto j = nlohmann::json::parse(r.out);
+    tokens[j.at("id")] = j.at("token");
+  }
+  return tokens;
 }
 
 ::testing::AssertionResult help_prints(std::vector<std::string> cmd, const std::vector<std::string> &texts) {

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 #include <sys/types.h>
 #include <vector>
@@ -32,6 +33,9 @@ Proc start_ctl(const std::vector<std::string> &args, const std::vector<std::stri
                const std::string &stdin_text = "");
 // Reads both outputs to the end and waits for the exit.
 RunResult finish(Proc p);
+// Finishes each of `procs` (edgekeyctl --json commands that print a new
+// key), each of which must exit 0: the keys they printed, id -> token.
+std::map<std::string, std::string> finish_all_printing_keys(std::vector<Proc> &procs);
 RunResult run_ctl(const std::vector<std::string> &args, const std::vector<std::string> &env = {},
                   const std::string &stdin_text = "");
 

@@ -195,13 +195,7 @@ TEST(KeysCreate, ConcurrentProcessesAllLand) {
   for (int i = 0; i < kProcs; ++i)
     procs.push_back(s.start({"--json", "keys", "create", "--workspace", "ws_" + std::to_string(i), "--type", "secret",
                              "--env", "test", "--role", "viewer"}));
-  std::map<std::string, std::string> token_of;  // id -> token
-  for (auto &p : procs) {
-    const RunResult r = finish(p);
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    const auto j = nlohmann::json::parse(r.out);
-    token_of[j.at("id")] = j.at("token");
-  }
+  std::map<std::string, std::string> token_of = finish_all_printing_keys(procs);  // id -> token
   ASSERT_EQ(token_of.size(), size_t(kProcs));  // distinct ids
   const auto recs = s.records();
   ASSERT_EQ(recs.size(), size_t(kProcs));

@@ -238,13 +238,7 @@ TEST(KeysNats, ConcurrentCreatesAllLand) {
   for (int i = 0; i < kWriters; ++i)
     procs.push_back(n.scratch->start({"--json", "keys", "create", "--workspace", "ws_" + std::to_string(i), "--type",
                                       "secret", "--env", "live", "--role", "viewer"}));
-  std::map<std::string, std::string> tokens;  // id -> token
-  for (auto &p : procs) {
-    const RunResult r = finish(p);
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    const auto j = nlohmann::json::parse(r.out);
-    tokens[j.at("id")] = j.at("token");
-  }
+  std::map<std::string, std::string> tokens = finish_all_printing_keys(procs);  // id -> token
   ASSERT_EQ(tokens.size(), size_t(kWriters));
   const auto recs = Bucket(n.topo.origin_options()).records();
   ASSERT_EQ(recs.size(), size_t(kWriters));
@@ -283,13 +277,7 @@ TEST(KeysNats, ConcurrentRotatesAllLandWithoutStrays) {
   std::vector<Proc> procs;
   for (int i = 0; i < kWriters; ++i)
     procs.push_back(n.scratch->start({"--json", "keys", "rotate", old.id, "--grace", std::to_string(i + 1) + "h"}));
-  std::map<std::string, std::string> fresh;
-  for (auto &p : procs) {
-    const RunResult r = finish(p);
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    const auto j = nlohmann::json::parse(r.out);
-    fresh[j.at("id")] = j.at("token");
-  }
+  std::map<std::string, std::string> fresh = finish_all_printing_keys(procs);
   ASSERT_EQ(fresh.size(), size_t(kWriters));
   const auto recs = Bucket(n.topo.origin_options()).records();
   EXPECT_EQ(recs.size(), size_t(kWriters + 1));  // every conflicting attempt's new key was undone
