@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <exception>
 #include <iterator>
+#include <system_error>
 #include <thread>
 
 namespace edgekey::sync {
@@ -275,44 +277,66 @@ KeysetIndex KeysetEditor::write(const std::string &path, const std::vector<KeyRe
   }
 
   KeysetIndex next;
-  next.stamp = replace_file_copying(path, [&](FileAppender &out) {
-    for (const Piece &p : pieces) {
-      if (!p.own.empty()) out.append(p.own);
-      else if (p.end > p.begin && src_fd >= 0) out.copy(src_fd, p.begin, p.end - p.begin);
-      else if (p.end > p.begin) out.append(text_.substr(p.begin, p.end - p.begin));
+  // The new index, made while the file is written and fsynced (it needs only the pieces).
+  auto make_index = [&] {
+    // The new index in one pass: every other entry moved by the shift before
+    // it, the written ones (few) merged in.
+    next.dash_column = dash_column_;
+    std::sort(fresh.begin(), fresh.end(), by_id_key);
+    std::vector<size_t> gone;
+    for (const auto &rp : replaced) gone.push_back(rp.entry);
+    std::sort(gone.begin(), gone.end());
+    next.entries.reserve(entries_.size() - gone.size() + fresh.size());
+    auto out = std::back_inserter(next.entries);
+    auto f = fresh.begin();
+    auto g = gone.begin();
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      if (g != gone.end() && *g == i) {
+        ++g;
+        continue;
+      }
+      KeysetIndexEntry e = entries_[i];
+      if (!shifts.empty() && e.begin >= shifts.front().first) {
+        // The shift of the last replaced item ending at or before e.
+        auto s = std::upper_bound(shifts.begin(), shifts.end(), e.begin,
+                                  [](uint64_t b, const std::pair<uint64_t, int64_t> &x) { return b < x.first; });
+        const int64_t d = std::prev(s)->second;
+        e.begin = uint64_t(int64_t(e.begin) + d);
+        e.end = uint64_t(int64_t(e.end) + d);
+      }
+      if (e.end == unterminated) ++e.end;
+      for (; f != fresh.end() && by_id_key(*f, e); ++f) *out++ = *f;
+      *out++ = e;
     }
-  }, 0640);
-
-  // The new index in one pass: every other entry moved by the shift before
-  // it, the written ones (few) merged in.
-  next.dash_column = dash_column_;
-  std::sort(fresh.begin(), fresh.end(), by_id_key);
-  std::vector<size_t> gone;
-  for (const auto &rp : replaced) gone.push_back(rp.entry);
-  std::sort(gone.begin(), gone.end());
-  next.entries.reserve(entries_.size() - gone.size() + fresh.size());
-  auto out = std::back_inserter(next.entries);
-  auto f = fresh.begin();
-  auto g = gone.begin();
-  for (size_t i = 0; i < entries_.size(); ++i) {
-    if (g != gone.end() && *g == i) {
-      ++g;
-      continue;
-    }
-    KeysetIndexEntry e = entries_[i];
-    if (!shifts.empty() && e.begin >= shifts.front().first) {
-      // The shift of the last replaced item ending at or before e.
-      auto s = std::upper_bound(shifts.begin(), shifts.end(), e.begin,
-                                [](uint64_t b, const std::pair<uint64_t, int64_t> &x) { return b < x.first; });
-      const int64_t d = std::prev(s)->second;
-      e.begin = uint64_t(int64_t(e.begin) + d);
-      e.end = uint64_t(int64_t(e.end) + d);
-    }
-    if (e.end == unterminated) ++e.end;
-    for (; f != fresh.end() && by_id_key(*f, e); ++f) *out++ = *f;
-    *out++ = e;
+    for (; f != fresh.end(); ++f) *out++ = *f;
+  };
+  std::exception_ptr index_error;
+  std::thread indexer;
+  try {
+    indexer = std::thread([&] {
+      try {
+        make_index();
+      } catch (...) {
+        index_error = std::current_exception();
+      }
+    });
+  } catch (const std::system_error &) {
+    make_index();  // no thread to be had: made here
   }
-  for (; f != fresh.end(); ++f) *out++ = *f;
+  try {
+    next.stamp = replace_file_copying(path, [&](FileAppender &out) {
+      for (const Piece &p : pieces) {
+        if (!p.own.empty()) out.append(p.own);
+        else if (p.end > p.begin && src_fd >= 0) out.copy(src_fd, p.begin, p.end - p.begin);
+        else if (p.end > p.begin) out.append(text_.substr(p.begin, p.end - p.begin));
+      }
+    }, 0640);
+  } catch (...) {
+    if (indexer.joinable()) indexer.join();
+    throw;
+  }
+  if (indexer.joinable()) indexer.join();
+  if (index_error) std::rethrow_exception(index_error);  // the file is written; the caller keeps no index
   return next;
 }
 
