@@ -158,17 +158,17 @@ std::vector<NatsKeyRepository::Entry> NatsKeyRepository::read_all() {
   for (auto &[key, entry] : latest) {
     const std::string label = "bucket \"" + opts_.bucket + "\" entry " + sync::quote_for_error(key) +
                               " (revision " + std::to_string(entry.revision) + "): ";
-    sync::Expected<sync::KeyRecord> r = sync::decode_record_json(entry.value);
+    sync::Expected<sync::ValidRecord> r = sync::decode_record_json(entry.value);
     if (!r) {
       unreadable_.push_back(label + r.error);
       continue;
     }
-    if (r.value->id != key) {
-      unreadable_.push_back(label + "holds the record of key " + sync::quote_for_error(r.value->id) +
+    if (r.value->record().id != key) {
+      unreadable_.push_back(label + "holds the record of key " + sync::quote_for_error(r.value->record().id) +
                             "; an entry's name must be its record's id");
       continue;
     }
-    entry.record = std::move(*r.value);
+    entry.record = std::move(*r.value).take();
     entries.push_back(std::move(entry));
   }
   // Store order: by revision (the order of the latest writes).
@@ -253,19 +253,19 @@ std::optional<sync::KeyRecord> NatsKeyRepository::get(std::string_view id) {
     throw nats_failure(s, "reading key " + sync::quote_for_error(id) + " from bucket \"" + opts_.bucket + "\"",
                        opts_, opts_.origin_domain, kExitKeysetIo, "");
   EntryPtr e(raw);
-  sync::Expected<sync::KeyRecord> r = sync::decode_record_json(value_of(e.get()));
+  sync::Expected<sync::ValidRecord> r = sync::decode_record_json(value_of(e.get()));
   const std::string label = "bucket \"" + opts_.bucket + "\" entry " + sync::quote_for_error(key) + " (revision " +
                             std::to_string(kvEntry_Revision(e.get())) + "): ";
   if (!r) {
     unreadable_.push_back(label + r.error);
     return std::nullopt;
   }
-  if (r.value->id != key) {
-    unreadable_.push_back(label + "holds the record of key " + sync::quote_for_error(r.value->id) +
+  if (r.value->record().id != key) {
+    unreadable_.push_back(label + "holds the record of key " + sync::quote_for_error(r.value->record().id) +
                           "; an entry's name must be its record's id");
     return std::nullopt;
   }
-  return std::move(*r.value);
+  return std::move(*r.value).take();
 }
 
 void NatsKeyRepository::update(const Change &change) {

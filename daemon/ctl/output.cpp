@@ -56,7 +56,7 @@ void tree(std::ostream &out, const nlohmann::ordered_json &j, int indent) {
 }  // namespace
 
 nlohmann::ordered_json record_json(const sync::KeyRecord &r) {
-  return nlohmann::ordered_json::parse(sync::encode_record_json(r));
+  return sync::record_json_value(r);
 }
 
 void print_json(std::ostream &out, const nlohmann::ordered_json &j) {

@@ -131,7 +131,7 @@ nlohmann::json Daemon::nats_status_json() const {
 void Daemon::key_json(const std::string &id, http::Response &res) const {
   const sync::KeyRecord *r = applier_->find_id(id);
   if (!r) return json(res, 404, {{"error", "no key with id " + id + " in this region's table"}});
-  nlohmann::json j = nlohmann::json::parse(sync::encode_record_json(*r));
+  nlohmann::json j = sync::record_json_value(*r);
   j.erase("hash");
   j.erase("origin_written_at");
   j.update(key_use_json(id));

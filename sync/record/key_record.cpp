@@ -301,10 +301,12 @@ bool check_origin(std::string_view o, std::string *why) {
   return true;
 }
 
-std::optional<FieldError> validate_record(const KeyRecord &r) {
+namespace {
+
+// validate_record's rules; the hash's bytes and scheme land in h and scheme.
+std::optional<FieldError> check_rules(const KeyRecord &r, std::array<uint8_t, 32> &h, HashScheme &scheme) {
   if (auto e = check_id_like("id", r.id)) return e;
-  std::array<uint8_t, 32> h;
-  if (!parse_record_hash(r.hash, h))
+  if (!parse_record_hash(r.hash, h, &scheme))
     return FieldError{"hash", "expected \"sha256:\" or \"hmac-sha256:\" and 64 hex digits, got " +
                                   quote_for_error(r.hash)};
   if (auto e = check_id_like("workspace", r.workspace)) return e;
@@ -355,6 +357,39 @@ std::optional<FieldError> validate_record(const KeyRecord &r) {
     return FieldError{"origin_written_at", "expected unix milliseconds >= 0, got " +
                                                std::to_string(*r.origin_written_at)};
   return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<FieldError> validate_record(const KeyRecord &r) {
+  std::array<uint8_t, 32> h;
+  HashScheme scheme;
+  return check_rules(r, h, scheme);
+}
+
+std::optional<FieldError> ValidRecord::adopt(KeyRecord &r) {
+  if (auto e = check_rules(r, hash_, scheme_)) return e;
+  // Canonical text: the prefix matched exactly, so lowercasing the 64 hex
+  // digits in place is format_record_hash(hash_, scheme_).
+  for (size_t i = r.hash.size() - 64; i < r.hash.size(); ++i)
+    if (r.hash[i] >= 'A' && r.hash[i] <= 'F') r.hash[i] = char(r.hash[i] - 'A' + 'a');
+  r_ = std::move(r);
+  return std::nullopt;
+}
+
+std::optional<ValidRecord> ValidRecord::check(KeyRecord &&r, FieldError &why) {
+  ValidRecord v;
+  if (auto e = v.adopt(r)) {
+    why = std::move(*e);
+    return std::nullopt;
+  }
+  return v;
+}
+
+Expected<ValidRecord> validate(KeyRecord &&r) {
+  ValidRecord v;
+  if (auto e = v.adopt(r)) return Expected<ValidRecord>::failure(format_record_error(r.id, *e));
+  return Expected<ValidRecord>::success(std::move(v));
 }
 
 }  // namespace edgekey::sync

@@ -7,6 +7,8 @@
 
 #include "shm/writer/limits.hpp"
 
+#include "sync/record/expected.hpp"
+
 #include <edgekey/edgekey.h>
 
 #include <array>
@@ -14,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace edgekey::sync {
@@ -79,6 +82,39 @@ struct FieldError {
 // rotated_from empty or id-like; origin_written_at >= 0. nullopt = valid.
 std::optional<FieldError> validate_record(const KeyRecord &r);
 
+using shm::HashScheme;  // sha256 | hmac-sha256, as the table records it
+
+// A record that satisfies every rule of validate_record(), with its hash
+// text canonical (lowercase hex) and parsed. Only validation makes one
+// (check(), validate(), and the decoders, which return it), so a function
+// taking a ValidRecord never checks the rules again.
+class ValidRecord {
+ public:
+  // Validates `r` (validate_record's rules, the hash parsed once) and moves
+  // it in. On a broken rule, nullopt and `why`, and `r` is left as it was.
+  static std::optional<ValidRecord> check(KeyRecord &&r, FieldError &why);
+
+  const KeyRecord &record() const { return r_; }
+  const std::array<uint8_t, 32> &hash() const { return hash_; }  // the hash text's bytes
+  HashScheme scheme() const { return scheme_; }
+  KeyRecord take() && { return std::move(r_); }
+  // A ValidRecord is a KeyRecord (the other way round takes validation).
+  operator const KeyRecord &() const & { return r_; }
+  operator KeyRecord() && { return std::move(r_); }
+  bool operator==(const ValidRecord &) const = default;
+
+ private:
+  friend Expected<ValidRecord> validate(KeyRecord &&r);
+  ValidRecord() = default;
+  std::optional<FieldError> adopt(KeyRecord &r);  // r moves in when it passes
+  KeyRecord r_;
+  std::array<uint8_t, 32> hash_{};
+  HashScheme scheme_{};
+};
+
+// ValidRecord::check with the error as one line (format_record_error).
+Expected<ValidRecord> validate(KeyRecord &&r);
+
 // One log line: `key <id>: field "<field>": <what>`; `key record: …` when the
 // id is empty. The id is truncated and stripped of control characters.
 std::string format_record_error(std::string_view id, const FieldError &e);
@@ -87,7 +123,6 @@ std::string format_record_error(std::string_view id, const FieldError &e);
 // replaced by '?'.
 std::string quote_for_error(std::string_view text);
 
-using shm::HashScheme;  // sha256 | hmac-sha256, as the table records it
 // "sha256:<64 hex>" or "hmac-sha256:<64 hex>" (hex of either case); anything
 // else, including bare hex, is false.
 bool parse_record_hash(std::string_view text, std::array<uint8_t, 32> &out,

@@ -81,7 +81,7 @@ void parse_item(const YAML::Node &item, std::string_view source, KeysetParse &ou
     reject(o.id, o.error.line, format_record_error(o.id, o.error));
     return;
   }
-  out.records.push_back(std::move(*o.record));
+  out.records.push_back(std::move(*o.record).take());
   out.record_lines.push_back(rec_line);
 }
 
@@ -188,7 +188,7 @@ bool stream_fast(std::string_view text, std::string_view source, const KeysetVis
       v.reject(std::move(rj));
       return true;
     }
-    v.record(std::move(*o.record), it.line, &it);
+    v.record(std::move(*o.record).take(), it.line, &it);
     return true;
   });
   return supported && decoded;
@@ -246,7 +246,7 @@ bool read_valid_item(std::string_view text, const ScanItem &item, std::vector<Ra
   if (simple_record(fields, out) && !validate_record(out)) return true;
   FieldsOutcome o = record_from_fields(fields, item.line);
   if (!o.record) return false;
-  out = std::move(*o.record);
+  out = std::move(*o.record).take();
   return true;
 }
 
@@ -373,46 +373,40 @@ MappedFile::~MappedFile() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+namespace {
+
+void emit_value(YAML::Emitter &e, const FieldSpec &, const std::string &v) { emit_str(e, v); }
+void emit_value(YAML::Emitter &e, const FieldSpec &, const std::vector<std::string> &v) {
+  e << YAML::Flow << YAML::BeginSeq;
+  for (const auto &s : v) emit_str(e, s);
+  e << YAML::EndSeq;
+}
+void emit_value(YAML::Emitter &e, const FieldSpec &s, const std::optional<int64_t> &v) {
+  if (!v) e << YAML::Null;
+  else if (s.kind == FieldKind::Time) e << format_time(*v);  // always plain-safe
+  else e << *v;
+}
+template <class E>
+void emit_value(YAML::Emitter &e, const FieldSpec &, E v) {
+  e << choice_name(v);
+}
+
+}  // namespace
+
 std::string emit_keyset_yaml(const std::vector<KeyRecord> &records) {
   YAML::Emitter e;
   e.SetNullFormat(YAML::LowerNull);
   e.SetIndent(2);
-  auto list = [&](const char *name, const std::vector<std::string> &v) {
-    e << YAML::Key << name << YAML::Value << YAML::Flow << YAML::BeginSeq;
-    for (const auto &s : v) emit_str(e, s);
-    e << YAML::EndSeq;
-  };
-  auto time = [&](const char *name, const std::optional<int64_t> &t) {
-    if (t) e << YAML::Key << name << YAML::Value << format_time(*t);  // always plain-safe
-  };
   e << YAML::BeginMap << YAML::Key << "keys" << YAML::Value << YAML::BeginSeq;
   for (const auto &r : records) {
     e << YAML::BeginMap;
-    e << YAML::Key << "id" << YAML::Value;
-    emit_str(e, r.id);
-    e << YAML::Key << "hash" << YAML::Value;
-    emit_str(e, r.hash);
-    e << YAML::Key << "workspace" << YAML::Value;
-    emit_str(e, r.workspace);
-    if (!r.name.empty()) emit_str(e << YAML::Key << "name" << YAML::Value, r.name);
-    e << YAML::Key << "type" << YAML::Value << key_type_name(r.type);
-    e << YAML::Key << "env" << YAML::Value << key_env_name(r.env);
-    e << YAML::Key << "role" << YAML::Value;
-    emit_str(e, r.role);
-    list("scopes", r.scopes);
-    list("regions", r.regions);
-    list("allowed_origins", r.allowed_origins);
-    list("allowed_cidrs", r.allowed_cidrs);
-    time("created_at", r.created_at);
-    e << YAML::Key << "expires_at" << YAML::Value;
-    if (r.expires_at) e << format_time(*r.expires_at);
-    else e << YAML::Null;
-    e << YAML::Key << "status" << YAML::Value << key_status_name(r.status);
-    time("revoked_at", r.revoked_at);
-    if (!r.rotated_from.empty())
-      emit_str(e << YAML::Key << "rotated_from" << YAML::Value, r.rotated_from);
-    if (r.origin_written_at)
-      e << YAML::Key << "origin_written_at" << YAML::Value << *r.origin_written_at;
+    for_each_field(r, [&](const FieldSpec &s, const auto &m) {
+      const bool absent = !s.required && field_absent(m);
+      if (absent && s.yaml == Absent::Omitted) return;
+      e << YAML::Key << std::string(s.name) << YAML::Value;
+      if (absent && s.yaml == Absent::Null) e << YAML::Null;
+      else emit_value(e, s, m);
+    });
     e << YAML::EndMap;
   }
   e << YAML::EndSeq << YAML::EndMap;

@@ -3,15 +3,22 @@
 
 #include <array>
 #include <charconv>
+#include <type_traits>
 
 namespace edgekey::sync {
 namespace {
 
-constexpr std::array<std::string_view, 17> kFields = {
-    "id",      "hash",        "workspace",       "name",          "type",
-    "env",     "role",        "scopes",          "regions",       "allowed_origins",
-    "allowed_cidrs", "created_at", "expires_at", "status", "revoked_at",
-    "rotated_from",  "origin_written_at"};
+// The table's names, in its order.
+const std::array<std::string_view, kRecordFieldCount> &field_names() {
+  static const std::array<std::string_view, kRecordFieldCount> names = [] {
+    std::array<std::string_view, kRecordFieldCount> a{};
+    size_t i = 0;
+    KeyRecord r;
+    for_each_field(r, [&](const FieldSpec &s, auto &) { a[i++] = s.name; });
+    return a;
+  }();
+  return names;
+}
 
 bool is_text(const RawValue &v) {
   return v.kind == RawValue::Kind::String || v.kind == RawValue::Kind::Plain;
@@ -110,7 +117,7 @@ class Fields {
 }  // namespace
 
 bool is_known_field(std::string_view name) {
-  for (auto f : kFields)
+  for (auto f : field_names())
     if (f == name) return true;
   return false;
 }
@@ -137,11 +144,12 @@ FieldsOutcome record_from_fields(const std::vector<RawField> &fields, int record
   if (const RawField *id = f.find("id"); id && is_text(id->value)) out.id = id->value.text;
 
   // Each known name at most once (linear: a hostile file may repeat one many times).
-  std::array<const RawField *, kFields.size()> seen{};
+  const auto &names = field_names();
+  std::array<const RawField *, kRecordFieldCount> seen{};
   for (const auto &x : fields) {
     size_t k = 0;
-    while (k < kFields.size() && kFields[k] != x.name) ++k;
-    if (k == kFields.size()) continue;
+    while (k < names.size() && names[k] != x.name) ++k;
+    if (k == names.size()) continue;
     if (seen[k]) {
       const int first = seen[k]->line;  // 0: a JSON record, which has no lines
       out.error = FieldError{x.name,
@@ -154,38 +162,26 @@ FieldsOutcome record_from_fields(const std::vector<RawField> &fields, int record
 
   KeyRecord r;
   std::optional<FieldError> e;
-  auto fail = [&]() {
-    out.error = *e;
+  for_each_field(r, [&](const FieldSpec &s, auto &m) {
+    if (e) return;  // the first error decides
+    using M = std::remove_reference_t<decltype(m)>;
+    if constexpr (std::is_same_v<M, std::string>) e = f.text(s.name, m, s.required);
+    else if constexpr (std::is_same_v<M, std::vector<std::string>>) e = f.list(s.name, m);
+    else if constexpr (std::is_same_v<M, std::optional<int64_t>>)
+      e = s.kind == FieldKind::Time ? f.time(s.name, m) : f.integer(s.name, m);
+    else e = f.choice(s.name, m, [](std::string_view t, M &o) { return parse_choice(t, o); }, choice_expected(m));
+  });
+  if (e) {
+    out.error = std::move(*e);
     return out;
-  };
-  if ((e = f.text("id", r.id, true))) return fail();
-  if ((e = f.text("hash", r.hash, true))) return fail();
-  if ((e = f.text("workspace", r.workspace, true))) return fail();
-  if ((e = f.text("name", r.name, false))) return fail();
-  if ((e = f.choice("type", r.type, parse_key_type, "\"secret\" or \"publishable\""))) return fail();
-  if ((e = f.choice("env", r.env, parse_key_env, "\"live\" or \"test\""))) return fail();
-  if ((e = f.text("role", r.role, true))) return fail();
-  if ((e = f.list("scopes", r.scopes))) return fail();
-  if ((e = f.list("regions", r.regions))) return fail();
-  if ((e = f.list("allowed_origins", r.allowed_origins))) return fail();
-  if ((e = f.list("allowed_cidrs", r.allowed_cidrs))) return fail();
-  if ((e = f.time("created_at", r.created_at))) return fail();
-  if ((e = f.time("expires_at", r.expires_at))) return fail();
-  if ((e = f.choice("status", r.status, parse_key_status, "\"active\" or \"revoked\""))) return fail();
-  if ((e = f.time("revoked_at", r.revoked_at))) return fail();
-  if ((e = f.text("rotated_from", r.rotated_from, false))) return fail();
-  if ((e = f.integer("origin_written_at", r.origin_written_at))) return fail();
-
-  // Canonical hash text (lowercase hex) so equal keys compare equal.
-  std::array<uint8_t, 32> h;
-  HashScheme scheme;
-  if (parse_record_hash(r.hash, h, &scheme)) r.hash = format_record_hash(h, scheme);
-
-  if ((e = validate_record(r))) {
-    e->line = f.line_of(e->field);
-    return fail();
   }
-  out.record = std::move(r);
+
+  FieldError why;
+  out.record = ValidRecord::check(std::move(r), why);
+  if (!out.record) {
+    why.line = f.line_of(why.field);
+    out.error = std::move(why);
+  }
   return out;
 }
 

@@ -38,6 +38,76 @@ struct RawField {
   int line = 0;
 };
 
+// ---- the field table ---------------------------------------------------------
+// Every field of KeyRecord once, in wire order (key_record.hpp's): its name,
+// how it is read (kind, required) and how an absent value is written by
+// each codec. The decoder (record_from_fields), the JSON encoders, the YAML
+// writer and what edgekeyd and edgekeyctl print all walk this table;
+// test_record_fields fails when KeyRecord has a member the table lacks.
+
+enum class FieldKind : uint8_t {
+  Text,     // std::string; optional text is "" when absent
+  Choice,   // KeyType / KeyEnv / KeyStatus: one of its wire names
+  List,     // std::vector<std::string>; absent or null = empty
+  Time,     // std::optional<int64_t> unix s, RFC 3339 text
+  Integer,  // std::optional<int64_t>, a number
+};
+// How a codec writes an absent (empty / nullopt) value of an optional field.
+enum class Absent : uint8_t { Written, Null, Omitted };  // Written: "" or []
+
+struct FieldSpec {
+  std::string_view name;
+  FieldKind kind;
+  bool required;  // a record without it is rejected
+  Absent json;
+  Absent yaml;
+};
+
+inline constexpr size_t kRecordFieldCount = 17;
+
+// Calls f(spec, member) for each field of `r` (KeyRecord or const KeyRecord), in order.
+template <class Rec, class F>
+void for_each_field(Rec &r, F &&f) {
+  using K = FieldKind;
+  using A = Absent;
+  f(FieldSpec{"id", K::Text, true, A::Written, A::Written}, r.id);
+  f(FieldSpec{"hash", K::Text, true, A::Written, A::Written}, r.hash);
+  f(FieldSpec{"workspace", K::Text, true, A::Written, A::Written}, r.workspace);
+  f(FieldSpec{"name", K::Text, false, A::Written, A::Omitted}, r.name);
+  f(FieldSpec{"type", K::Choice, true, A::Written, A::Written}, r.type);
+  f(FieldSpec{"env", K::Choice, true, A::Written, A::Written}, r.env);
+  f(FieldSpec{"role", K::Text, true, A::Written, A::Written}, r.role);
+  f(FieldSpec{"scopes", K::List, false, A::Written, A::Written}, r.scopes);
+  f(FieldSpec{"regions", K::List, false, A::Written, A::Written}, r.regions);
+  f(FieldSpec{"allowed_origins", K::List, false, A::Written, A::Written}, r.allowed_origins);
+  f(FieldSpec{"allowed_cidrs", K::List, false, A::Written, A::Written}, r.allowed_cidrs);
+  f(FieldSpec{"created_at", K::Time, false, A::Null, A::Omitted}, r.created_at);
+  f(FieldSpec{"expires_at", K::Time, false, A::Null, A::Null}, r.expires_at);
+  f(FieldSpec{"status", K::Choice, true, A::Written, A::Written}, r.status);
+  f(FieldSpec{"revoked_at", K::Time, false, A::Null, A::Omitted}, r.revoked_at);
+  f(FieldSpec{"rotated_from", K::Text, false, A::Null, A::Omitted}, r.rotated_from);
+  f(FieldSpec{"origin_written_at", K::Integer, false, A::Omitted, A::Omitted}, r.origin_written_at);
+}
+
+// The wire names and parsers of the Choice fields, by type.
+inline const char *choice_name(KeyType t) { return key_type_name(t); }
+inline const char *choice_name(KeyEnv e) { return key_env_name(e); }
+inline const char *choice_name(KeyStatus s) { return key_status_name(s); }
+inline bool parse_choice(std::string_view text, KeyType &out) { return parse_key_type(text, out); }
+inline bool parse_choice(std::string_view text, KeyEnv &out) { return parse_key_env(text, out); }
+inline bool parse_choice(std::string_view text, KeyStatus &out) { return parse_key_status(text, out); }
+inline const char *choice_expected(KeyType) { return "\"secret\" or \"publishable\""; }
+inline const char *choice_expected(KeyEnv) { return "\"live\" or \"test\""; }
+inline const char *choice_expected(KeyStatus) { return "\"active\" or \"revoked\""; }
+
+// Whether `v` (a member for_each_field hands over) is absent: "" / [] / nullopt.
+template <class T>
+bool field_absent(const T &v) {
+  if constexpr (requires { v.empty(); }) return v.empty();
+  else if constexpr (requires { v.has_value(); }) return !v.has_value();
+  else return false;  // a Choice: always present
+}
+
 // True for the field names a key record has; codecs copy only these.
 bool is_known_field(std::string_view name);
 
@@ -47,13 +117,13 @@ std::string describe_raw(const RawValue &v);
 // The decoder's answer: a valid record, or the first rule broken. `id` is
 // the record's id text when it had one (for messages), even when rejected.
 struct FieldsOutcome {
-  std::optional<KeyRecord> record;
+  std::optional<ValidRecord> record;
   std::string id;
   FieldError error;  // meaningful only when !record; line 0 -> record_line
 };
 
-// Builds a record from `fields` (known names only, document order) and runs
-// validate_record(). A field given twice, a missing required field, a value
+// Builds a record from `fields` (known names only, document order) and
+// validates it (ValidRecord::check: the hash text comes back canonical). A field given twice, a missing required field, a value
 // of the wrong kind or a broken rule rejects the whole record. Errors of a
 // field carry that field's line; others carry record_line. Never throws
 // except std::bad_alloc.

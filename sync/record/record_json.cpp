@@ -8,6 +8,7 @@
 
 #include <charconv>
 #include <cstring>
+#include <type_traits>
 
 namespace edgekey::sync {
 namespace {
@@ -67,17 +68,13 @@ std::string without_controls(std::string s) {
   return s;
 }
 
-nlohmann::ordered_json time_or_null(const std::optional<int64_t> &t) {
-  return t ? nlohmann::ordered_json(format_time(*t)) : nlohmann::ordered_json(nullptr);
-}
-
 }  // namespace
 
 namespace {
 
 // ---- fast path -------------------------------------------------------------
 // A record whose known fields each appear once with exactly the expected JSON
-// type, and that passes validate_record(), is read straight from the DOM.
+// type, and that passes ValidRecord::check(), is read straight from the DOM.
 // Anything else returns false and goes through record_from_fields(), which
 // gives the same record for what the fast path accepts and the exact error
 // otherwise (so the fast path never decides an error).
@@ -177,20 +174,13 @@ bool fast_record(simdjson::dom::object obj, KeyRecord &r) {
   }
   constexpr uint32_t kRequired =
       1u << kId | 1u << kHash | 1u << kWorkspace | 1u << kType | 1u << kEnv | 1u << kRole | 1u << kStatus;
-  if ((seen & kRequired) != kRequired) return false;
-  // Canonical hash text: the prefix matched exactly, so lowercasing the 64
-  // hex digits in place is format_record_hash(parse_record_hash(hash)).
-  std::array<uint8_t, 32> h;
-  if (!parse_record_hash(r.hash, h)) return false;
-  for (size_t i = r.hash.size() - 64; i < r.hash.size(); ++i)
-    if (r.hash[i] >= 'A' && r.hash[i] <= 'F') r.hash[i] = char(r.hash[i] - 'A' + 'a');
-  return !validate_record(r);
+  return (seen & kRequired) == kRequired;
 }
 
 // ---- general path ----------------------------------------------------------
 
-Expected<KeyRecord> decode_parsed(simdjson::dom::element doc, bool fast) {
-  using R = Expected<KeyRecord>;
+Expected<ValidRecord> decode_parsed(simdjson::dom::element doc, bool fast) {
+  using R = Expected<ValidRecord>;
   simdjson::dom::object obj;
   if (doc.get(obj)) {
     RawValue v = to_raw(doc, false);
@@ -198,7 +188,9 @@ Expected<KeyRecord> decode_parsed(simdjson::dom::element doc, bool fast) {
   }
   if (fast) {
     KeyRecord r;
-    if (fast_record(obj, r)) return R::success(std::move(r));
+    FieldError why;
+    if (fast_record(obj, r))
+      if (std::optional<ValidRecord> v = ValidRecord::check(std::move(r), why)) return R::success(std::move(*v));
   }
   std::vector<RawField> fields;
   fields.reserve(17);
@@ -209,8 +201,8 @@ Expected<KeyRecord> decode_parsed(simdjson::dom::element doc, bool fast) {
   return R::success(std::move(*o.record));
 }
 
-Expected<KeyRecord> decode(std::string_view text, bool fast) {
-  using R = Expected<KeyRecord>;
+Expected<ValidRecord> decode(std::string_view text, bool fast) {
+  using R = Expected<ValidRecord>;
   try {
     // One parser per thread, reused: its buffers are sized to the largest
     // record seen, so a snapshot decodes without a parser allocation per
@@ -230,9 +222,9 @@ Expected<KeyRecord> decode(std::string_view text, bool fast) {
 
 }  // namespace
 
-Expected<KeyRecord> decode_record_json(std::string_view text) { return decode(text, true); }
+Expected<ValidRecord> decode_record_json(std::string_view text) { return decode(text, true); }
 
-Expected<KeyRecord> decode_record_json_by_fields(std::string_view text) { return decode(text, false); }
+Expected<ValidRecord> decode_record_json_by_fields(std::string_view text) { return decode(text, false); }
 
 namespace {
 
@@ -249,12 +241,14 @@ bool plain_ascii(std::string_view s) {
 }
 
 bool all_plain(const KeyRecord &r) {
-  for (const std::string *s : {&r.id, &r.hash, &r.workspace, &r.name, &r.role, &r.rotated_from})
-    if (!plain_ascii(*s)) return false;
-  for (const auto *list : {&r.scopes, &r.regions, &r.allowed_origins, &r.allowed_cidrs})
-    for (const auto &s : *list)
-      if (!plain_ascii(s)) return false;
-  return true;
+  bool plain = true;
+  for_each_field(r, [&](const FieldSpec &, const auto &m) {
+    using M = std::remove_cvref_t<decltype(m)>;
+    if constexpr (std::is_same_v<M, std::string>) plain = plain && plain_ascii(m);
+    else if constexpr (std::is_same_v<M, std::vector<std::string>>)
+      for (const auto &v : m) plain = plain && plain_ascii(v);
+  });
+  return plain;
 }
 
 void put_string(std::string &out, std::string_view s) {
@@ -279,75 +273,59 @@ void put_list(std::string &out, const std::vector<std::string> &list) {
   out += ']';
 }
 
-void put_time(std::string &out, const std::optional<int64_t> &t) {
-  if (t) put_string(out, format_time(*t));
-  else out += "null";
+void put_value(std::string &out, const FieldSpec &, const std::string &v) { put_string(out, v); }
+void put_value(std::string &out, const FieldSpec &, const std::vector<std::string> &v) { put_list(out, v); }
+void put_value(std::string &out, const FieldSpec &s, const std::optional<int64_t> &v) {
+  if (!v) out += "null";
+  else if (s.kind == FieldKind::Time) put_string(out, format_time(*v));
+  else out += std::to_string(*v);
+}
+template <class E>
+void put_value(std::string &out, const FieldSpec &, E v) {
+  put_string(out, choice_name(v));
 }
 
 void put_direct(std::string &out, const KeyRecord &r) {
-  out += "{\"id\":";
-  put_string(out, r.id);
-  out += ",\"hash\":";
-  put_string(out, r.hash);
-  out += ",\"workspace\":";
-  put_string(out, r.workspace);
-  out += ",\"name\":";
-  put_string(out, r.name);
-  out += ",\"type\":";
-  put_string(out, key_type_name(r.type));
-  out += ",\"env\":";
-  put_string(out, key_env_name(r.env));
-  out += ",\"role\":";
-  put_string(out, r.role);
-  out += ",\"scopes\":";
-  put_list(out, r.scopes);
-  out += ",\"regions\":";
-  put_list(out, r.regions);
-  out += ",\"allowed_origins\":";
-  put_list(out, r.allowed_origins);
-  out += ",\"allowed_cidrs\":";
-  put_list(out, r.allowed_cidrs);
-  out += ",\"created_at\":";
-  put_time(out, r.created_at);
-  out += ",\"expires_at\":";
-  put_time(out, r.expires_at);
-  out += ",\"status\":";
-  put_string(out, key_status_name(r.status));
-  out += ",\"revoked_at\":";
-  put_time(out, r.revoked_at);
-  out += ",\"rotated_from\":";
-  if (r.rotated_from.empty()) out += "null";
-  else put_string(out, r.rotated_from);
-  if (r.origin_written_at) {
-    out += ",\"origin_written_at\":";
-    out += std::to_string(*r.origin_written_at);
-  }
-  out += '}';
+  bool first = true;
+  for_each_field(r, [&](const FieldSpec &s, const auto &m) {
+    const bool absent = !s.required && field_absent(m);
+    if (absent && s.json == Absent::Omitted) return;
+    out += first ? "{\"" : ",\"";
+    first = false;
+    out.append(s.name);
+    out += "\":";
+    if (absent && s.json == Absent::Null) out += "null";
+    else put_value(out, s, m);
+  });
+  out += first ? "{}" : "}";
+}
+
+nlohmann::ordered_json json_value(const FieldSpec &, const std::string &v) { return v; }
+nlohmann::ordered_json json_value(const FieldSpec &, const std::vector<std::string> &v) { return v; }
+nlohmann::ordered_json json_value(const FieldSpec &s, const std::optional<int64_t> &v) {
+  if (!v) return nullptr;
+  if (s.kind == FieldKind::Time) return format_time(*v);
+  return *v;
+}
+template <class E>
+nlohmann::ordered_json json_value(const FieldSpec &, E v) {
+  return choice_name(v);
 }
 
 }  // namespace
 
+nlohmann::ordered_json record_json_value(const KeyRecord &r) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for_each_field(r, [&](const FieldSpec &s, const auto &m) {
+    const bool absent = !s.required && field_absent(m);
+    if (absent && s.json == Absent::Omitted) return;
+    j[std::string(s.name)] = absent && s.json == Absent::Null ? nlohmann::ordered_json(nullptr) : json_value(s, m);
+  });
+  return j;
+}
+
 std::string encode_record_json_generic(const KeyRecord &r) {
-  nlohmann::ordered_json j;
-  j["id"] = r.id;
-  j["hash"] = r.hash;
-  j["workspace"] = r.workspace;
-  j["name"] = r.name;
-  j["type"] = key_type_name(r.type);
-  j["env"] = key_env_name(r.env);
-  j["role"] = r.role;
-  j["scopes"] = r.scopes;
-  j["regions"] = r.regions;
-  j["allowed_origins"] = r.allowed_origins;
-  j["allowed_cidrs"] = r.allowed_cidrs;
-  j["created_at"] = time_or_null(r.created_at);
-  j["expires_at"] = time_or_null(r.expires_at);
-  j["status"] = key_status_name(r.status);
-  j["revoked_at"] = time_or_null(r.revoked_at);
-  j["rotated_from"] =
-      r.rotated_from.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(r.rotated_from);
-  if (r.origin_written_at) j["origin_written_at"] = *r.origin_written_at;
-  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  return record_json_value(r).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 void append_record_json(std::string &out, const KeyRecord &r) {

@@ -13,18 +13,12 @@ const char *scheme_name(HashScheme s) { return s == HashScheme::HmacSha256 ? "hm
 
 }  // namespace
 
-Expected<shm::TableRecord> Resolver::resolve(const KeyRecord &r) const {
-  if (auto e = validate_record(r)) return Expected<shm::TableRecord>::failure(format_record_error(r.id, *e));
-  return resolve_checked(r);
-}
-
-Expected<shm::TableRecord> Resolver::resolve_validated(const KeyRecord &r) const { return resolve_checked(r); }
-
-Expected<shm::TableRecord> Resolver::resolve_checked(const KeyRecord &r) const {
+Expected<shm::TableRecord> Resolver::resolve(const ValidRecord &v) const {
   using R = Expected<shm::TableRecord>;
+  const KeyRecord &r = v.record();
   shm::TableRecord t;
-  HashScheme scheme;
-  parse_record_hash(r.hash, t.hash, &scheme);  // validated by the caller
+  t.hash = v.hash();
+  const HashScheme scheme = v.scheme();
   const auto &want = policy_.hash_scheme();
   if (want && scheme != *want)
     return R::failure(format_record_error(
@@ -64,7 +58,7 @@ Expected<shm::TableRecord> Resolver::resolve_checked(const KeyRecord &r) const {
   t.origins = r.allowed_origins;
   t.cidrs.resize(r.allowed_cidrs.size());
   for (size_t i = 0; i < r.allowed_cidrs.size(); ++i)
-    shm::parse_cidr(r.allowed_cidrs[i], t.cidrs[i]);  // validated above
+    shm::parse_cidr(r.allowed_cidrs[i], t.cidrs[i]);  // a ValidRecord's always parse
   return R::success(std::move(t));
 }
 

@@ -1,7 +1,7 @@
 // resolve.hpp -- turns a key record into the table's record under the
 // deployment's Policy (policy.hpp): the role to its index, role ∪ scopes to a
 // permission bitmap (capped for publishable keys), regions to a wrong_region
-// flag, the hash text to bytes.
+// flag, the hash to its bytes.
 #pragma once
 
 #include "shm/writer/table_record.hpp"
@@ -19,21 +19,17 @@ class Resolver {
  public:
   explicit Resolver(Policy p) : policy_(std::move(p)) {}
 
-  // The table record of `r`, or one line naming the problem: any rule of
-  // validate_record(), an unknown role or scope (named), a hash of the wrong
-  // scheme. Scopes are permission names; "*" is allowed only in roles.
-  // revoked = status revoked; wrong_region = regions non-empty and without
-  // the policy's region; expires_at copied (0 = never).
-  Expected<shm::TableRecord> resolve(const KeyRecord &r) const;
-  // The same for a record known to pass validate_record() (every decoder's
-  // output does), without checking it again: a snapshot resolves 1M of them.
-  Expected<shm::TableRecord> resolve_validated(const KeyRecord &r) const;
+  // The table record of `r`, or one line naming the problem: an unknown
+  // role or scope (named), a hash of the wrong scheme. Scopes are
+  // permission names; "*" is allowed only in roles. revoked = status
+  // revoked; wrong_region = regions non-empty and without the policy's
+  // region; expires_at copied (0 = never). The record's rules are not
+  // checked again: a ValidRecord passed them.
+  Expected<shm::TableRecord> resolve(const ValidRecord &r) const;
 
   const Policy &policy() const { return policy_; }
 
  private:
-  Expected<shm::TableRecord> resolve_checked(const KeyRecord &r) const;  // after validation
-
   Policy policy_;
 };
 

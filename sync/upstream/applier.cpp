@@ -23,7 +23,7 @@ void Applier::reject(const std::string &why) {
   if (on_reject_) on_reject_(why);
 }
 
-std::optional<shm::TableRecord> Applier::resolve(const KeyRecord &r) {
+std::optional<shm::TableRecord> Applier::resolve(const ValidRecord &r) {
   Expected<shm::TableRecord> t = resolver_->resolve(r);
   if (!t.ok()) {
     reject(t.error);
@@ -38,7 +38,7 @@ void Applier::set_revision(uint64_t revision) {
 }
 
 void Applier::load(std::vector<KeyRecord> records, uint64_t revision) {
-  load_prepared(prepare_load(std::move(records), resolver_, false), revision);
+  load_prepared(prepare_load(std::move(records), resolver_), revision);
 }
 
 void Applier::load_prepared(PreparedLoad p, uint64_t revision) {
@@ -89,12 +89,22 @@ void Applier::load_into_current(PreparedLoad p, uint64_t revision) {
 }
 
 bool Applier::upsert(const KeyRecord &r, uint64_t revision) {
-  auto t = resolve(r);
+  Expected<ValidRecord> v = validate(KeyRecord(r));
+  if (!v.ok()) {
+    reject(v.error);
+    return false;
+  }
+  return upsert(*v.value, revision);
+}
+
+bool Applier::upsert(const ValidRecord &v, uint64_t revision) {
+  auto t = resolve(v);
   if (!t) return false;
+  const KeyRecord &r = v.record();
   shm::WriteError e = writer_.put(*t);
   if (e == shm::WriteError::NoRoom) {
     room_problem_ = writer_.room_problem();
-    unplaced_[r.id] = r;
+    unplaced_.insert_or_assign(r.id, v);
     set_revision(revision);  // the snapshot on disk keeps the record (records())
     return false;
   }
@@ -114,7 +124,7 @@ bool Applier::upsert(const KeyRecord &r, uint64_t revision) {
 size_t Applier::retry_unplaced() {
   if (unplaced_.empty() || (!removed_since_retry_ && !writer_.room_to_grow())) return 0;
   removed_since_retry_ = false;
-  std::map<std::string, KeyRecord> pending = std::exchange(unplaced_, {});
+  std::map<std::string, ValidRecord> pending = std::exchange(unplaced_, {});
   size_t placed = 0;
   for (auto it = pending.begin(); it != pending.end(); ++it) {
     if (upsert(it->second, revision_)) {
@@ -129,10 +139,7 @@ size_t Applier::retry_unplaced() {
 }
 
 void Applier::forget_unplaced(const TokenHash &h) {
-  std::erase_if(unplaced_, [&](const auto &e) {
-    TokenHash u;
-    return parse_record_hash(e.second.hash, u) && u == h;
-  });
+  std::erase_if(unplaced_, [&](const auto &e) { return e.second.hash() == h; });
 }
 
 bool Applier::remove_id(const std::string &id, uint64_t revision) {
@@ -172,7 +179,7 @@ void Applier::set_policy(const Policy &policy) {
   std::vector<TokenHash> hashes;
   store_.release(records, hashes);
   std::erase_if(records, [](const KeyRecord &r) { return r.id.empty(); });
-  for (auto &[id, r] : unplaced_) records.push_back(std::move(r));
+  for (auto &[id, r] : unplaced_) records.push_back(std::move(r).take());
   unplaced_.clear();
   load(std::move(records), revision_);
 }
@@ -181,7 +188,7 @@ const KeyRecord *Applier::find_id(const std::string &id) const {
   const uint32_t slot = store_.find_id(id);
   if (slot != KeyStore::npos) return &store_.record(slot);
   const auto it = unplaced_.find(id);
-  return it == unplaced_.end() ? nullptr : &it->second;
+  return it == unplaced_.end() ? nullptr : &it->second.record();
 }
 
 std::vector<KeyRecord> Applier::records() const {
@@ -210,7 +217,7 @@ std::vector<KeyRecord> Applier::records() const {
   for (const Entry &e : order) out.push_back(store_.record(e.slot));
   if (!unplaced_.empty()) {  // rare: merged in id order
     const size_t mid = out.size();
-    for (const auto &[id, r] : unplaced_) out.push_back(r);
+    for (const auto &[id, r] : unplaced_) out.push_back(r.record());
     std::inplace_merge(out.begin(), out.begin() + mid, out.end(),
                        [](const KeyRecord &a, const KeyRecord &b) { return a.id < b.id; });
   }

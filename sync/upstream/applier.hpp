@@ -48,6 +48,8 @@ class Applier {
   // prepared under a policy since replaced is resolved again.
   void load_prepared(PreparedLoad p, uint64_t revision);
   // One live change. Returns false when the record was rejected.
+  bool upsert(const ValidRecord &r, uint64_t revision);
+  // The same for a record not validated yet (one that breaks a rule is rejected).
   bool upsert(const KeyRecord &r, uint64_t revision);
   // Removes the key with this id (NATS: a KV delete names the key). False if absent.
   bool remove_id(const std::string &id, uint64_t revision);
@@ -79,7 +81,7 @@ class Applier {
   uint64_t changes() const { return changes_; }  // records applied since start
 
  private:
-  std::optional<shm::TableRecord> resolve(const KeyRecord &r);
+  std::optional<shm::TableRecord> resolve(const ValidRecord &r);
   // A snapshot the writer could not build a generation for, as changes.
   void load_into_current(PreparedLoad p, uint64_t revision);
   void forget_unplaced(const TokenHash &h);
@@ -91,7 +93,7 @@ class Applier {
   std::shared_ptr<const Resolver> resolver_;
   RejectFn on_reject_;
   KeyStore store_;  // what the table holds: each key by id and by token hash
-  std::map<std::string, KeyRecord> unplaced_;  // by id: what it has no room for
+  std::map<std::string, ValidRecord> unplaced_;  // by id: what it has no room for
   std::string room_problem_;
   bool removed_since_retry_ = false;  // a removal may have made room without growth
   uint64_t revision_ = 0, rejected_ = 0, changes_ = 0;

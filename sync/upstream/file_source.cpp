@@ -147,7 +147,7 @@ bool FileSource::load_all(const MappedFile &f, uint64_t revision) {
     }) && paired && n == p.records.size() && shape.keys == KeysetShape::Keys::Block;
   }
   if (!paired) seen_.clear();
-  PreparedLoad prep = prepare_load(std::move(p.records), applier_.resolver(), true);
+  PreparedLoad prep = prepare_load(std::move(p.records), applier_.resolver());
   refused_.clear();
   for (const auto &r : prep.unresolved) {
     TokenHash h;

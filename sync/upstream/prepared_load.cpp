@@ -3,8 +3,7 @@
 
 namespace edgekey::sync {
 
-PreparedLoad prepare_load(std::vector<KeyRecord> records, std::shared_ptr<const Resolver> resolver,
-                          bool validated) {
+PreparedLoad prepare_load(std::vector<KeyRecord> records, std::shared_ptr<const Resolver> resolver) {
   PreparedLoad p;
   p.resolver = std::move(resolver);
   std::vector<TokenHash> hashes;
@@ -12,17 +11,16 @@ PreparedLoad prepare_load(std::vector<KeyRecord> records, std::shared_ptr<const 
   p.table.reserve(records.size());
   size_t kept = 0;
   for (size_t i = 0; i < records.size(); ++i) {
-    Expected<shm::TableRecord> t =
-        validated ? p.resolver->resolve_validated(records[i]) : p.resolver->resolve(records[i]);
+    Expected<ValidRecord> v = validate(std::move(records[i]));
+    Expected<shm::TableRecord> t = v.ok() ? p.resolver->resolve(*v.value) : Expected<shm::TableRecord>::failure(v.error);
     if (!t.ok()) {
       p.errors.push_back(std::move(t.error));
-      p.unresolved.push_back(std::move(records[i]));
+      p.unresolved.push_back(v.ok() ? std::move(*v.value).take() : std::move(records[i]));
       continue;
     }
     hashes.push_back(t.value->hash);
     p.table.push_back(std::move(*t.value));
-    if (kept != i) records[kept] = std::move(records[i]);
-    ++kept;
+    records[kept++] = std::move(*v.value).take();
   }
   records.resize(kept);
   std::vector<uint32_t> dropped;

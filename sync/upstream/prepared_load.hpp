@@ -27,9 +27,10 @@ struct PreparedLoad {
 
 // Resolves `records` (applied in order: a later record replaces an earlier
 // one with its id, or with its token hash under another id) with `resolver`.
-// `validated`: every record passed validate_record() (a decoder's output).
-PreparedLoad prepare_load(std::vector<KeyRecord> records, std::shared_ptr<const Resolver> resolver,
-                          bool validated);
+// Each record is validated here (ValidRecord::check, in place: a 1M-key
+// load holds one vector of records); one that breaks a rule is an error
+// like one that does not resolve.
+PreparedLoad prepare_load(std::vector<KeyRecord> records, std::shared_ptr<const Resolver> resolver);
 
 // Drops the store's free slots, and table's entries at them (table[i]
 // belongs to slot i), rebuilding the store; afterwards slot i holds the

@@ -54,13 +54,13 @@ SnapshotLoad load_snapshot(const std::string &path) {
   if (head.contains("source") && head["source"].is_string()) out.snapshot.source = head["source"];
   for (int n = 2; std::getline(f, line); ++n) {
     if (line.empty()) continue;
-    Expected<KeyRecord> r = decode_record_json(line);
+    Expected<ValidRecord> r = decode_record_json(line);
     if (!r.ok()) {
       ++out.skipped;
       out.skipped_lines.push_back(path + ":" + std::to_string(n) + ": " + r.error);
       continue;
     }
-    out.snapshot.records.push_back(std::move(*r.value));
+    out.snapshot.records.push_back(std::move(*r.value).take());
   }
   return out;
 }

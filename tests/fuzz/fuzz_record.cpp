@@ -16,9 +16,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   using namespace edgekey::sync;
   std::string_view text(reinterpret_cast<const char *>(data), size);
 
-  Expected<KeyRecord> rec = decode_record_json(text);
+  Expected<ValidRecord> rec = decode_record_json(text);
   if (rec.ok()) {
-    Expected<KeyRecord> again = decode_record_json(encode_record_json(*rec.value));
+    Expected<ValidRecord> again = decode_record_json(encode_record_json(*rec.value));
     if (!again.ok() || !(*again.value == *rec.value)) std::abort();
   } else if (rec.error.empty()) {
     std::abort();

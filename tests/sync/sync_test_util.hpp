@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <unistd.h>
 
@@ -24,6 +25,13 @@ inline Policy compiled(PolicySpec spec) {
   auto p = Policy::make(std::move(spec));
   EXPECT_TRUE(p.ok()) << p.error;
   return p.ok() ? std::move(*p.value) : Policy();
+}
+
+// `r` as a ValidRecord; `r` must pass validation (std::logic_error otherwise).
+inline ValidRecord valid(KeyRecord r) {
+  Expected<ValidRecord> v = validate(std::move(r));
+  if (!v.ok()) throw std::logic_error("test record does not validate: " + v.error);
+  return std::move(*v.value);
 }
 
 // The smallest valid record: required fields only.

@@ -137,7 +137,7 @@ TEST(Applier, APreparedLoadFromAReplacedPolicyIsResolvedAgain) {
   viewer.role = "viewer";
   KeyRecord scoped = record("key_s", 3);
   scoped.scopes = {"chat:write"};
-  PreparedLoad p = prepare_load({record("key_a", 1), viewer, scoped}, t.applier->resolver(), false);
+  PreparedLoad p = prepare_load({record("key_a", 1), viewer, scoped}, t.applier->resolver());
   EXPECT_TRUE(p.errors.empty());
 
   PolicySpec next = policy_spec({"agents:read"});
@@ -155,7 +155,7 @@ TEST(Applier, APreparedLoadPublishesWhatWasResolved) {
   Table t;
   KeyRecord bad = record("key_bad", 9);
   bad.role = "admin";
-  PreparedLoad p = prepare_load({record("key_a", 1), bad, record("key_b", 2)}, t.applier->resolver(), true);
+  PreparedLoad p = prepare_load({record("key_a", 1), bad, record("key_b", 2)}, t.applier->resolver());
   t.applier->load_prepared(std::move(p), 7);
   EXPECT_EQ(t.applier->size(), 2u);
   EXPECT_EQ(t.live(), 2u);

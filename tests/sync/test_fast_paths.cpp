@@ -18,8 +18,8 @@ namespace edgekey::sync {
 namespace {
 
 void expect_same_answer(const std::string &text) {
-  Expected<KeyRecord> fast = decode_record_json(text);
-  Expected<KeyRecord> slow = decode_record_json_by_fields(text);
+  Expected<ValidRecord> fast = decode_record_json(text);
+  Expected<ValidRecord> slow = decode_record_json_by_fields(text);
   ASSERT_EQ(fast.ok(), slow.ok()) << text;
   if (fast.ok()) EXPECT_TRUE(*fast.value == *slow.value) << text;
   else EXPECT_EQ(fast.error, slow.error) << text;

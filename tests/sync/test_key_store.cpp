@@ -131,7 +131,7 @@ TEST(PreparedLoad, ResolvesIndexesAndKeepsWhatDidNotResolve) {
   KeyRecord bad_role = record("key_bad", 9);
   bad_role.role = "admin";
   std::vector<KeyRecord> records = {record("key_a", 1), bad_role, record("key_b", 2), record("key_a", 3)};
-  PreparedLoad p = prepare_load(records, resolver, false);
+  PreparedLoad p = prepare_load(records, resolver);
   EXPECT_EQ(p.resolver, resolver);
   ASSERT_EQ(p.errors.size(), 1u);
   EXPECT_NE(p.errors[0].find("unknown role \"admin\""), std::string::npos) << p.errors[0];
@@ -160,21 +160,21 @@ void expect_aligned(const PreparedLoad &p) {
 TEST(SnapshotGather, TheLastEntryOfEachKeyWinsAsTheStreamIsApplied) {
   auto resolver = std::make_shared<const Resolver>(policy());
   SnapshotGather g(resolver, 8);
-  g.put(record("key_a", 1));
-  g.put(record("key_b", 2));
-  g.put(record("key_c", 3));
-  g.put(record("key_a", 4));   // a new version of key_a
+  g.put(testing::valid(record("key_a", 1)));
+  g.put(testing::valid(record("key_b", 2)));
+  g.put(testing::valid(record("key_c", 3)));
+  g.put(testing::valid(record("key_a", 4)));   // a new version of key_a
   g.remove("key_b");           // a KV delete
   g.remove("key_none");        // of a key never seen: nothing
-  g.put(record("key_d", 3));   // key_c's hash under another id: key_c is gone
+  g.put(testing::valid(record("key_d", 3)));   // key_c's hash under another id: key_c is gone
   KeyRecord bad = record("key_e", 5);
-  g.put(bad);
+  g.put(testing::valid(bad));
   bad.role = "admin";
-  g.put(bad);                  // key_e's last version does not resolve: the key is dropped
+  g.put(testing::valid(bad));                 // key_e's last version does not resolve: the key is dropped
   KeyRecord fixed = record("key_f", 6);
   fixed.role = "admin";
-  g.put(fixed);
-  g.put(record("key_f", 6));   // key_f's last version resolves: not reported
+  g.put(testing::valid(fixed));
+  g.put(testing::valid(record("key_f", 6)));   // key_f's last version resolves: not reported
   PreparedLoad p = g.finish();
   EXPECT_EQ(p.resolver, resolver);
   ASSERT_NO_FATAL_FAILURE(expect_matches(p.store, {{"key_a", 4}, {"key_d", 3}, {"key_f", 6}}));
@@ -190,7 +190,7 @@ TEST(SnapshotGather, AStreamWithoutRepeatsNeedsNoCompaction) {
   SnapshotGather g(resolver, 1000);
   std::map<std::string, unsigned> model;
   for (unsigned i = 0; i < 1000; ++i) {
-    g.put(record("key_" + std::to_string(i), i + 1));
+    g.put(testing::valid(record("key_" + std::to_string(i), i + 1)));
     model["key_" + std::to_string(i)] = i + 1;
   }
   PreparedLoad p = g.finish();

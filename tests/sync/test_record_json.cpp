@@ -138,7 +138,7 @@ TEST(RecordJson, NullOptionalFieldsAreAbsent) {
   }
   auto r = decode_record_json(with_field("origin_written_at", "1795341600123"));
   ASSERT_TRUE(r.ok()) << r.error;
-  EXPECT_EQ(r.value->origin_written_at, 1795341600123);
+  EXPECT_EQ(r.value->record().origin_written_at, 1795341600123);
 }
 
 TEST(RecordJson, UnknownFieldsAreIgnored) {
@@ -146,7 +146,7 @@ TEST(RecordJson, UnknownFieldsAreIgnored) {
   deep += std::string(1000, ']');
   auto r = decode_record_json(with_field("future_field", "{\"a\": [1, {\"b\": null}], \"c\": " + deep + "}"));
   ASSERT_TRUE(r.ok()) << r.error;
-  EXPECT_EQ(r.value->id, "key_2hT9cQ4mZ8");
+  EXPECT_EQ(r.value->record().id, "key_2hT9cQ4mZ8");
   // Nesting past the parser's depth bound (1024) is refused, whatever the field.
   std::string deeper = std::string(5000, '[') + std::string(5000, ']');
   EXPECT_EQ(error_of(with_field("future_field", deeper)).rfind("key record: not JSON", 0), 0u);
@@ -167,7 +167,7 @@ TEST(RecordJson, HashBecomesCanonical) {
   text.replace(text.find("\"sha256:"), upper.size(), upper);
   auto r = decode_record_json(text);
   ASSERT_TRUE(r.ok()) << r.error;
-  EXPECT_EQ(r.value->hash, testing::kHash);
+  EXPECT_EQ(r.value->record().hash, testing::kHash);
 }
 
 TEST(RecordJson, RejectsWholeRecordsOnBadInput) {

@@ -14,7 +14,12 @@ namespace {
 using testing::compiled;
 using testing::minimal_record;
 
-Expected<shm::TableRecord> resolve(const KeyRecord &r, const PolicySpec &p) { return Resolver(compiled(p)).resolve(r); }
+// Validation, then resolution: a rule broken fails with validation's line.
+Expected<shm::TableRecord> resolve(const KeyRecord &r, const PolicySpec &p) {
+  Expected<ValidRecord> v = validate(KeyRecord(r));
+  if (!v.ok()) return Expected<shm::TableRecord>::failure(v.error);
+  return Resolver(compiled(p)).resolve(*v.value);
+}
 
 // the design's default roles.
 PolicySpec design_policy() {
@@ -56,7 +61,7 @@ TEST(Resolve, RoleNamesAreSortedAndFeedTableOptions) {
   for (size_t i = 0; i < opts.roles.size(); ++i) {
     KeyRecord r = minimal_record();
     r.role = opts.roles[i];
-    auto t = resolver.resolve(r);
+    auto t = resolver.resolve(testing::valid(r));
     ASSERT_TRUE(t.ok()) << t.error;
     EXPECT_EQ(t.value->role, i) << opts.roles[i];
   }

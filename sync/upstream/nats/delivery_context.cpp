@@ -18,10 +18,10 @@ using Change = std::variant<nats_event::Put, nats_event::Removal, nats_event::Re
 Change decode(const Delivery &d, uint64_t epoch) {
   std::string key(d.key);
   if (d.removal) return nats_event::Removal{epoch, d.seq, d.pending, std::move(key)};
-  Expected<KeyRecord> r = decode_record_json(d.data);
+  Expected<ValidRecord> r = decode_record_json(d.data);
   if (!r.ok()) return nats_event::Rejected{epoch, d.seq, d.pending, std::move(key), std::move(r.error)};
-  if (r.value->id != key) {
-    std::string why = "it carries id " + quote_for_error(r.value->id);
+  if (r.value->record().id != key) {
+    std::string why = "it carries id " + quote_for_error(r.value->record().id);
     return nats_event::Rejected{epoch, d.seq, d.pending, std::move(key), std::move(why)};
   }
   return nats_event::Put{epoch, d.seq, d.pending, std::move(*r.value)};
@@ -65,8 +65,8 @@ void DeliveryContext::deliver(Kind c) {
 // revocation, and a rejected record (logged there; an earlier version of the
 // key, if any, stays in the snapshot).
 bool DeliveryContext::fold(nats_event::Put &p) {
-  if (p.record.status == KeyStatus::Revoked) {
-    gather_->put(KeyRecord(p.record));
+  if (p.record.record().status == KeyStatus::Revoked) {
+    gather_->put(ValidRecord(p.record));
     return true;
   }
   gather_->put(std::move(p.record));

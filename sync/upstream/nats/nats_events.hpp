@@ -24,9 +24,9 @@ namespace edgekey::sync::nats_event {
 // subscribes). `epoch` names the subscription: the loop drops the events of
 // one since replaced. `seq` is the stream sequence, `pending` the messages
 // still to come for the consumer after this one.
-struct Put {  // a record, decoded off the loop; its id is the KV key
+struct Put {  // a record, decoded and validated off the loop; its id is the KV key
   uint64_t epoch, seq, pending;
-  KeyRecord record;
+  ValidRecord record;
 };
 struct Removal {  // KV-Operation DEL or PURGE
   uint64_t epoch, seq, pending;

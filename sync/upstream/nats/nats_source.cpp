@@ -261,11 +261,12 @@ void NatsSource::apply(ev::Event &event) {
 void NatsSource::handle(ev::Put &e) {
   ++status_.messages;
   if (snapshot_mode_) {
-    if (e.record.status == KeyStatus::Revoked && applier_.upsert(e.record, applier_.revision())) changed_ = true;
+    if (e.record.record().status == KeyStatus::Revoked && applier_.upsert(e.record, applier_.revision()))
+      changed_ = true;
     return;
   }
-  if (applier_.upsert(e.record, e.seq) && e.record.origin_written_at && on_latency)
-    on_latency(now_ms() - *e.record.origin_written_at);
+  const std::optional<int64_t> written = e.record.record().origin_written_at;
+  if (applier_.upsert(e.record, e.seq) && written && on_latency) on_latency(now_ms() - *written);
   advance(e.seq, e.pending);
 }
 

@@ -11,16 +11,17 @@ SnapshotGather::SnapshotGather(std::shared_ptr<const Resolver> resolver, size_t 
   table_.reserve(expected);
 }
 
-void SnapshotGather::put(KeyRecord r) {
-  Expected<shm::TableRecord> t = resolver_->resolve_validated(r);
-  if (!unresolved_.empty()) unresolved_.erase(r.id);
+void SnapshotGather::put(ValidRecord r) {
+  Expected<shm::TableRecord> t = resolver_->resolve(r);
+  const std::string &id = r.record().id;
+  if (!unresolved_.empty()) unresolved_.erase(id);
   if (!t.ok()) {
-    if (const uint32_t old = store_.find_id(r.id); old != KeyStore::npos) store_.erase(old);
-    std::string id = r.id;
-    unresolved_.insert_or_assign(std::move(id), Unresolved{std::move(r), std::move(t.error)});
+    if (const uint32_t old = store_.find_id(id); old != KeyStore::npos) store_.erase(old);
+    std::string key = id;
+    unresolved_.insert_or_assign(std::move(key), Unresolved{std::move(r), std::move(t.error)});
     return;
   }
-  const uint32_t slot = store_.upsert(std::move(r), t.value->hash);
+  const uint32_t slot = store_.upsert(std::move(r).take(), t.value->hash);
   if (slot == table_.size()) table_.push_back(std::move(*t.value));
   else table_[slot] = std::move(*t.value);
 }
@@ -35,7 +36,7 @@ PreparedLoad SnapshotGather::finish() {
   p.resolver = std::move(resolver_);
   for (auto &[id, u] : unresolved_) {
     p.errors.push_back(std::move(u.error));
-    p.unresolved.push_back(std::move(u.record));
+    p.unresolved.push_back(std::move(u.record).take());
   }
   unresolved_.clear();
   // Keys replaced or removed: the table must not hold their slots.

@@ -29,8 +29,7 @@ class SnapshotGather {
   // `expected`: the stream's message count (room is reserved for it).
   SnapshotGather(std::shared_ptr<const Resolver> resolver, size_t expected);
 
-  // A record from decode_record_json (so validated).
-  void put(KeyRecord r);
+  void put(ValidRecord r);
   void remove(std::string_view id);
 
   // The snapshot, ready for the loop. Leaves the gather empty.
@@ -38,7 +37,7 @@ class SnapshotGather {
 
  private:
   struct Unresolved {
-    KeyRecord record;
+    ValidRecord record;
     std::string error;
   };
   std::shared_ptr<const Resolver> resolver_;

@@ -178,13 +178,13 @@ TEST(KeysNats, BucketHoldsTheRecordJsonStampedAndNeverTheToken) {
   EXPECT_EQ(e->op, kvOp_Put);
   auto r = sync::decode_record_json(e->value);
   ASSERT_TRUE(r.ok()) << r.error << "\n" << e->value;
-  EXPECT_EQ(r.value->id, k.id);
-  EXPECT_EQ(r.value->hash, "sha256:" + sha256_hex(k.token));
-  EXPECT_EQ(r.value->name, "CI pipeline");
-  EXPECT_EQ(r.value->allowed_cidrs, std::vector<std::string>{"10.0.0.0/8"});
-  ASSERT_TRUE(r.value->origin_written_at);
-  EXPECT_GE(*r.value->origin_written_at, before);
-  EXPECT_LE(*r.value->origin_written_at, after);
+  EXPECT_EQ(r.value->record().id, k.id);
+  EXPECT_EQ(r.value->record().hash, "sha256:" + sha256_hex(k.token));
+  EXPECT_EQ(r.value->record().name, "CI pipeline");
+  EXPECT_EQ(r.value->record().allowed_cidrs, std::vector<std::string>{"10.0.0.0/8"});
+  ASSERT_TRUE(r.value->record().origin_written_at);
+  EXPECT_GE(*r.value->record().origin_written_at, before);
+  EXPECT_LE(*r.value->record().origin_written_at, after);
   const std::string body = k.token.substr(k.token.rfind('_') + 1);
   for (const auto &entry : bucket.entries()) {
     EXPECT_EQ(entry.value.find(k.token), std::string::npos);
@@ -210,10 +210,10 @@ TEST(KeysNats, RevokeIsAPutOfTheRevokedRecordAndReachesTheRegion) {
   EXPECT_GT(e->revision, created_rev);
   auto rec = sync::decode_record_json(e->value);
   ASSERT_TRUE(rec.ok()) << rec.error;
-  EXPECT_EQ(rec.value->status, sync::KeyStatus::Revoked);
-  ASSERT_TRUE(rec.value->revoked_at);
-  EXPECT_GE(*rec.value->revoked_at, before);
-  EXPECT_EQ(rec.value->hash, "sha256:" + sha256_hex(k.token));  // still there: edges match it to refuse
+  EXPECT_EQ(rec.value->record().status, sync::KeyStatus::Revoked);
+  ASSERT_TRUE(rec.value->record().revoked_at);
+  EXPECT_GE(*rec.value->record().revoked_at, before);
+  EXPECT_EQ(rec.value->record().hash, "sha256:" + sha256_hex(k.token));  // still there: edges match it to refuse
   for (const auto &entry : bucket.entries()) EXPECT_EQ(entry.op, kvOp_Put) << entry.key << " was removed";
   EXPECT_EQ(bucket.get(other.id)->op, kvOp_Put);
 
