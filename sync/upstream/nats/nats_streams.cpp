@@ -19,7 +19,7 @@ std::string init_origin_bucket(NatsClient &c, const NatsOptions &o, const std::s
   cfg.History = 1;
   cfg.StorageType = js_FileStorage;
   cfg.Replicas = 1;
-  cfg.TTL = ttl_s * 1000;  // libnats: milliseconds
+  cfg.TTL = ttl_s * 1000000000;  // libnats: nanoseconds (the stream's MaxAge)
   kvStore *kv = nullptr;
   natsStatus s = js_KeyValue(&kv, c.origin(), bucket.c_str());
   if (s == NATS_OK) {
