@@ -208,17 +208,15 @@ TEST(KeysCreate, ConcurrentProcessesAllLand) {
   EXPECT_EQ(workspaces.size(), size_t(kProcs));
 }
 
+// One item of a keyset in edgekeyctl's layout, for files the tests write by hand.
+std::string keyset_item(const std::string &id, const std::string &hash, const std::string &type = "secret") {
+  return "  - id: " + id + "\n    hash: " + hash + "\n    workspace: ws\n    type: " + type +
+         "\n    env: live\n    role: viewer\n    status: active\n";
+}
+
 TEST(KeysCreate, KeysetWithUnreadableRecordIsNotRewritten) {
   Scratch s;
-  const std::string keyset =
-      "keys:\n"
-      "  - id: key_broken0001\n"
-      "    hash: sha256:nothex\n"
-      "    workspace: ws\n"
-      "    type: secret\n"
-      "    env: live\n"
-      "    role: viewer\n"
-      "    status: active\n";
+  const std::string keyset = "keys:\n" + keyset_item("key_broken0001", "sha256:nothex");
   write_file(s.keyset(), keyset);
   const RunResult r = s.ctl(kSecret);
   EXPECT_EQ(r.exit_code, 5);
@@ -240,9 +238,7 @@ TEST(KeysCreate, AKeysetChangedSinceTheLastEditIsCheckedWhole) {
   for (int i = 0; i < 3; ++i) ASSERT_EQ(s.ctl(kSecret).exit_code, 0);
   ASSERT_TRUE(file_exists(s.keyset() + ".index"));
   const std::string good = read_file(s.keyset());
-  const std::string broken =
-      "  - id: key_broken0002\n    hash: sha256:nothex\n    workspace: ws\n    type: secret\n    env: live\n"
-      "    role: viewer\n    status: active\n";
+  const std::string broken = keyset_item("key_broken0002", "sha256:nothex");
   write_file(s.keyset(), good + broken);
   const RunResult r = s.ctl(kSecret);
   EXPECT_EQ(r.exit_code, 5) << r.err;
@@ -267,15 +263,7 @@ TEST(KeysCreate, AKeysetChangedSinceTheLastEditIsCheckedWhole) {
 // its line.
 TEST(KeysCreate, ARecordThatDoesNotLoadIsKeptAsItIsAndNamedWhenEdited) {
   Scratch s;
-  const std::string bad =
-      "keys:\n"
-      "  - id: key_badtype0001\n"
-      "    hash: sha256:" + std::string(64, 'a') + "\n"
-      "    workspace: ws\n"
-      "    type: admin\n"
-      "    env: live\n"
-      "    role: viewer\n"
-      "    status: active\n";
+  const std::string bad = "keys:\n" + keyset_item("key_badtype0001", "sha256:" + std::string(64, 'a'), "admin");
   write_file(s.keyset(), bad);
   const RunResult r = s.ctl(kSecret);
   ASSERT_EQ(r.exit_code, 0) << r.err;
