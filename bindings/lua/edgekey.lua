@@ -48,6 +48,12 @@ size_t ek_result_json(const ek_result *r, char *buf, size_t len);
 const char *ek_result_challenge(const ek_result *r);
 ]]
 
+-- libc's memcmp (declaring a function again is allowed; pcall in case
+-- another module declared it with other types).
+pcall(ffi.cdef, "int memcmp(const void *s1, const void *s2, size_t n);")
+local libc = ffi.C
+local RESULT_SIZE = ffi.sizeof("ek_result")
+
 local C                 -- the loaded library
 local code_names = {}   -- ek_code -> "revoked_key", ...
 local type_names, env_names = {}, {}
@@ -110,6 +116,8 @@ function _M.open(table_name)
     req = ffi.new("ek_request"),
     res = ffi.new("ek_result"),
     json_buf = nil,  -- made on the first deny()/json()
+    -- the last answer with a key and its fields as strings (result_of)
+    last = { res = ffi.new("ek_result") },
   }, Validator)
 end
 
@@ -129,17 +137,26 @@ local function check(self, authorization, permission, client_ip, origin, env)
   C.ek_validate(self.handle, req, self.res)  -- the strings are anchored by the arguments
 end
 
--- The answer in `res` as a table, made with all its fields at once (no
--- rehash as they are added).
-local function result_of(res)
+-- The answer in v.res as a table, made with all its fields at once (no
+-- rehash as they are added). The strings of an answer with a key are made
+-- once: while v's answers are byte for byte the same as the one they were
+-- made from (v.last.res), that one's are reused.
+local function result_of(v)
+  local res = v.res
   local status, code = res.status, code_names[res.code] or "keyset_unavailable"
   if res.key_id[0] == 0 then return { status = status, code = code } end
-  local expires_at
-  local lo, hi = res.expires_lo, res.expires_hi
-  if lo ~= 0 or hi ~= 0 then expires_at = hi * 4294967296 + lo end
-  return { status = status, code = code, key_id = ffi.string(res.key_id),
-           workspace = ffi.string(res.workspace), role = ffi.string(res.role),
-           type = type_names[res.type], env = env_names[res.env], expires_at = expires_at }
+  local last = v.last
+  if libc.memcmp(res, last.res, RESULT_SIZE) ~= 0 then
+    local expires_at
+    local lo, hi = res.expires_lo, res.expires_hi
+    if lo ~= 0 or hi ~= 0 then expires_at = hi * 4294967296 + lo end
+    last.key_id, last.workspace, last.role = ffi.string(res.key_id), ffi.string(res.workspace), ffi.string(res.role)
+    last.expires_at = expires_at
+    ffi.copy(last.res, res, RESULT_SIZE)
+  end
+  return { status = status, code = code, key_id = last.key_id,
+           workspace = last.workspace, role = last.role,
+           type = type_names[res.type], env = env_names[res.env], expires_at = last.expires_at }
 end
 
 -- Validates `authorization` (the raw header value, "Bearer ...", or the bare
@@ -151,7 +168,7 @@ function Validator:validate(authorization, opts)
   else
     check(self, authorization)
   end
-  return result_of(self.res)
+  return result_of(self)
 end
 
 local function json_of(res, buf)
@@ -216,59 +233,141 @@ end
 local workers = {}  -- table name -> { v = validator, next_try = time, err = last error }
 local unavailable_res, unavailable_buf
 local scratch = {}
--- The last accepted answer, for an internal redirect of the same request
--- (index, try_files, error_page: nginx runs the access phase again in the
--- new location). Reused only when ngx.req.is_internal() and it is the same
--- request (its ngx_http_request_t and start time) with every input the
--- same; otherwise the key is checked again.
-local kept = {}
-local get_request  -- resty.core's: the request's address; false without it
-function _M.access(table_name, opts)
+
+-- The worker's validator of `table_name`, opened now when it is not open
+-- and the last try is a second old; nil while it cannot be opened.
+local function worker_validator(table_name)
   local ngx = ngx
   local w = workers[table_name]
   if not w then
     w = { next_try = 0 }
     workers[table_name] = w
   end
-  local v = w.v
-  if not v and ngx.now() >= w.next_try then
-    local err
-    v, err = _M.open(table_name)
-    w.next_try = ngx.now() + 1
-    if v then
-      w.v = v
-      if w.err then ngx.log(ngx.NOTICE, "edgekey: table \"", table_name, "\" opened") end
-      w.err = nil
-    elseif err ~= w.err then
-      ngx.log(ngx.WARN, "edgekey: cannot open table \"", table_name, "\": ", err,
-              "; requests get 503 keyset_unavailable, retrying every second")
-      w.err = err
+  if w.v then return w.v end
+  if ngx.now() < w.next_try then return nil end
+  local v, err = _M.open(table_name)
+  w.next_try = ngx.now() + 1
+  if v then
+    w.v = v
+    if w.err then ngx.log(ngx.NOTICE, "edgekey: table \"", table_name, "\" opened") end
+    w.err = nil
+  elseif err ~= w.err then
+    ngx.log(ngx.WARN, "edgekey: cannot open table \"", table_name, "\": ", err,
+            "; requests get 503 keyset_unavailable, retrying every second")
+    w.err = err
+  end
+  return v
+end
+
+local function send_unavailable()
+  if not unavailable_res then
+    unavailable_res = ffi.new("ek_result")
+    unavailable_res.status, unavailable_res.code = 503, 12  -- EK_CODE_KEYSET_UNAVAILABLE
+    unavailable_buf = ffi.new("char[?]", JSON_MAX)
+  end
+  return send_refusal({ status = 503, code = "keyset_unavailable" }, json_of(unavailable_res, unavailable_buf), nil)
+end
+
+-- The request's Authorization header, read through ngx_lua's FFI API (what
+-- resty.core's ngx.req.get_headers uses) without making a Lua string of
+-- the token nor a table of the headers: copied NUL-terminated into
+-- auth_buf. Falls back to ngx.var.http_authorization when ngx_lua has no
+-- such API (resty.core not loaded). Set up by the first access().
+local get_request        -- resty.core.base's: the request's address; false without it
+local headers_count      -- ngx_lua's ngx_http_lua_ffi_req_get_headers_count, or false
+local headers_fill       -- ngx_lua's ngx_http_lua_ffi_req_get_headers
+local count_takes_truncated  -- its third argument (ngx_lua >= 0.10.16)
+local header_buf, header_cap = nil, 0
+local truncated
+local auth_buf, auth_cap = nil, 0
+
+local function setup_request_api()
+  local ok, base = pcall(require, "resty.core.base")
+  get_request = ok and type(base) == "table" and type(base.get_request) == "function" and base.get_request or false
+  headers_count = false
+  if get_request and pcall(require, "resty.core.request")
+     and pcall(ffi.typeof, "ngx_http_lua_ffi_table_elt_t") then
+    local okc, count = pcall(function() return libc.ngx_http_lua_ffi_req_get_headers_count end)
+    local okf, fill = pcall(function() return libc.ngx_http_lua_ffi_req_get_headers end)
+    if okc and okf then
+      -- resty.core declares the count with (r, max, int *truncated), or
+      -- (r, max) before ngx_lua 0.10.16: a call with the wrong number of
+      -- arguments fails before calling.
+      truncated = ffi.new("int[1]")
+      local r = get_request()
+      if r then
+        local ok3 = pcall(count, r, 0, truncated)
+        if ok3 or pcall(count, r, 0) then
+          headers_count, headers_fill, count_takes_truncated = count, fill, ok3
+        end
+      end
     end
   end
-  if not v then
-    if not unavailable_res then
-      unavailable_res = ffi.new("ek_result")
-      unavailable_res.status, unavailable_res.code = 503, 12  -- EK_CODE_KEYSET_UNAVAILABLE
-      unavailable_buf = ffi.new("char[?]", JSON_MAX)
-    end
-    return send_refusal({ status = 503, code = "keyset_unavailable" }, json_of(unavailable_res, unavailable_buf), nil)
+  auth_cap = 256
+  auth_buf = ffi.new("char[?]", auth_cap)
+end
+
+-- The Authorization header of request r as the argument for ek_request
+-- (the copy in auth_buf) and its identity: the value's address in nginx's
+-- memory (a new value, e.g. ngx.req.set_header's, has another) and length;
+-- or nil, 0, 0.
+local function request_authorization(r)
+  local n
+  if count_takes_truncated then n = headers_count(r, 0, truncated) else n = headers_count(r, 0) end
+  if n <= 0 then return nil, 0, 0 end  -- none, or not in a request's context
+  if n > header_cap then
+    header_cap = n < 64 and 64 or n
+    header_buf = ffi.new("ngx_http_lua_ffi_table_elt_t[?]", header_cap)
   end
+  headers_fill(r, header_buf, n, 0)  -- the names lowercased
+  for i = 0, n - 1 do
+    local h = header_buf[i]
+    if h.key.len == 13 and libc.memcmp(h.key.data, "authorization", 13) == 0 then
+      local len = h.value.len
+      if len >= auth_cap then
+        auth_cap = len + 1
+        auth_buf = ffi.new("char[?]", auth_cap)
+      end
+      ffi.copy(auth_buf, h.value.data, len)
+      auth_buf[len] = 0
+      return auth_buf, tonumber(ffi.cast("intptr_t", h.value.data)), len
+    end
+  end
+  return nil, 0, 0
+end
+
+-- The last accepted answer, for an internal redirect of the same request
+-- (index, try_files, error_page: nginx runs the access phase again in the
+-- new location). Reused only when ngx.req.is_internal() and it is the same
+-- request (its ngx_http_request_t and start time) with every input the
+-- same (the Authorization header the same value in nginx's memory);
+-- otherwise the key is checked again.
+local kept = {}
+function _M.access(table_name, opts)
+  local ngx = ngx
+  local w = workers[table_name]
+  local v = w and w.v or worker_validator(table_name)
+  if not v then return send_unavailable() end
+  if get_request == nil then setup_request_api() end
   -- The Origin and the client's address change the answer only for keys
   -- restricted by them, which fail without them (origin_not_allowed,
   -- ip_not_allowed): they are looked up (ngx.var) only then, and the key
   -- checked again with them; any other answer is the one they would give.
   local var, req = ngx.var, ngx.req
   local q = opts or scratch
-  local auth, perm, ip, env = var.http_authorization, q.permission, q.client_ip, q.env
-  if get_request == nil then
-    local ok, base = pcall(require, "resty.core.base")
-    get_request = ok and type(base) == "table" and base.get_request or false
-  end
+  local perm, ip, env = q.permission, q.client_ip, q.env
   local rq = get_request and get_request()
+  local auth, auth_id, auth_len
+  if headers_count and rq then
+    auth, auth_id, auth_len = request_authorization(rq)
+  else
+    auth = var.http_authorization
+    auth_id, auth_len = auth, 0
+  end
   local start = rq and req.start_time()
   local k = kept
-  if rq and k.rq == rq and k.start == start and k.name == table_name and k.auth == auth
-     and k.perm == perm and k.ip == ip and k.env == env and req.is_internal()
+  if rq and k.rq == rq and k.start == start and k.name == table_name and k.auth == auth_id
+     and k.auth_len == auth_len and k.perm == perm and k.ip == ip and k.env == env and req.is_internal()
      and (not k.origin or k.origin == var.http_origin)
      and (not k.remote or k.remote == var.remote_addr) then
     return k.r
@@ -284,10 +383,11 @@ function _M.access(table_name, opts)
     remote = var.remote_addr
     check(v, auth, perm, remote, origin, env)
   end
-  local r = result_of(res)
+  local r = result_of(v)
   if r.status ~= 200 then return v:deny(r) end
   if rq then
-    k.rq, k.start, k.name, k.auth, k.perm, k.ip, k.env = rq, start, table_name, auth, perm, ip, env
+    k.rq, k.start, k.name, k.auth, k.auth_len = rq, start, table_name, auth_id, auth_len
+    k.perm, k.ip, k.env = perm, ip, env
     k.origin, k.remote, k.r = origin or false, remote or false, r
   end
   return r

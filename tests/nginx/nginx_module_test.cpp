@@ -81,6 +81,11 @@ std::string http_conf(const std::string &table, int api_port) {
   lua("/l/ip", "{ client_ip = ngx.var.http_x_test_client_ip }");
   c += "    location /l/hop { access_by_lua_block { edgekey_pass(nil) } try_files $uri /l/chat$uri; }\n"
        "    location /l/same { access_by_lua_block { edgekey_pass(nil) } try_files $uri /l/landed$uri; }\n";
+  // Any key, then the request's Authorization replaced before it lands
+  // where any key will do again.
+  c += "    location /l/swap { access_by_lua_block { edgekey_pass(nil)\n"
+       "      ngx.req.set_header(\"Authorization\", ngx.var.http_x_test_next_authorization) }\n"
+       "      try_files $uri /l/landed$uri; }\n";
   c += "  }\n";
   return c;
 }
@@ -243,6 +248,22 @@ TEST_P(NginxPaths, AnInternalRedirectIsCheckedWhereItLands) {
   const std::string app = "Origin: https://app.example.com";
   EXPECT_EQ(get(at("/hop/x"), {bearer(pub), app}).status, 200);
   expect_refusal(get(at("/same/x"), {bearer(pub)}), 403, "origin_not_allowed", {bearer(pub)});
+}
+
+// The Lua binding reuses the answer across an internal redirect only for
+// the same Authorization value in nginx's memory: one replaced in between
+// (ngx.req.set_header) is checked again.
+TEST_F(NginxEdgekey, LuaChecksAnAuthorizationReplacedBeforeAnInternalRedirectAgain) {
+  HttpResponse r = get("/l/swap/x", {bearer(dev), "X-Test-Next-Authorization: Bearer " + revoked.token});
+  expect_refusal(r, 401, "revoked_key", {bearer(revoked)});
+  EXPECT_EQ(json_of(r).value("key_id", ""), "key_revoked");
+  r = get("/l/swap/x", {bearer(dev), "X-Test-Next-Authorization: Bearer " + analyst.token});
+  ASSERT_EQ(r.status, 200) << r.body << "\nnginx log:\n" << nginx->error_log();
+  expect_api_saw(r, {{"uri", "/l/landed/l/swap/x"}, {"key_id", "key_analyst"}, {"role", "analyst"}});
+  // The same value set again is another value in memory: checked again, same answer.
+  r = get("/l/swap/x", {bearer(dev), "X-Test-Next-Authorization: Bearer " + dev.token});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json_of(r).value("key_id", ""), "key_dev");
 }
 
 TEST_P(NginxPaths, ARevocationIsRefusedOnTheNextRequest) {
