@@ -68,20 +68,13 @@ std::vector<std::string> UsageCollector::take_changed() {
   return ids;
 }
 
-// tag -> slot, rebuilt when a tag is unknown and the store changed since.
-// A slot found is checked against the store (it may hold another key now).
-const sync::KeyRecord *UsageCollector::resolve(uint64_t tag, const sync::KeyStore &store, uint64_t changes) {
-  for (int pass = 0; pass < 2; ++pass) {
-    auto it = tag_slot_.find(tag);
-    if (it != tag_slot_.end() && store.live(it->second) && shm::usage_tag(store.hash(it->second).data()) == tag)
-      return &store.record(it->second);
-    if (tags_built_at_ == changes) return nullptr;
-    tag_slot_.clear();
-    for (uint32_t s = 0; s < store.slots(); ++s)
-      if (store.live(s)) tag_slot_[shm::usage_tag(store.hash(s).data())] = s;
-    tags_built_at_ = changes;
-  }
-  return nullptr;
+// tag -> slot through the store's hash index (a tag is the first 8 bytes
+// of the key's hash, 0 written as 1): no map of every key to rebuild after
+// each change of the store (1M keys: ~0.3 s of the loop per edit).
+const sync::KeyRecord *UsageCollector::resolve(uint64_t tag, const sync::KeyStore &store, uint64_t) {
+  uint32_t s = store.find_hash_head(tag);
+  if (s == sync::KeyStore::npos && tag == 1) s = store.find_hash_head(0);
+  return s == sync::KeyStore::npos ? nullptr : &store.record(s);
 }
 
 void UsageCollector::scan(const sync::KeyStore &store, uint64_t store_changes, int64_t now,

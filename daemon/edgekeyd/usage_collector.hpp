@@ -98,8 +98,6 @@ class UsageCollector {
   size_t readers_ = 0;
   std::unordered_map<std::string, KeyUse> keys_;
   std::unordered_set<std::string> changed_;  // ids whose last_used moved since take_changed()
-  std::unordered_map<uint64_t, uint32_t> tag_slot_;  // tag -> store slot
-  uint64_t tags_built_at_ = UINT64_MAX;              // store_changes when tag_slot_ was built
   bool dirty_ = false;
   int64_t saved_at_ = 0;
   CodeCounts socket_at_save_{};

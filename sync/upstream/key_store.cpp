@@ -84,6 +84,12 @@ uint32_t KeyStore::find_hash(const TokenHash &h) const {
   return find(by_hash_, hash_tag(h), [&](uint32_t s) { return hashes_[s] == h; });
 }
 
+uint32_t KeyStore::find_hash_head(uint64_t head) const {
+  TokenHash prefix{};
+  std::memcpy(prefix.data(), &head, sizeof head);
+  return find(by_hash_, hash_tag(prefix), [&](uint32_t s) { return std::memcmp(hashes_[s].data(), &head, sizeof head) == 0; });
+}
+
 void KeyStore::rehash(size_t buckets) {
   for (Index *ix : {&by_id_, &by_hash_}) {
     std::vector<Bucket> old = std::move(ix->buckets);

@@ -46,6 +46,10 @@ class KeyStore {
 
   uint32_t find_id(std::string_view id) const;
   uint32_t find_hash(const TokenHash &h) const;
+  // The live slot whose token hash begins with these 8 bytes (copied from
+  // it as they are, like shm::usage_tag): an index probe, no map kept
+  // beside. npos if none; either one when two keys share them.
+  uint32_t find_hash_head(uint64_t head) const;
   const KeyRecord &record(uint32_t slot) const { return records_[slot]; }
   const TokenHash &hash(uint32_t slot) const { return hashes_[slot]; }
 

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <map>
 #include <random>
 
@@ -98,6 +99,38 @@ TEST(KeyStore, EraseInsideProbeRunsKeepsTheOthersFound) {
   }
   EXPECT_EQ(s.slots(), 200u);
   ASSERT_NO_FATAL_FAILURE(expect_matches(s, model));
+}
+
+// A usage tag names a key by the first 8 bytes of its hash: found by a probe
+// of the hash index (edgekeyd keeps no map of every key beside it).
+TEST(KeyStore, FindsAKeyByTheFirstEightBytesOfItsHash) {
+  KeyStore s;
+  std::vector<uint64_t> heads;
+  for (unsigned i = 0; i < 50; ++i) {
+    // Alike in the first 4 bytes (one probe run), unlike in the next 4.
+    char text[80];
+    snprintf(text, sizeof text, "sha256:%016llx%048x", 0x1122334400000000ull + i, i);
+    KeyRecord r = minimal_record("key_" + std::to_string(i));
+    r.hash = text;
+    TokenHash h;
+    ASSERT_TRUE(parse_record_hash(r.hash, h));
+    s.insert(r, h);
+    uint64_t head;
+    std::memcpy(&head, h.data(), sizeof head);
+    heads.push_back(head);
+  }
+  s.erase(s.find_id("key_7"));
+  for (unsigned i = 0; i < 50; ++i) {
+    const uint32_t slot = s.find_hash_head(heads[i]);
+    if (i == 7) {
+      EXPECT_EQ(slot, KeyStore::npos);
+      continue;
+    }
+    ASSERT_NE(slot, KeyStore::npos) << i;
+    EXPECT_EQ(s.record(slot).id, "key_" + std::to_string(i));
+  }
+  EXPECT_EQ(s.find_hash_head(heads[0] ^ 0xff), KeyStore::npos);  // its first byte differs
+  EXPECT_EQ(KeyStore().find_hash_head(heads[0]), KeyStore::npos);
 }
 
 TEST(KeyStore, BuildAppliesInOrderTheLaterRecordWins) {
