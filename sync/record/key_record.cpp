@@ -167,7 +167,14 @@ constexpr std::array<uint8_t, 256> kHexValue = [] {
 
 }  // namespace
 
+namespace {
+thread_local RecordWork t_work;
+}  // namespace
+
+RecordWork record_work() { return t_work; }
+
 bool parse_record_hash(std::string_view text, std::array<uint8_t, 32> &out, HashScheme *scheme) {
+  ++t_work.hash_parses;
   HashScheme s;
   if (text.substr(0, 7) == "sha256:") {
     s = HashScheme::Sha256;
@@ -305,6 +312,7 @@ namespace {
 
 // validate_record's rules; the hash's bytes and scheme land in h and scheme.
 std::optional<FieldError> check_rules(const KeyRecord &r, std::array<uint8_t, 32> &h, HashScheme &scheme) {
+  ++t_work.validations;
   if (auto e = check_id_like("id", r.id)) return e;
   if (!parse_record_hash(r.hash, h, &scheme))
     return FieldError{"hash", "expected \"sha256:\" or \"hmac-sha256:\" and 64 hex digits, got " +

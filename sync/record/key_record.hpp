@@ -105,6 +105,7 @@ class ValidRecord {
 
  private:
   friend Expected<ValidRecord> validate(KeyRecord &&r);
+  friend class ValidRecords;
   ValidRecord() = default;
   std::optional<FieldError> adopt(KeyRecord &r);  // r moves in when it passes
   KeyRecord r_;
@@ -114,6 +115,78 @@ class ValidRecord {
 
 // ValidRecord::check with the error as one line (format_record_error).
 Expected<ValidRecord> validate(KeyRecord &&r);
+
+// ValidRecords in order, kept as two vectors side by side: the records and
+// their parsed hashes (what KeyStore::build takes), so a whole keyset goes
+// from its reader to the store without a second check or a second copy.
+// Only ValidRecords go in; read as a list of KeyRecords.
+class ValidRecords {
+ public:
+  using value_type = KeyRecord;
+  using iterator = std::vector<KeyRecord>::const_iterator;
+  using const_iterator = iterator;
+
+  size_t size() const { return records_.size(); }
+  bool empty() const { return records_.empty(); }
+  void reserve(size_t n) {
+    records_.reserve(n);
+    hashes_.reserve(n);
+  }
+  void push_back(ValidRecord &&v) {
+    records_.push_back(std::move(v.r_));
+    hashes_.push_back(v.hash_);
+  }
+  const KeyRecord &operator[](size_t i) const { return records_[i]; }
+  const std::array<uint8_t, 32> &hash(size_t i) const { return hashes_[i]; }  // records[i]'s, parsed
+  iterator begin() const { return records_.begin(); }
+  iterator end() const { return records_.end(); }
+
+  // Calls keep(ValidRecord &) for each record in order and keeps, in order,
+  // those it returns true for; keep may move from a record it drops.
+  template <class Keep>
+  void keep_if(Keep &&keep) {
+    size_t kept = 0;
+    ValidRecord v;
+    for (size_t i = 0; i < records_.size(); ++i) {
+      v.r_ = std::move(records_[i]);
+      v.hash_ = hashes_[i];
+      v.scheme_ = v.r_.hash[0] == 'h' ? HashScheme::HmacSha256 : HashScheme::Sha256;  // canonical text
+      if (!keep(v)) continue;
+      records_[kept] = std::move(v.r_);
+      hashes_[kept++] = v.hash_;
+    }
+    records_.resize(kept);
+    hashes_.resize(kept);
+  }
+
+  // Hands the records and their hashes over, leaving this empty.
+  void release(std::vector<KeyRecord> &records, std::vector<std::array<uint8_t, 32>> &hashes) && {
+    records = std::move(records_);
+    hashes = std::move(hashes_);
+    records_.clear();
+    hashes_.clear();
+  }
+  // The records as plain KeyRecords (to change them, or to write them).
+  operator const std::vector<KeyRecord> &() const & { return records_; }
+  operator std::vector<KeyRecord>() && { return std::move(records_); }
+
+  bool operator==(const ValidRecords &) const = default;
+  friend bool operator==(const ValidRecords &a, const std::vector<KeyRecord> &b) { return a.records_ == b; }
+
+ private:
+  std::vector<KeyRecord> records_;
+  std::vector<std::array<uint8_t, 32>> hashes_;
+};
+
+// The record work done on the calling thread since it started: whole-record
+// rule checks (validate_record, ValidRecord::check, validate) and hash texts
+// parsed (parse_record_hash, once more inside each rule check). Tests count
+// what a path costs per record; a thread-local increment costs nothing.
+struct RecordWork {
+  uint64_t validations = 0;
+  uint64_t hash_parses = 0;
+};
+RecordWork record_work();
 
 // One log line: `key <id>: field "<field>": <what>`; `key record: …` when the
 // id is empty. The id is truncated and stripped of control characters.

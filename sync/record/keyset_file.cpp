@@ -81,7 +81,7 @@ void parse_item(const YAML::Node &item, std::string_view source, KeysetParse &ou
     reject(o.id, o.error.line, format_record_error(o.id, o.error));
     return;
   }
-  out.records.push_back(std::move(*o.record).take());
+  out.records.push_back(std::move(*o.record));
   out.record_lines.push_back(rec_line);
 }
 
@@ -103,8 +103,7 @@ void reject_duplicates(std::string_view source, KeysetParse &p) {
   std::vector<KeysetRejection> dups;
   for (size_t i = 0; i < p.records.size(); ++i) {
     const KeyRecord &r = p.records[i];
-    std::array<uint8_t, 32> h{};
-    parse_record_hash(r.hash, h);  // valid records: always parses
+    const std::array<uint8_t, 32> &h = p.records.hash(i);
     std::optional<FieldError> dup;
     if (auto it = by_hash.find(h); it != by_hash.end())
       dup = FieldError{"hash", "duplicate: same hash as key " + p.records[it->second].id +
@@ -125,19 +124,13 @@ void reject_duplicates(std::string_view source, KeysetParse &p) {
   }
   if (dups.empty()) return;
   by_id.clear();  // holds views of the records moved below
-  size_t kept = 0, d = 0;
-  for (size_t i = 0; i < p.records.size(); ++i) {
-    if (d < drop.size() && drop[d] == i) {
-      ++d;
-      continue;
-    }
-    if (kept != i) {
-      p.records[kept] = std::move(p.records[i]);
-      p.record_lines[kept] = p.record_lines[i];
-    }
-    ++kept;
-  }
-  p.records.resize(kept);
+  size_t i = 0, kept = 0, d = 0;
+  p.records.keep_if([&](const ValidRecord &) {
+    const size_t at = i++;
+    if (d < drop.size() && drop[d] == at) return ++d, false;
+    p.record_lines[kept++] = p.record_lines[at];
+    return true;
+  });
   p.record_lines.resize(kept);
   p.rejected.insert(p.rejected.end(), dups.begin(), dups.end());
   std::stable_sort(p.rejected.begin(), p.rejected.end(),
@@ -150,11 +143,10 @@ bool maybe_duplicates(const KeysetParse &p) {
   std::vector<uint64_t> hashes, ids;
   hashes.reserve(p.records.size());
   ids.reserve(p.records.size());
-  for (const KeyRecord &r : p.records) {
-    std::array<uint8_t, 32> h{};
-    parse_record_hash(r.hash, h);
+  for (size_t i = 0; i < p.records.size(); ++i) {
+    const KeyRecord &r = p.records[i];
     uint64_t w[4];
-    std::memcpy(w, h.data(), sizeof w);  // mixed: hashes written by hand may share a prefix
+    std::memcpy(w, p.records.hash(i).data(), sizeof w);  // mixed: hashes written by hand may share a prefix
     hashes.push_back(w[0] ^ (w[1] * 0x9e3779b97f4a7c15ull) ^ (w[2] * 0xc2b2ae3d27d4eb4full) ^
                      (w[3] * 0x165667b19e3779f9ull));
     ids.push_back(std::hash<std::string_view>{}(r.id));
@@ -167,8 +159,10 @@ bool maybe_duplicates(const KeysetParse &p) {
 }
 
 // The fast reader (keyset_scan.hpp); false = outside its subset (what was
-// delivered is void).
-bool stream_fast(std::string_view text, std::string_view source, const KeysetVisitor &v) {
+// delivered is void). Valid records go to on_record(ValidRecord &&, line,
+// item), the rest to v.reject; v.record is not used.
+template <class OnRecord>
+bool stream_fast(std::string_view text, std::string_view source, const KeysetVisitor &v, OnRecord &&on_record) {
   KeysetShape shape;
   std::vector<RawField> fields;
   bool decoded = true;
@@ -176,11 +170,13 @@ bool stream_fast(std::string_view text, std::string_view source, const KeysetVis
     if (v.skip && v.skip(it)) return true;
     if (!decode_item(text, it, fields)) return decoded = false;
     KeyRecord r;
-    if (simple_record(fields, r) && !validate_record(r)) {
-      v.record(std::move(r), it.line, &it);
-      return true;
-    }
-    FieldsOutcome o = record_from_fields(fields, it.line);
+    FieldError why;
+    if (simple_record(fields, r))
+      if (std::optional<ValidRecord> valid = ValidRecord::check(std::move(r), why)) {
+        on_record(std::move(*valid), it.line, &it);
+        return true;
+      }
+    FieldsOutcome o = record_from_fields(fields, it.line);  // names the broken rule
     if (!o.record) {
       const int line = o.error.line > 0 ? o.error.line : it.line;
       KeysetRejection rj{o.id, line, format_record_error(o.id, o.error), {}};
@@ -188,7 +184,7 @@ bool stream_fast(std::string_view text, std::string_view source, const KeysetVis
       v.reject(std::move(rj));
       return true;
     }
-    v.record(std::move(*o.record).take(), it.line, &it);
+    on_record(std::move(*o.record), it.line, &it);
     return true;
   });
   return supported && decoded;
@@ -251,15 +247,19 @@ bool read_valid_item(std::string_view text, const ScanItem &item, std::vector<Ra
 }
 
 std::string stream_keyset(std::string_view text, std::string_view source, const KeysetVisitor &v) {
-  if (stream_fast(text, source, v)) return "";
+  if (stream_fast(text, source, v, [&](ValidRecord &&r, int line, const ScanItem *item) {
+        v.record(std::move(r).take(), line, item);
+      }))
+    return "";
   v.restart();
   KeysetParse p = parse_keyset_yaml_full(text, source);
   if (!p.ok()) return p.error;
   // Records and rejections in file order, as the fast reader gives them.
+  std::vector<KeyRecord> records = std::move(p.records);
   size_t j = 0;
-  for (size_t i = 0; i < p.records.size(); ++i) {
+  for (size_t i = 0; i < records.size(); ++i) {
     for (; j < p.rejected.size() && p.rejected[j].line < p.record_lines[i]; ++j) v.reject(std::move(p.rejected[j]));
-    v.record(std::move(p.records[i]), p.record_lines[i], nullptr);
+    v.record(std::move(records[i]), p.record_lines[i], nullptr);
   }
   for (; j < p.rejected.size(); ++j) v.reject(std::move(p.rejected[j]));
   return "";
@@ -269,15 +269,12 @@ KeysetParse parse_keyset_yaml(std::string_view text, std::string_view source) {
   KeysetParse out;
   out.records.reserve(text.size() / 200);  // a record in the layout edgekeyctl writes: >= 250 bytes
   out.record_lines.reserve(text.size() / 200);
-  bool fast = true;
   KeysetVisitor v;
-  v.restart = [&] { fast = false; };
-  v.record = [&](KeyRecord &&r, int line, const ScanItem *) {
-    out.records.push_back(std::move(r));
-    out.record_lines.push_back(line);
-  };
   v.reject = [&](KeysetRejection &&rj) { out.rejected.push_back(std::move(rj)); };
-  if (stream_fast(text, source, v)) {
+  if (stream_fast(text, source, v, [&](ValidRecord &&r, int line, const ScanItem *) {
+        out.records.push_back(std::move(r));
+        out.record_lines.push_back(line);
+      })) {
     if (maybe_duplicates(out)) reject_duplicates(source, out);
     return out;
   }

@@ -33,7 +33,7 @@ struct KeysetRejection {
 struct KeysetParse {
   std::string error;
   bool not_found = false;                 // load_keyset_file: ENOENT (error set too)
-  std::vector<KeyRecord> records;         // valid records in file order; ids and hashes unique
+  ValidRecords records;                   // valid records in file order; ids and hashes unique
   std::vector<int> record_lines;          // 1-based first line of records[i]
   std::vector<KeysetRejection> rejected;  // in file order
   bool ok() const { return error.empty(); }

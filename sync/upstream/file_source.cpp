@@ -140,9 +140,7 @@ bool FileSource::load_all(const MappedFile &f, uint64_t revision) {
     paired = scan_keyset(text, shape, [&](const ScanItem &it) {
       if (n == p.records.size()) return paired = false;
       if (n == 0) first_item = it.begin;
-      TokenHash h{};
-      parse_record_hash(p.records[n++].hash, h);
-      seen_[fingerprint(text, it)] = Seen{h, read_};
+      seen_[fingerprint(text, it)] = Seen{p.records.hash(n++), read_};
       return true;
     }) && paired && n == p.records.size() && shape.keys == KeysetShape::Keys::Block;
   }

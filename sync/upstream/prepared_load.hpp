@@ -27,9 +27,12 @@ struct PreparedLoad {
 
 // Resolves `records` (applied in order: a later record replaces an earlier
 // one with its id, or with its token hash under another id) with `resolver`.
-// Each record is validated here (ValidRecord::check, in place: a 1M-key
-// load holds one vector of records); one that breaks a rule is an error
-// like one that does not resolve.
+// The records and their parsed hashes become the store's as they are (no
+// check, no copy: a 1M-key load holds one vector of records).
+PreparedLoad prepare_load(ValidRecords records, std::shared_ptr<const Resolver> resolver);
+// The same for records that come unchecked (a disk snapshot, the re-resolve
+// of a changed policy): each is validated here, in place; one that breaks a
+// rule is an error like one that does not resolve.
 PreparedLoad prepare_load(std::vector<KeyRecord> records, std::shared_ptr<const Resolver> resolver);
 
 // Drops the store's free slots, and table's entries at them (table[i]

@@ -320,5 +320,20 @@ TEST(FileSource, SplicedRereadsAgreeWithWholeRereads) {
   EXPECT_GT(splices, 100) << "the splice was seldom tried";
 }
 
+// edgekeyd's first read of a keyset validates each record once and parses
+// its hash once, from the file to the table (record_work(): this thread).
+TEST(FileSource, AWholeLoadValidatesEachRecordOnce) {
+  Fixture f;
+  std::string text;
+  for (unsigned i = 1; i <= 20; ++i) text += item("key_" + std::to_string(i), i);
+  f.write(text);
+  const RecordWork before = record_work();
+  ASSERT_TRUE(f.source->start());
+  const RecordWork after = record_work();
+  ASSERT_EQ(f.applier->size(), 20u);
+  EXPECT_EQ(after.validations - before.validations, 20u);
+  EXPECT_EQ(after.hash_parses - before.hash_parses, 20u);
+}
+
 }  // namespace
 }  // namespace edgekey::sync

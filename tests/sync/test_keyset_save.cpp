@@ -206,8 +206,9 @@ TEST(KeysetLock, NoLostUpdatesUnderReadModifyWrite) {
       if (!p.ok()) return 1;
       KeyRecord r = minimal_record("key_" + std::to_string(who) + "_" + std::to_string(i));
       r.hash = testing::hash_n(unsigned(who * 1000 + i));
-      p.records.push_back(r);
-      save_keyset_file(path, p.records);
+      std::vector<KeyRecord> records = std::move(p.records);
+      records.push_back(r);
+      save_keyset_file(path, records);
     }
     return 0;
   };
