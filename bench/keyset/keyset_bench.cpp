@@ -6,7 +6,9 @@
 //   keyset_bench [--keys 100000,1000000] [--edits 100] [--dir DIR]
 //   keyset_bench --generate N FILE     (only writes a keyset of N keys)
 //   keyset_bench --parse FILE          (times parse_keyset_yaml alone)
-// $EDGEKEYD and $EDGEKEYCTL name other binaries to measure (an older build).
+// $EDGEKEYD and $EDGEKEYCTL name other binaries to measure (an older build);
+// $EDGEKEY_BENCH_LOG_LEVEL=info and $EDGEKEY_BENCH_TRACE=1 (with --dir, kept)
+// give each reload's time in DIR/edgekeyd.log and each edit's wall-clock times.
 //
 // Memory: "RSS besides the table" is the sum of Rss over edgekeyd's mappings
 // in /proc/PID/smaps except the table's segments (/dev/shm/<table>*).
@@ -41,6 +43,12 @@ using Clock = std::chrono::steady_clock;
 // The binaries under test: the build's, or $EDGEKEYD / $EDGEKEYCTL (e.g. an older build to compare).
 const char *edgekeyd_path() { const char *e = getenv("EDGEKEYD"); return e && *e ? e : EDGEKEYD_PATH; }
 const char *edgekeyctl_path() { const char *e = getenv("EDGEKEYCTL"); return e && *e ? e : EDGEKEYCTL_PATH; }
+
+// $EDGEKEY_BENCH_LOG_LEVEL: edgekeyd's log level (default warn; info logs each reload's time in DIR/edgekeyd.log).
+const char *log_level() { const char *e = getenv("EDGEKEY_BENCH_LOG_LEVEL"); return e && *e ? e : "warn"; }
+// $EDGEKEY_BENCH_TRACE=1: one line per edit with its wall-clock times, to match against edgekeyd's log.
+bool trace() { const char *e = getenv("EDGEKEY_BENCH_TRACE"); return e && *e == '1'; }
+double wall() { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); }
 
 double secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -156,7 +164,7 @@ class Bench {
     std::ofstream(config_) << "region: in-mum\nkey_prefix: ek\ntable:\n  name: " << table_
                            << "\n  capacity: " << keys + keys / 4 << "\n  readers_group: \"\"\nsocket:\n  path: "
                            << socket_ << "\nupstream:\n  file: " << keyset_ << "\nsnapshot: " << dir_
-                           << "/snapshot\nlog_level: warn\n";
+                           << "/snapshot\nlog_level: " << log_level() << "\n";
   }
   ~Bench() {
     if (v_) ek_close(v_);
@@ -310,11 +318,16 @@ int bench(const std::string &dir, size_t keys, int edits, std::vector<std::strin
   std::vector<long> rss;
   rss.push_back(b.rss_kb());
   for (int i = 0; i < edits; ++i) {
+    const double w0 = wall();
     Run e = b.ctl(create);
     const std::string tok = json_field(e.out, "token");
     edit_s.add(e.seconds);
     cpu_s.add(e.cpu);
+    const double w1 = wall();
     valid_s.add(b.until(tok, "ok"));
+    if (trace())
+      printf("  edit %d: started %.3f, returned %.3f (%.3f s), valid %.3f (%.3f s after)\n", i, w0, w1, w1 - w0,
+             wall(), wall() - w1);
     ctl_rss = std::max(ctl_rss, e.maxrss_kb);
     if ((i + 1) % 10 == 0) rss.push_back(b.rss_kb());
   }
