@@ -28,6 +28,13 @@ bool plain_name(const std::string &n) {
   return true;
 }
 
+// The pid a plain name starts with; 0 when it has none.
+int64_t name_pid(const std::string &n) {
+  const size_t dot = n.find('.');
+  if (dot == 0 || dot == std::string::npos || dot > 10) return 0;
+  return std::stoll(n.substr(0, dot));
+}
+
 }  // namespace
 
 void KeyUse::add(int64_t now, uint64_t uses) {
@@ -84,7 +91,14 @@ void UsageCollector::scan(const sync::KeyStore &store, uint64_t store_changes, i
   for (const std::string &n : names) {
     if (segs_.count(n) || !plain_name(n)) continue;
     Segment s;
-    if (!s.view.open(dir_ + "/" + n)) continue;  // not complete yet, or not a segment
+    if (!s.view.open(dir_ + "/" + n)) {  // not complete yet, or not a segment
+      // One its writer never finished (killed while making it) or cut
+      // short: removed once that process is gone (nothing in it to fold).
+      const std::string path = dir_ + "/" + n;
+      if (const int64_t pid = name_pid(n); pid > 0 && process_gone(pid) && shm::usage_segment_unfinished(path))
+        unlink(path.c_str());
+      continue;
+    }
     s.instance = s.view.instance();
     s.words.assign(s.view.entries(), 0);
     if (auto sv = saved_.find(n); sv != saved_.end()) {

@@ -21,7 +21,8 @@
 // hash (the tag; 0 is written as 1): the tag, then one word holding the
 // time of the last use (unix s, high 32 bits) and the number of uses
 // (modulo 2^32, low 32 bits). A table filling up makes the validator retire
-// the segment and start a larger one (usage_writer.cpp).
+// the segment and move to a larger one, made ahead by its process's spare
+// maker thread (usage_writer.cpp), never in the validate call.
 #pragma once
 
 #include "shm/src/layout.hpp"
@@ -39,10 +40,11 @@ inline constexpr uint64_t kUsageMagic = 0x4547415355594b45ULL;  // "EKYUSAGE"
 inline constexpr uint32_t kUsageVersion = 1;
 // Entries of a validator's first segment; each rollover doubles them up to
 // the maximum (a validator that sees few keys keeps a 16 KiB segment, one
-// that sees many grows to 1 MiB). A validator takes a new segment only once
-// the collector removed its last retired one (about a second), so it counts
-// per key about 49k distinct keys a second; uses of keys beyond that are
-// counted as unattributed (their codes always are).
+// that sees many grows to 1 MiB). The next segment is asked for at half the
+// fill limit and made only once the collector removed the validator's last
+// retired one (about a second), so a validator counts per key about 49k
+// distinct keys a second; uses of keys beyond that, or while the next
+// segment is not ready, are counted as unattributed (their codes always are).
 inline constexpr uint32_t kUsageFirstEntries = 1024;
 inline constexpr uint32_t kUsageMaxEntries = 65536;
 inline constexpr uint32_t usage_fill_limit(uint32_t entries) { return entries / 4 * 3; }

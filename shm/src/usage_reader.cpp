@@ -57,6 +57,20 @@ std::vector<std::string> usage_segment_names(const std::string &table) {
   return out;
 }
 
+bool usage_segment_unfinished(const std::string &path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return false;
+  alignas(kCacheLine) UsageHeader h;
+  struct stat st;
+  bool unfinished = false;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    const ssize_t n = pread(fd, &h, sizeof h, 0);
+    unfinished = n >= 0 && (n < ssize_t(sizeof h) || h.magic.load(std::memory_order_acquire) != kUsageMagic);
+  }
+  ::close(fd);
+  return unfinished;
+}
+
 void remove_usage_dir(const std::string &table) {
   const std::string d = usage_dir(table);
   for (const std::string &n : usage_segment_names(table)) unlink((d + "/" + n).c_str());

@@ -3,9 +3,14 @@
 //
 // Owned by the validator's thread. count() is the hot path: no lock, no
 // system call, no allocation, stores only to this validator's own segment.
-// A validator that cannot create a segment (no usage directory: an older
-// edgekeyd; no permission; a full /dev/shm) stays inactive and validates
-// without counting.
+// That holds across a rollover too: the next segment (a spare) is created
+// ahead, off the validate path, by the process's spare maker (one thread per
+// process, usage_writer.cpp), which also unmaps retired segments. A
+// validator that cannot create its first segment (no usage directory: an
+// older edgekeyd; no permission; a full /dev/shm) stays inactive and
+// validates without counting; one whose spare is not ready when its segment
+// fills counts its keys' uses as unattributed (never an answer's code) until
+// it is.
 #pragma once
 
 #include "shm/src/usage_layout.hpp"
@@ -15,6 +20,30 @@
 #include <string>
 
 namespace edgekey::shm {
+
+// One segment as its writer maps it.
+struct UsageMapping {
+  void *base = nullptr;
+  uint32_t entries = 0;
+  std::string name;  // in the usage directory
+};
+
+// What a writer and the spare maker share. Protocol (usage_writer.cpp):
+// the writer asks for a spare (`want`); the maker creates it and publishes
+// it in `ready` (only while `ready` is null, and only once the writer's last
+// retired segment is gone from the directory: at most two files per
+// writer); the writer takes it when its segment fills: want = 0, retired =
+// the old segment, then ready = null (release). The maker reads ready
+// (acquire) first, so a null it reads shows the handed-over segment.
+struct alignas(kCacheLine) UsageSlot {
+  std::atomic<uint32_t> want{0};                 // writer: entries of the spare asked for, 0 = none
+  std::atomic<UsageMapping *> ready{nullptr};    // maker sets (when null), writer takes
+  std::atomic<UsageMapping *> retired{nullptr};  // writer hands over, maker unmaps and clears
+};
+
+// Rounds the process's spare maker has made (tests wait for it to have
+// looked at their writers).
+uint64_t usage_spare_maker_rounds();
 
 class UsageWriter {
  public:
@@ -60,7 +89,7 @@ class UsageWriter {
       if (t == 0) {
         if (used_ >= limit_) break;
         e.tag.store(tag, std::memory_order_relaxed);
-        ++used_;
+        if (__builtin_expect(++used_ == ask_at_, 0)) ask_spare();
       } else if (t != tag) {
         continue;
       }
@@ -71,19 +100,22 @@ class UsageWriter {
     full(tag);
   }
   static uint64_t clock_seconds();
-  void full(uint64_t tag);  // cold: count unattributed, maybe move to a new segment
-  bool create(uint32_t entries);  // a new segment in dir_; false when it cannot
+  void ask_spare();         // half full: the maker makes the next segment meanwhile
+  void full(uint64_t tag);  // cold: move to the spare if ready, else count unattributed
+  void adopt(UsageMapping *m);
 
-  std::string dir_, name_, retired_name_;
+  std::string dir_;
   long dir_gid_ = -1;  // the usage directory's group, given to each segment
   const std::atomic<int64_t> *clock_ = nullptr;
-  void *base_ = nullptr;
+  UsageSlot *slot_ = nullptr;  // null: no spare maker (the writer never rolls over)
+  uint64_t slot_id_ = 0;       // the slot's enrolment with the maker
+  UsageMapping *seg_ = nullptr;
   UsageHeader *hdr_ = nullptr;
   UsageCounters *counters_ = nullptr;
   UsageEntry *entries_ = nullptr;
   uint32_t mask_ = 0, limit_ = 0;  // entries - 1, usage_fill_limit(entries)
   uint32_t used_ = 0;              // tags set in entries_
-  uint32_t since_retry_ = 0;   // unattributed uses since the last rollover attempt
+  uint32_t ask_at_ = 0;            // used_ at which the spare is asked for; 0 = never
 };
 
 }  // namespace edgekey::shm

@@ -29,6 +29,10 @@ std::string prepare_usage_dir(const std::string &table, const std::string &group
 void remove_usage_dir(const std::string &table);
 // Names of the regular files in the usage directory.
 std::vector<std::string> usage_segment_names(const std::string &table);
+// True when the file at `path` is there but holds no segment header (its
+// writer was killed while making it, or cut it short); false when it holds
+// one or cannot be read.
+bool usage_segment_unfinished(const std::string &path);
 
 class UsageSegment {
  public:

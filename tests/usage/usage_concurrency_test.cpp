@@ -4,7 +4,9 @@
 // ThreadSanitizer this checks there is no data race between them; in every
 // build, that the counts are exact per code and per key.
 #include "table_fixture.hpp"
+#include "tests/support/eventually.hpp"
 
+#include "shm/src/usage_writer.hpp"
 #include "shm/writer/usage_reader.hpp"
 
 #include <edgekey/edgekey.h>
@@ -101,10 +103,13 @@ TEST(UsageCounting, ThreadsCountExactlyWhileTheirSegmentsAreRead) {
   EXPECT_GT(got.last, 1'000'000);
 }
 
-// A validator that sees many keys moves to larger segments; with nobody
-// folding the retired one it keeps at most two and counts the rest as
-// unattributed, never losing an answer's code.
-TEST(UsageCounting, AFullSegmentRollsOverAndNeverLosesACode) {
+// A validator that sees many keys moves to a larger segment, made ahead by
+// the process's spare maker (never in ek_validate). While its retired
+// segment is not folded (nobody removes it here) it gets no further spare,
+// so it keeps at most two files and counts the rest as unattributed, never
+// losing an answer's code; once the retired one is removed, as edgekeyd's
+// collector does, the next spare is made and counts again.
+TEST(UsageCounting, AFullSegmentRollsOverToASpareAndNeverLosesACode) {
   TableFixture t("usage-roll", [](const std::string &n) {
     shm::TableOptions o = test_options(n);
     o.capacity = 8192;
@@ -117,17 +122,68 @@ TEST(UsageCounting, AFullSegmentRollsOverAndNeverLosesACode) {
   }
   ek_validator *v = nullptr;
   ASSERT_EQ(ek_open(t.name.c_str(), &v), 0);
-  for (const Minted &k : keys) {
-    const std::string auth = "Bearer " + k.token;
-    ek_request q{auth.c_str(), nullptr, nullptr, nullptr, nullptr};
-    ek_result r;
-    ek_validate(v, &q, &r);
-  }
+  auto validate = [&](size_t from, size_t to) {
+    for (size_t i = from; i < to; ++i) {
+      const std::string auth = "Bearer " + keys[i].token;
+      ek_request q{auth.c_str(), nullptr, nullptr, nullptr, nullptr};
+      ek_result r;
+      ek_validate(v, &q, &r);
+    }
+  };
+  // name -> (entries, retired) of each segment file.
+  auto segments = [&] {
+    std::map<std::string, std::pair<uint32_t, bool>> out;
+    for (const std::string &n : shm::usage_segment_names(t.name)) {
+      shm::UsageSegment s;
+      if (s.open(shm::usage_dir(t.name) + "/" + n)) out[n] = {s.entries(), s.retired()};
+    }
+    return out;
+  };
+  validate(0, 500);  // past half of the first segment (1024 entries, 768 keys): a spare is asked for
+  ASSERT_TRUE(eventually([&] { return segments().size() == 2; })) << "no spare made for the first segment";
+  validate(500, 4000);  // the first fills and retires; the spare (2048 entries, 1536 keys) fills too
+  const uint64_t round = shm::usage_spare_maker_rounds();  // the maker looks again, and makes no spare
+  ASSERT_TRUE(eventually([&] { return shm::usage_spare_maker_rounds() >= round + 2; }));
+
   Totals got = read_all(t.name);
   EXPECT_EQ(got.codes[EK_CODE_OK], 4000u);
   EXPECT_EQ(got.key_uses + got.unattributed, 4000u);
-  EXPECT_EQ(shm::usage_segment_names(t.name).size(), 2u);  // the first (1024 entries) retired, a 2048 one
-  EXPECT_GT(got.unattributed, 0u);                         // the second filled too, the first never folded
+  EXPECT_GT(got.key_uses, 768u) << "the spare counted no key";
+  EXPECT_GT(got.unattributed, 0u) << "a third segment while the retired one was not folded";
+  auto segs = segments();
+  ASSERT_EQ(segs.size(), 2u);
+  std::string retired;
+  for (const auto &[n, s] : segs) {
+    EXPECT_EQ(s.first, s.second ? 1024u : 2048u) << n;
+    if (s.second) retired = n;
+  }
+  ASSERT_FALSE(retired.empty());
+
+  // The collector folds the retired segment and removes it: the maker then
+  // makes the next spare (4096 entries), where the keys the full second
+  // segment does not hold are counted again.
+  uint64_t retired_ok = 0;
+  {
+    shm::UsageSegment s;
+    ASSERT_TRUE(s.open(shm::usage_dir(t.name) + "/" + retired));
+    retired_ok = s.counter(EK_CODE_OK);
+  }
+  ASSERT_EQ(unlink((shm::usage_dir(t.name) + "/" + retired).c_str()), 0);
+  ASSERT_TRUE(eventually([&] {
+    for (const auto &[n, s] : segments())
+      if (s.first == 4096u) return true;
+    return false;
+  })) << "no spare made once the retired segment was removed";
+  validate(0, 4000);
+  got = read_all(t.name);
+  EXPECT_EQ(got.codes[EK_CODE_OK] + retired_ok, 8000u);
+  uint64_t third_uses = 0;
+  for (const std::string &n : shm::usage_segment_names(t.name)) {
+    shm::UsageSegment s;
+    if (!s.open(shm::usage_dir(t.name) + "/" + n) || s.entries() != 4096u) continue;
+    for (uint32_t i = 0; i < s.entries(); ++i) third_uses += shm::usage_uses(s.word(i));
+  }
+  EXPECT_GT(third_uses, 2000u) << "the keys beyond the second segment were not counted in the spare";
   ek_close(v);
 }
 

@@ -250,6 +250,27 @@ TEST_F(Usage, ATruncatedSegmentChangesNothingAndEdgekeydKeepsServing) {
   for (int fd : {to_parent[0], to_parent[1], to_child[0], to_child[1]}) close(fd);
 }
 
+// A file a reader never finished (killed while making a segment, e.g. a
+// spare) is removed once that reader is gone; a live reader's is kept.
+TEST_F(Usage, AnUnfinishedSegmentOfAGoneReaderIsRemoved) {
+  pid_t gone = fork();
+  if (gone == 0) _exit(0);
+  ASSERT_EQ(waitpid(gone, nullptr, 0), gone);
+  const std::string dir = shm::usage_dir(d.address());
+  const std::string short_file = dir + "/" + std::to_string(gone) + ".7";
+  const std::string no_magic = dir + "/" + std::to_string(gone) + ".8";
+  const std::string live = dir + "/" + std::to_string(getpid()) + ".900";
+  DaemonProcess::write_file(short_file, "EKYU");
+  DaemonProcess::write_file(no_magic, std::string(256, '\0'));
+  DaemonProcess::write_file(live, "EKYU");
+  wait_ok(reader({.ok = 1}));  // its segment is made after the files: the scan that folds it lists them
+  expect_library_ok_eventually(1);
+  EXPECT_NE(access(short_file.c_str(), F_OK), 0) << "an unfinished segment of a gone reader is kept";
+  EXPECT_NE(access(no_magic.c_str(), F_OK), 0) << "an unfinished segment of a gone reader is kept";
+  EXPECT_EQ(access(live.c_str(), F_OK), 0) << "a live reader's unfinished segment was removed";
+  unlink(live.c_str());
+}
+
 TEST_F(Usage, RevokedKeyThroughTheLibraryIsLoggedAndCounted) {
   wait_ok(reader({.revoked = 5}));
   wait_ok(reader({.revoked = 5}));
