@@ -4,6 +4,7 @@
 #include "spawn.hpp"
 
 #include "sync/upstream/nats/nats_streams.hpp"
+#include "sync/upstream/nats/usage_bucket.hpp"
 #include "tests/logscan/test_log_dir.hpp"
 
 #include <arpa/inet.h>
@@ -300,8 +301,9 @@ bool NatsTopology::start(std::string *why) {
   if (!retry([&] {
         sync::NatsClient c(origin_options(), "edgekey-test-setup");
         sync::init_origin(c, origin_options());
+        if (usage_bucket) sync::init_usage_bucket(c, origin_options());
       })) {
-    if (why) *why = "origin bucket: " + last + "\nhub log:\n" + hub_->log();
+    if (why) *why = "origin bucket" + std::string(usage_bucket ? "s" : "") + ": " + last + "\nhub log:\n" + hub_->log();
     return false;
   }
   for (size_t i = 0; i < regions_.size(); ++i) {

@@ -90,7 +90,8 @@ class NatsServer {
 };
 
 // The origin hub ("eu") and leaf regions ("in", "us", ...), their buckets
-// and mirrors created with sync::init_origin / init_region.
+// and mirrors created with sync::init_origin / init_region (and, when asked,
+// the origin's usage bucket with sync::init_usage_bucket).
 class NatsTopology {
  public:
   // `nodes` > 1: each region is a JetStream cluster of that many servers
@@ -102,6 +103,10 @@ class NatsTopology {
   // region is waited for until every node's /healthz is ok (meta leader
   // elected, the mirror's replicas current).
   bool start(std::string *why);
+  // Set before start(): start() also creates the origin's usage bucket
+  // (keys' last use), as `edgekeyctl nats init-origin` does. Off by default:
+  // tests of a missing usage bucket, or of init-origin creating it, need it absent.
+  bool usage_bucket = false;
 
   NatsServer &hub() { return *hub_; }
   NatsServer &region(size_t i) { return *regions_[i].front(); }  // its first node

@@ -211,10 +211,10 @@ TEST(UsageNats, MissingBucketIsReportedOnceAndUsesWaitForIt) {
 // other keys go at once.
 TEST(UsageNats, PublisherPutsAKeyAtMostOncePerIntervalWithItsLatestValue) {
   NatsTopology topo({"in"});
+  topo.usage_bucket = true;
   std::string why;
   ASSERT_TRUE(topo.start(&why)) << why;
   sync::NatsClient origin(topo.origin_options(), "test-usage-origin");
-  ASSERT_EQ(sync::init_usage_bucket(origin, topo.origin_options()), "created");
   kvStore *kv = nullptr;
   ASSERT_EQ(js_KeyValue(&kv, origin.origin(), "usage"), NATS_OK);
   {  // entries of keys unused that long (deleted keys, retired hosts) expire
