@@ -311,6 +311,24 @@ end
 -- (the copy in auth_buf) and its identity: the value's address in nginx's
 -- memory (a new value, e.g. ngx.req.set_header's, has another) and length;
 -- or nil, 0, 0.
+local auth_at = 0  -- where the last request had it: looked at first (a loop
+                   -- over the headers is left for when it is elsewhere: it
+                   -- is the part LuaJIT compiles least predictably)
+local function authorization_at(h)
+  local len = h.value.len
+  if len >= auth_cap then
+    auth_cap = len + 1
+    auth_buf = ffi.new("char[?]", auth_cap)
+  end
+  ffi.copy(auth_buf, h.value.data, len)
+  auth_buf[len] = 0
+  return auth_buf, tonumber(ffi.cast("intptr_t", h.value.data)), len
+end
+
+local function is_authorization(h)
+  return h.key.len == 13 and libc.memcmp(h.key.data, "authorization", 13) == 0
+end
+
 local function request_authorization(r)
   local n
   if count_takes_truncated then n = headers_count(r, 0, truncated) else n = headers_count(r, 0) end
@@ -320,17 +338,13 @@ local function request_authorization(r)
     header_buf = ffi.new("ngx_http_lua_ffi_table_elt_t[?]", header_cap)
   end
   headers_fill(r, header_buf, n, 0)  -- the names lowercased
+  if auth_at < n and is_authorization(header_buf[auth_at]) then
+    return authorization_at(header_buf[auth_at])
+  end
   for i = 0, n - 1 do
-    local h = header_buf[i]
-    if h.key.len == 13 and libc.memcmp(h.key.data, "authorization", 13) == 0 then
-      local len = h.value.len
-      if len >= auth_cap then
-        auth_cap = len + 1
-        auth_buf = ffi.new("char[?]", auth_cap)
-      end
-      ffi.copy(auth_buf, h.value.data, len)
-      auth_buf[len] = 0
-      return auth_buf, tonumber(ffi.cast("intptr_t", h.value.data)), len
+    if is_authorization(header_buf[i]) then
+      auth_at = i
+      return authorization_at(header_buf[i])
     end
   end
   return nil, 0, 0
