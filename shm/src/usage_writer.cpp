@@ -308,7 +308,7 @@ void UsageWriter::close() {
     delete slot_;
     slot_ = nullptr;
   }
-  bool counted = false;
+  bool counted = used_ != 0;  // a spare's first key use has its code in the segment before
   for (const auto &c : counters_->n) counted |= c.load(std::memory_order_relaxed) != 0;
   hdr_->retired.store(1, std::memory_order_release);
   if (counted) unmap_segment(seg_);

@@ -187,6 +187,48 @@ TEST(UsageCounting, AFullSegmentRollsOverToASpareAndNeverLosesACode) {
   ek_close(v);
 }
 
+// The use that moves a validator to its spare is the spare's first key use,
+// its code counted in the segment before: a validator closed right then
+// must keep the spare (not remove it as one that counted nothing).
+TEST(UsageCounting, AValidatorClosedRightAfterARolloverKeepsEveryUse) {
+  TableFixture t("usage-roll-close", [](const std::string &n) {
+    shm::TableOptions o = test_options(n);
+    o.capacity = 4096;
+    return o;
+  });
+  std::vector<Minted> keys;
+  for (int i = 0; i < 1024; ++i) {
+    keys.push_back(mint("key_" + std::to_string(i)));
+    t.writer->put(keys.back().rec);
+  }
+  ek_validator *v = nullptr;
+  ASSERT_EQ(ek_open(t.name.c_str(), &v), 0);
+  auto validate = [&](size_t i) {
+    const std::string auth = "Bearer " + keys[i].token;
+    ek_request q{auth.c_str(), nullptr, nullptr, nullptr, nullptr};
+    ek_result r;
+    ek_validate(v, &q, &r);
+  };
+  size_t n = 0;
+  while (n < 500) validate(n++);  // past half the first segment's keys: a spare is asked for
+  ASSERT_TRUE(eventually([&] { return shm::usage_segment_names(t.name).size() == 2; })) << "no spare made";
+  auto spare_uses = [&] {
+    uint64_t uses = 0;
+    for (const std::string &name : shm::usage_segment_names(t.name)) {
+      shm::UsageSegment s;
+      if (s.open(shm::usage_dir(t.name) + "/" + name) && s.entries() == 2048u)
+        for (uint32_t i = 0; i < s.entries(); ++i) uses += shm::usage_uses(s.word(i));
+    }
+    return uses;
+  };
+  while (n < keys.size() && spare_uses() == 0) validate(n++);
+  ASSERT_EQ(spare_uses(), 1u) << "no rollover within " << n << " keys";
+  ek_close(v);
+  Totals got = read_all(t.name);
+  EXPECT_EQ(got.codes[EK_CODE_OK], n);
+  EXPECT_EQ(got.key_uses + got.unattributed, n) << "a key use lost at close";
+}
+
 TEST(UsageCounting, WithoutTheUsageDirectoryAReaderValidatesWithoutCounting) {
   TableFixture t("usage-none");
   const Minted k = mint("key_a");
