@@ -162,7 +162,8 @@ void FileKeyRepository::update_by_id(const LookupChange &change) {
       if (owner) throw CtlError(kExitUsage, "key " + puts[i].id + " would have the same hash as key " + *owner);
     }
     check_puts(puts);
-    const sync::KeysetIndex next = editor.write(path_, puts, f.fd());
+    // The changed bytes are noted for edgekeyd (KeysetSpliceNote), which then compares only there.
+    const sync::KeysetIndex next = editor.write(path_, puts, f.fd(), f.fd() >= 0 ? &f.stamp() : nullptr);
     if (next.stamp.ino) sync::save_keyset_index(index_path, next);
   });
 }

@@ -135,7 +135,7 @@ void replace_file_atomically(const std::string &path, const std::function<bool(s
 }
 
 FileStamp replace_file_copying(const std::string &path_in, const std::function<void(FileAppender &)> &write,
-                               unsigned new_mode) {
+                               unsigned new_mode, const std::function<void(const FileStamp &)> &renamed) {
   namespace fs = std::filesystem;
   std::string path = path_in;
   struct stat st{};
@@ -183,8 +183,10 @@ FileStamp replace_file_copying(const std::string &path_in, const std::function<v
   struct stat now{};
   const bool stamped = ::fstat(fd, &now) == 0;
   ::close(fd);  // after a good fsync, nothing of the file is lost whatever close says
+  const FileStamp stamp = stamped ? FileStamp::of(now) : FileStamp{};
+  if (renamed && stamped) renamed(stamp);
   fsync_dir(dir);
-  return stamped ? FileStamp::of(now) : FileStamp{};
+  return stamp;
 }
 
 }  // namespace edgekey::sync

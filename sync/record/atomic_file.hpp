@@ -62,7 +62,8 @@ class FileAppender {
   uint64_t size() const { return size_; }
 
  private:
-  friend FileStamp replace_file_copying(const std::string &, const std::function<void(FileAppender &)> &, unsigned);
+  friend FileStamp replace_file_copying(const std::string &, const std::function<void(FileAppender &)> &, unsigned,
+                                        const std::function<void(const FileStamp &)> &);
   static constexpr size_t kWritebackBytes = 16 << 20;
   FileAppender(int fd, std::string tmp, std::string dir, std::string path)
       : fd_(fd), tmp_(std::move(tmp)), dir_(std::move(dir)), path_(std::move(path)) {}
@@ -75,8 +76,14 @@ class FileAppender {
 
 // replace_file_atomically() with the content made by `write`; returns the
 // stamp of the new file as it is after the rename. `write`'s exceptions
-// pass, leaving the old file and no temp file.
+// pass, leaving the old file and no temp file. `renamed`, if given, is
+// called with that stamp right after the rename (before the directory's
+// fsync); it must not throw.
 FileStamp replace_file_copying(const std::string &path, const std::function<void(FileAppender &)> &write,
-                               unsigned new_mode);
+                               unsigned new_mode, const std::function<void(const FileStamp &)> &renamed);
+inline FileStamp replace_file_copying(const std::string &path, const std::function<void(FileAppender &)> &write,
+                                      unsigned new_mode) {
+  return replace_file_copying(path, write, new_mode, {});
+}
 
 }  // namespace edgekey::sync

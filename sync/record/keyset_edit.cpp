@@ -219,7 +219,8 @@ std::string emit_keyset_item(const KeyRecord &r, size_t dash_column) {
   return out;
 }
 
-KeysetIndex KeysetEditor::write(const std::string &path, const std::vector<KeyRecord> &puts, int src_fd) const {
+KeysetIndex KeysetEditor::write(const std::string &path, const std::vector<KeyRecord> &puts, int src_fd,
+                                const FileStamp *before) const {
   // The new text: ranges of the old one between replaced items, then appends.
   struct Piece {
     size_t begin = 0, end = 0;  // of text_, when `own` is empty
@@ -323,6 +324,14 @@ KeysetIndex KeysetEditor::write(const std::string &path, const std::vector<KeyRe
   } catch (const std::system_error &) {
     make_index();  // no thread to be had: made here
   }
+  // What changed, for edgekeyd: the bytes before the first replaced item
+  // (or, with only appends, all the old ones) and after the last are kept.
+  KeysetSpliceNote note;
+  if (before) {
+    note.before = *before;
+    note.prefix = replaced.empty() ? text_.size() : entries_[replaced.front().entry].begin;
+    note.suffix = !appended.empty() || replaced.empty() ? 0 : text_.size() - entries_[replaced.back().entry].end;
+  }
   try {
     next.stamp = replace_file_copying(path, [&](FileAppender &out) {
       for (const Piece &p : pieces) {
@@ -330,7 +339,11 @@ KeysetIndex KeysetEditor::write(const std::string &path, const std::vector<KeyRe
         else if (p.end > p.begin && src_fd >= 0) out.copy(src_fd, p.begin, p.end - p.begin);
         else if (p.end > p.begin) out.append(text_.substr(p.begin, p.end - p.begin));
       }
-    }, 0640);
+    }, 0640, [&](const FileStamp &after) {
+      if (!before) return;
+      note.after = after;
+      save_keyset_note(keyset_note_path(path), note);
+    });
   } catch (...) {
     if (indexer.joinable()) indexer.join();
     throw;

@@ -64,8 +64,11 @@ class KeysetEditor {
   // none has it, appended to the list. `src_fd`: the file the text is of,
   // whose unchanged bytes the kernel then copies (-1: copied from the
   // text). Requires valid records. Returns the index of the new file.
-  // Throws KeysetError.
-  KeysetIndex write(const std::string &path, const std::vector<KeyRecord> &puts, int src_fd = -1) const;
+  // `before`: the stamp of the file the text is of; when given, the bytes
+  // that changed are noted for edgekeyd in keyset_note_path(path) (see
+  // KeysetSpliceNote) right after the rename. Throws KeysetError.
+  KeysetIndex write(const std::string &path, const std::vector<KeyRecord> &puts, int src_fd = -1,
+                    const FileStamp *before = nullptr) const;
 
  private:
   size_t index_of(std::string_view id) const;  // into entries_; npos if none

@@ -8,6 +8,7 @@
 
 #include "sync/record/key_record.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -122,6 +123,72 @@ void save_keyset_index(const std::string &index_path, const KeysetIndex &index) 
     ::unlink(tmp.c_str());
     ::unlink(index_path.c_str());
   }
+}
+
+namespace {
+
+constexpr uint64_t kNoteMagic = 0x3130544f4e4b5345ull;  // "ESKNOT01" read as a little-endian word
+constexpr size_t kNoteWords = 14;                      // magic, 2 stamps of 5, prefix, suffix, checksum
+
+std::array<uint64_t, kNoteWords> note_words(const KeysetSpliceNote &n) {
+  std::array<uint64_t, kNoteWords> w{kNoteMagic};
+  size_t i = 1;
+  for (const FileStamp *st : {&n.before, &n.after})
+    for (uint64_t v : {st->dev, st->ino, st->size, uint64_t(st->mtime_ns), uint64_t(st->ctime_ns)}) w[i++] = v;
+  w[11] = n.prefix;
+  w[12] = n.suffix;
+  w[13] = checksum(w.data(), kNoteWords - 1, nullptr, 0);
+  return w;
+}
+
+bool same_bytes(std::string_view a, size_t at_a, std::string_view b, size_t at_b, size_t n) {
+  return std::memcmp(a.data() + at_a, b.data() + at_b, n) == 0;
+}
+
+}  // namespace
+
+std::string keyset_note_path(const std::string &keyset_path) { return keyset_path + ".splice"; }
+
+std::optional<KeysetSpliceNote> load_keyset_note(const std::string &note_path) {
+  int fd = ::open(note_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::array<uint64_t, kNoteWords + 1> w{};  // one word more: a longer file is not a note
+  ssize_t n;
+  do n = ::pread(fd, w.data(), sizeof w, 0);
+  while (n < 0 && errno == EINTR);
+  ::close(fd);
+  if (n != ssize_t(kNoteWords * sizeof(uint64_t)) || w[0] != kNoteMagic) return std::nullopt;
+  KeysetSpliceNote note;
+  note.before = FileStamp{w[1], w[2], w[3], int64_t(w[4]), int64_t(w[5])};
+  note.after = FileStamp{w[6], w[7], w[8], int64_t(w[9]), int64_t(w[10])};
+  note.prefix = w[11];
+  note.suffix = w[12];
+  if (note_words(note)[13] != w[13]) return std::nullopt;
+  return note;
+}
+
+void save_keyset_note(const std::string &note_path, const KeysetSpliceNote &note) noexcept {
+  const std::array<uint64_t, kNoteWords> w = note_words(note);
+  int fd = ::open(note_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+  struct stat st{};
+  bool ok = fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1;
+  ok = ok && ::pwrite(fd, w.data(), sizeof w, 0) == ssize_t(sizeof w) && ::ftruncate(fd, off_t(sizeof w)) == 0;
+  if (fd >= 0) ::close(fd);
+  if (!ok) ::unlink(note_path.c_str());
+}
+
+bool keyset_note_fits(const KeysetSpliceNote &note, std::string_view before, std::string_view after) {
+  const size_t p = note.prefix, s = note.suffix;
+  if (note.before.size != before.size() || note.after.size != after.size() || p > before.size() ||
+      p > after.size() || s > before.size() - p || s > after.size() - p)
+    return false;
+  constexpr size_t kNear = 64 << 10, kEnds = 4 << 10;
+  const size_t near_p = std::min(p, kNear), near_s = std::min(s, kNear);
+  const size_t head = std::min(p, kEnds), tail = std::min(s, kEnds);
+  return same_bytes(before, p - near_p, after, p - near_p, near_p) &&
+         same_bytes(before, before.size() - s, after, after.size() - s, near_s) &&
+         same_bytes(before, 0, after, 0, head) &&
+         same_bytes(before, before.size() - tail, after, after.size() - tail, tail);
 }
 
 }  // namespace edgekey::sync

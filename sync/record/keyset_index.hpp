@@ -55,4 +55,29 @@ std::optional<KeysetIndex> load_keyset_index(const std::string &index_path, cons
 // (which could only be stale), and is not reported.
 void save_keyset_index(const std::string &index_path, const KeysetIndex &index) noexcept;
 
+// edgekeyctl's note of the splice it wrote last, in `<keyset>.splice`, for
+// edgekeyd: the file version it replaced and the one it renamed into place
+// (their full stamps, `after` as it is after the rename), and that the two
+// texts differ only between `prefix` bytes from the start and `suffix`
+// bytes from the end. Written after the rename, before edgekeyctl returns;
+// not fsynced; checked by a checksum. A reader trusts it only for exactly
+// those two versions (so a person's edit, or a whole rewrite, is compared
+// byte for byte), and only after keyset_note_fits().
+struct KeysetSpliceNote {
+  FileStamp before, after;
+  uint64_t prefix = 0, suffix = 0;
+};
+
+// `<keyset path>.splice`.
+std::string keyset_note_path(const std::string &keyset_path);
+// The note at `note_path` when it reads back whole; nullopt otherwise.
+std::optional<KeysetSpliceNote> load_keyset_note(const std::string &note_path);
+// Writes `note` over the regular file at `note_path` in place (mode 0640 when
+// new; no fsync). Best effort: a failure removes the file, and is not reported.
+void save_keyset_note(const std::string &note_path, const KeysetSpliceNote &note) noexcept;
+// The note's bounds fit the texts `before` and `after` (of the versions it
+// names), and the bytes it says are alike are, where checked: the 64 KiB
+// next to each bound and the first and last 4 KiB.
+bool keyset_note_fits(const KeysetSpliceNote &note, std::string_view before, std::string_view after);
+
 }  // namespace edgekey::sync

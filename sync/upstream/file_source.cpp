@@ -1,6 +1,7 @@
 #include "sync/upstream/file_source.hpp"
 
 #include "sync/record/keyset_file.hpp"
+#include "sync/record/keyset_index.hpp"
 #include "sync/upstream/prepared_load.hpp"
 
 #include <algorithm>
@@ -399,14 +400,21 @@ bool FileSource::apply_splice(const MappedFile &f, uint64_t revision) {
   if (now.empty()) return false;
   std::vector<KeyRecord> before, after;
   std::vector<uint64_t> before_fps, after_fps;
+  bool noted = false;
   {
     // Unmapped before the kept file is let go (the mapping would hold it).
     Mapping kept(kept_fd_, size_t(ks.size));
     if (!kept.p) return false;
     const std::string_view old(kept.p, kept.n);
-    // What differs: [p, old.size() - s) of the old text, [p, now.size() - s) of the new.
-    const size_t p = common_prefix(old.data(), now.data(), std::min(old.size(), now.size()));
-    const size_t s = p == old.size() && p == now.size()
+    // What differs: [p, old.size() - s) of the old text, [p, now.size() - s)
+    // of the new, as edgekeyctl noted it for exactly these two versions, or
+    // else found by comparing them (a person's edit, a whole rewrite).
+    const std::optional<KeysetSpliceNote> note = load_keyset_note(keyset_note_path(path_));
+    noted = note && note->before == kept_stamp_ && note->after == f.stamp() && keyset_note_fits(*note, old, now);
+    const size_t p = noted ? size_t(note->prefix)
+                           : common_prefix(old.data(), now.data(), std::min(old.size(), now.size()));
+    const size_t s = noted ? size_t(note->suffix)
+                     : p == old.size() && p == now.size()
                          ? 0
                          : common_suffix(old.data(), old.size(), now.data(), now.size(),
                                          std::min(old.size(), now.size()) - p);
@@ -489,7 +497,8 @@ bool FileSource::apply_splice(const MappedFile &f, uint64_t revision) {
   if (!changed.empty() || !removals.removals.empty())
     log_(Severity::Info, "keyset " + path_ + ": " + std::to_string(changed.size()) + " changed, " +
                           std::to_string(removals.removals.size()) + " removed (" + std::to_string(after.size()) +
-                          " item(s) read again, in " + std::to_string(ms_since(t0)) + " ms)");
+                          " item(s) read again, in " + std::to_string(ms_since(t0)) + " ms" +
+                          (noted ? ", where edgekeyctl noted the change)" : ")"));
   return true;
 }
 

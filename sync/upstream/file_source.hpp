@@ -11,7 +11,10 @@
 // hand) reads only that place: the file read last is kept open, and when
 // the new file is another (replaced by rename) whose bytes differ from it
 // only within a few items, only those items are decoded, before and after,
-// and applied as a fresh parse would apply them. Anything else (a first
+// and applied as a fresh parse would apply them. Where edgekeyctl noted
+// which bytes it changed between exactly these two file versions
+// (KeysetSpliceNote, keyset_index.hpp), the files are not compared: only
+// the bytes next to the noted bounds are checked. Anything else (a first
 // read, an edit in several places, a record rejected or refused, a
 // duplicate, a form only the full parser reads) re-reads the whole file.
 //

@@ -4,7 +4,9 @@
 // recognised by its bytes from the read before, and whether the whole file
 // is read again or (a file replaced by rename, changed in one place) only
 // the items that changed.
+#include "sync/record/keyset_edit.hpp"
 #include "sync/record/keyset_file.hpp"
+#include "sync/record/keyset_index.hpp"
 #include "sync/upstream/applier.hpp"
 #include "sync/upstream/file_source.hpp"
 #include "sync_test_util.hpp"
@@ -237,6 +239,81 @@ TEST(FileSource, AFileReplacedWithAnEditInOnePlaceIsReadThereOnly) {
   EXPECT_FALSE(f.spliced());
   EXPECT_TRUE(f.in_table(6)) << "key_f was missed";
   EXPECT_TRUE(f.warnings.empty());
+}
+
+// edgekeyctl's splice (KeysetEditor::write with the old file's stamp) notes
+// what it changed: edgekeyd reads only there, without comparing the files.
+// A note that is not of exactly the two versions edgekeyd holds (a person
+// edited the file since, elsewhere) or does not fit them is not used: the
+// files are compared and every change is applied.
+TEST(FileSource, AChangeEdgekeyctlNotedIsReadThereAndOnlyForTheFilesItNames) {
+  Fixture f;
+  std::vector<std::string> v = {item("key_a", 1), item("key_b", 2), item("key_c", 3), item("key_d", 4)};
+  f.replace(items(v));
+  ASSERT_TRUE(f.source->start());
+  ASSERT_EQ(f.applier->size(), 4u);
+  auto ctl_put = [&](const std::string &id, const std::string &name, unsigned hash = 0) {  // as edgekeyctl writes
+    KeyRecord r = *f.id("key_a");
+    if (const KeyRecord *old = f.id(id)) r = *old;
+    r.id = id;
+    r.name = name;
+    if (hash) r.hash = hash_n(hash);
+    MappedFile m(f.path);
+    KeysetEditor e;
+    ASSERT_TRUE(e.scan(m.text(), f.path));
+    e.write(f.path, {r}, m.fd(), &m.stamp());
+  };
+  auto text = [&] { return testing::read_file(f.path); };
+  auto noted = [&] { return f.spliced() && f.infos.back().find("edgekeyctl noted") != std::string::npos; };
+
+  ctl_put("key_b", "renamed");  // in the middle
+  ASSERT_TRUE(f.reload());
+  EXPECT_TRUE(noted()) << (f.infos.empty() ? "no log" : f.infos.back());
+  EXPECT_EQ(f.id("key_b")->name, "renamed");
+  ctl_put("key_e", "new", 5);  // appended
+  ASSERT_TRUE(f.reload());
+  EXPECT_TRUE(noted());
+  EXPECT_TRUE(f.in_table(5));
+  EXPECT_EQ(f.applier->size(), 5u);
+
+  // A person's edit after edgekeyctl's, before edgekeyd reads: the note
+  // names a file that is no longer there.
+  ctl_put("key_c", "by edgekeyctl");
+  std::string t = text();
+  ASSERT_NE(t.find("name: new"), std::string::npos);
+  t.replace(t.find("name: new"), 9, "name: by a person");  // key_e, the last item
+  replace_file_atomically(f.path, t, 0640);
+  ASSERT_TRUE(f.reload());
+  EXPECT_TRUE(f.spliced());
+  EXPECT_FALSE(noted());
+  EXPECT_EQ(f.id("key_c")->name, "by edgekeyctl");
+  EXPECT_EQ(f.id("key_e")->name, "by a person");
+
+  // The same, written in place over the file edgekeyctl wrote.
+  ctl_put("key_d", "by edgekeyctl");
+  t = text();
+  t.replace(t.find("name: by a person"), 17, "name: in place, by a person");
+  testing::write_file(f.path, t);
+  ASSERT_TRUE(f.reload());
+  EXPECT_FALSE(noted());
+  EXPECT_EQ(f.id("key_d")->name, "by edgekeyctl");
+  EXPECT_EQ(f.id("key_e")->name, "in place, by a person");
+
+  // A note of the right two files whose bounds do not fit them (here: a
+  // change claimed at the end, made in the middle) is not used either.
+  f.replace(text().substr(6));  // a new version read whole: the next splice has it to compare
+  ASSERT_TRUE(f.reload());
+  ctl_put("key_b", "again");
+  std::optional<KeysetSpliceNote> note = load_keyset_note(keyset_note_path(f.path));
+  ASSERT_TRUE(note);
+  note->prefix = note->after.size - 1;
+  note->suffix = 0;
+  save_keyset_note(keyset_note_path(f.path), *note);
+  ASSERT_TRUE(f.reload());
+  EXPECT_TRUE(f.spliced());
+  EXPECT_FALSE(noted());
+  EXPECT_EQ(f.id("key_b")->name, "again");
+  EXPECT_TRUE(f.warnings.empty()) << f.warnings[0];
 }
 
 // Random edits of one file, applied by a source reading the file replaced

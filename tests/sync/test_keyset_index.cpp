@@ -259,6 +259,53 @@ TEST(KeysetIndex, SavedOverAnOlderIndexInPlace) {
   EXPECT_FALSE(load_keyset_index(index_path, bigger.stamp));
 }
 
+// edgekeyctl's splice note reads back as written, and not at all when cut
+// short or changed (edgekeyd then compares the files).
+TEST(KeysetIndex, ASpliceNoteReadsBackOnlyWhole) {
+  testing::TempDir dir;
+  const std::string path = keyset_note_path(dir.file("keys.yaml"));
+  EXPECT_EQ(path, dir.file("keys.yaml.splice"));
+  EXPECT_FALSE(load_keyset_note(path));
+  KeysetSpliceNote n;
+  n.before = FileStamp{1, 2, 300, 4, 5};
+  n.after = FileStamp{1, 7, 310, 9, 10};
+  n.prefix = 120;
+  n.suffix = 40;
+  save_keyset_note(path, n);
+  std::optional<KeysetSpliceNote> back = load_keyset_note(path);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->before, n.before);
+  EXPECT_EQ(back->after, n.after);
+  EXPECT_EQ(back->prefix, 120u);
+  EXPECT_EQ(back->suffix, 40u);
+  std::string bytes = testing::read_file(path);
+  testing::write_file(path, bytes.substr(0, bytes.size() - 1));
+  EXPECT_FALSE(load_keyset_note(path)) << "cut short";
+  bytes[8 * 11] ^= 1;  // the prefix
+  testing::write_file(path, bytes);
+  EXPECT_FALSE(load_keyset_note(path)) << "changed";
+  save_keyset_note(path, n);  // over a bad one, in place
+  EXPECT_TRUE(load_keyset_note(path));
+
+  // Its bounds are checked against the two texts.
+  const std::string a = "keys:\n  - id: a\n  - id: b\n", b = "keys:\n  - id: a\n  - id: c\n";
+  KeysetSpliceNote t;
+  t.before.size = a.size();
+  t.after.size = b.size();
+  t.prefix = a.find("b");
+  t.suffix = 1;
+  EXPECT_TRUE(keyset_note_fits(t, a, b));
+  t.prefix = a.size();  // "all alike"
+  t.suffix = 0;
+  EXPECT_FALSE(keyset_note_fits(t, a, b));
+  t.prefix = 3;
+  t.suffix = a.size();  // past the end
+  EXPECT_FALSE(keyset_note_fits(t, a, b));
+  t.suffix = 0;
+  t.after.size = b.size() + 1;  // another text than the one it names
+  EXPECT_FALSE(keyset_note_fits(t, a, b));
+}
+
 TEST(AtomicFile, CopyingReplacementTakesRangesOfAnotherFile) {
   testing::TempDir dir;
   const std::string src = dir.file("src"), path = dir.file("out");
