@@ -310,7 +310,8 @@ end
 -- The Authorization header of request r as the argument for ek_request
 -- (the copy in auth_buf) and its identity: the value's address in nginx's
 -- memory (a new value, e.g. ngx.req.set_header's, has another) and length;
--- or nil, 0, 0.
+-- or nil, 0, 0. (ngx.var.http_authorization, itself and 0 where ngx_lua's
+-- header API does not answer.)
 local auth_at = 0  -- where the last request had it: looked at first (a loop
                    -- over the headers is left for when it is elsewhere: it
                    -- is the part LuaJIT compiles least predictably)
@@ -332,7 +333,11 @@ end
 local function request_authorization(r)
   local n
   if count_takes_truncated then n = headers_count(r, 0, truncated) else n = headers_count(r, 0) end
-  if n <= 0 then return nil, 0, 0 end  -- none, or not in a request's context
+  if n == 0 then return nil, 0, 0 end
+  if n < 0 then  -- a request ngx_lua's header API refuses (no socket): as before
+    local auth = ngx.var.http_authorization
+    return auth, auth, 0
+  end
   if n > header_cap then
     header_cap = n < 64 and 64 or n
     header_buf = ffi.new("ngx_http_lua_ffi_table_elt_t[?]", header_cap)
