@@ -342,7 +342,7 @@ KeysetIndex KeysetEditor::write(const std::string &path, const std::vector<KeyRe
     }, 0640, [&](const FileStamp &after) {
       if (!before) return;
       note.after = after;
-      save_keyset_note(keyset_note_path(path), note);
+      save_keyset_note(keyset_note_path(path), note, path);
     });
   } catch (...) {
     if (indexer.joinable()) indexer.join();

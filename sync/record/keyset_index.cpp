@@ -167,9 +167,18 @@ std::optional<KeysetSpliceNote> load_keyset_note(const std::string &note_path) {
   return note;
 }
 
-void save_keyset_note(const std::string &note_path, const KeysetSpliceNote &note) noexcept {
+void save_keyset_note(const std::string &note_path, const KeysetSpliceNote &note,
+                      const std::string &keyset_path) noexcept {
   const std::array<uint64_t, kNoteWords> w = note_words(note);
-  int fd = ::open(note_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+  int fd = ::open(note_path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 && errno == ENOENT) {
+    fd = ::open(note_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
+    struct stat ks{};
+    if (fd >= 0 && !keyset_path.empty() && ::stat(keyset_path.c_str(), &ks) == 0) {
+      if (::fchown(fd, uid_t(-1), ks.st_gid) != 0) {}  // not permitted: 0640 and this process's group
+      ::fchmod(fd, (ks.st_mode & 0444) | 0200);
+    }
+  }
   struct stat st{};
   bool ok = fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1;
   ok = ok && ::pwrite(fd, w.data(), sizeof w, 0) == ssize_t(sizeof w) && ::ftruncate(fd, off_t(sizeof w)) == 0;

@@ -72,9 +72,12 @@ struct KeysetSpliceNote {
 std::string keyset_note_path(const std::string &keyset_path);
 // The note at `note_path` when it reads back whole; nullopt otherwise.
 std::optional<KeysetSpliceNote> load_keyset_note(const std::string &note_path);
-// Writes `note` over the regular file at `note_path` in place (mode 0640 when
-// new; no fsync). Best effort: a failure removes the file, and is not reported.
-void save_keyset_note(const std::string &note_path, const KeysetSpliceNote &note) noexcept;
+// Writes `note` over the regular file at `note_path` in place (no fsync); a
+// new one gets the group and the read bits of the file at `keyset_path`
+// (edgekeyd, which reads it, may run as another user), if given, else 0640.
+// Best effort: a failure removes the file, and is not reported.
+void save_keyset_note(const std::string &note_path, const KeysetSpliceNote &note,
+                      const std::string &keyset_path = "") noexcept;
 // The note's bounds fit the texts `before` and `after` (of the versions it
 // names), and the bytes it says are alike are, where checked: the 64 KiB
 // next to each bound and the first and last 4 KiB.

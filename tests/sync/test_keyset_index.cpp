@@ -286,6 +286,14 @@ TEST(KeysetIndex, ASpliceNoteReadsBackOnlyWhole) {
   EXPECT_FALSE(load_keyset_note(path)) << "changed";
   save_keyset_note(path, n);  // over a bad one, in place
   EXPECT_TRUE(load_keyset_note(path));
+  // A new note is as readable as its keyset (edgekeyd may be another user).
+  const std::string other = dir.file("other.yaml");
+  testing::write_file(other, "keys: []\n");
+  ASSERT_EQ(::chmod(other.c_str(), 0644), 0);
+  save_keyset_note(keyset_note_path(other), n, other);
+  struct stat st{};
+  ASSERT_EQ(::stat(keyset_note_path(other).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
 
   // Its bounds are checked against the two texts.
   const std::string a = "keys:\n  - id: a\n  - id: b\n", b = "keys:\n  - id: a\n  - id: c\n";
