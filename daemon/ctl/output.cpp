@@ -1,5 +1,6 @@
 #include "daemon/ctl/output.hpp"
 
+#include "sync/record/record_fields.hpp"
 #include "sync/record/record_json.hpp"
 
 #include <algorithm>
@@ -82,32 +83,47 @@ std::string printable(std::string_view text) {
   return s;
 }
 
+namespace {
+
+// A field as `keys show` prints it: the stored text, "-" when an optional
+// field is absent; the per-field exceptions are in print_record.
+std::string shown(const sync::FieldSpec &s, const std::string &v) { return s.required || !v.empty() ? v : "-"; }
+std::string shown(const sync::FieldSpec &, const std::vector<std::string> &v) { return list_or(v, "-"); }
+std::string shown(const sync::FieldSpec &s, const std::optional<int64_t> &v) {
+  if (!v) return "-";
+  return s.kind == sync::FieldKind::Time ? sync::format_time(*v) : std::to_string(*v);
+}
+template <class E>
+std::string shown(const sync::FieldSpec &, E v) {
+  return sync::choice_name(v);
+}
+
+}  // namespace
+
 void print_record(std::ostream &out, const sync::KeyRecord &r, int64_t now) {
   const bool pk = r.type == sync::KeyType::Publishable;
-  std::string state = key_state(r, now);
-  if (state == "expired") state += " (expires_at has passed)";
-  const std::array<std::pair<const char *, std::string>, 16> rows{{
-      {"id", r.id},
-      {"workspace", r.workspace},
-      {"name", r.name.empty() ? "-" : r.name},
-      {"type", sync::key_type_name(r.type)},
-      {"env", sync::key_env_name(r.env)},
-      {"role", r.role},
-      {"scopes", list_or(r.scopes, "-")},
-      {"regions", list_or(r.regions, "(every region)")},
-      {"allowed_origins", list_or(r.allowed_origins, pk ? "(none)" : "(any)")},
-      {"allowed_cidrs", list_or(r.allowed_cidrs, "(any)")},
-      {"hash", short_hash(r.hash)},
-      {"created_at", time_or(r.created_at, "-")},
-      {"expires_at", time_or(r.expires_at, "never")},
-      {"status", state},
-      {"revoked_at", time_or(r.revoked_at, "-")},
-      {"rotated_from", r.rotated_from.empty() ? "-" : r.rotated_from},
-  }};
-  for (const auto &[label, value] : rows) {
+  // Every field of the table, in its order, except: origin_written_at (the
+  // origin's latency stamp) is not shown, and the hash, shortened, follows
+  // the allow-lists.
+  auto row = [&](std::string_view label, const std::string &value) {
     const std::string l = std::string(label) + ':';
     out << l << std::string(17 - l.size(), ' ') << printable(value) << '\n';
-  }
+  };
+  sync::for_each_field(r, [&](const sync::FieldSpec &s, const auto &m) {
+    const std::string_view n = s.name;
+    if (n == "origin_written_at" || n == "hash") return;
+    std::string value = shown(s, m);
+    if (n == "regions" && r.regions.empty()) value = "(every region)";
+    if (n == "allowed_origins" && r.allowed_origins.empty()) value = pk ? "(none)" : "(any)";
+    if (n == "allowed_cidrs" && r.allowed_cidrs.empty()) value = "(any)";
+    if (n == "expires_at" && !r.expires_at) value = "never";
+    if (n == "status") {
+      value = key_state(r, now);
+      if (value == "expired") value += " (expires_at has passed)";
+    }
+    row(n, value);
+    if (n == "allowed_cidrs") row("hash", short_hash(r.hash));
+  });
 }
 
 void print_key_table(std::ostream &out, const std::vector<sync::KeyRecord> &keys, int64_t now,

@@ -255,25 +255,6 @@ bool key_char(char c) {
          c == '.';
 }
 
-// is_known_field(), by length first (a keyset has ~13 fields a record).
-bool known_field(std::string_view n) {
-  using namespace std::literals;
-  switch (n.size()) {
-    case 2: return n == "id"sv;
-    case 3: return n == "env"sv;
-    case 4: return n == "hash"sv || n == "name"sv || n == "type"sv || n == "role"sv;
-    case 6: return n == "scopes"sv || n == "status"sv;
-    case 7: return n == "regions"sv;
-    case 9: return n == "workspace"sv;
-    case 10: return n == "created_at"sv || n == "expires_at"sv || n == "revoked_at"sv;
-    case 12: return n == "rotated_from"sv;
-    case 13: return n == "allowed_cidrs"sv;
-    case 15: return n == "allowed_origins"sv;
-    case 17: return n == "origin_written_at"sv;
-    default: return false;
-  }
-}
-
 }  // namespace
 
 namespace scan_detail {
@@ -378,10 +359,11 @@ bool decode_item(std::string_view text, const ScanItem &item, std::vector<RawFie
     if (i == eol || base[i] != ':' || (i + 1 < eol && base[i + 1] != ' ')) return false;
     const std::string_view key(base + k0, i - k0);
     Line l{base + i + 1, base + eol};
-    if (known_field(key)) {
+    if (const size_t index = field_index(key); index != kRecordFieldCount) {
       if (used == fields.size()) fields.emplace_back();
       RawField &f = fields[used++];
       f.name.assign(key);
+      f.index = index;
       f.line = line;
       if (!l.value(f.value)) return false;
     } else {
@@ -434,30 +416,6 @@ bool item_id_hash(std::string_view text, const ScanItem &item, std::string &id, 
 
 namespace {
 
-enum Field : uint8_t {
-  kId, kHash, kWorkspace, kName, kType, kEnv, kRole, kScopes, kRegions, kOrigins, kCidrs,
-  kCreated, kExpires, kStatus, kRevoked, kRotatedFrom, kOriginWritten, kUnknown
-};
-
-Field field_of(std::string_view n) {
-  using namespace std::literals;
-  auto is = [&](std::string_view w) { return n == w; };
-  switch (n.size()) {
-    case 2: return is("id") ? kId : kUnknown;
-    case 3: return is("env") ? kEnv : kUnknown;
-    case 4: return is("hash") ? kHash : is("name") ? kName : is("type") ? kType : is("role") ? kRole : kUnknown;
-    case 6: return is("scopes") ? kScopes : is("status") ? kStatus : kUnknown;
-    case 7: return is("regions") ? kRegions : kUnknown;
-    case 9: return is("workspace") ? kWorkspace : kUnknown;
-    case 10: return is("created_at") ? kCreated : is("expires_at") ? kExpires : is("revoked_at") ? kRevoked : kUnknown;
-    case 12: return is("rotated_from") ? kRotatedFrom : kUnknown;
-    case 13: return is("allowed_cidrs") ? kCidrs : kUnknown;
-    case 15: return is("allowed_origins") ? kOrigins : kUnknown;
-    case 17: return is("origin_written_at") ? kOriginWritten : kUnknown;
-    default: return kUnknown;
-  }
-}
-
 bool text_kind(const RawValue &v) { return v.kind == Kind::String || v.kind == Kind::Plain; }
 
 bool lower_hash(std::string_view h) {
@@ -470,7 +428,16 @@ bool lower_hash(std::string_view h) {
   return true;
 }
 
-bool list_of_text(const RawValue &v, std::vector<std::string> &out) {
+// simple_record's readers, one per member type (record_fields.hpp): the
+// value of the kind the field takes, else false (record_from_fields decides).
+bool simple_value(const RawValue &v, const FieldSpec &s, std::string &out) {
+  if (!s.required && v.kind == Kind::Null) return true;
+  if (!text_kind(v)) return false;
+  out = v.text;
+  return true;
+}
+
+bool simple_value(const RawValue &v, const FieldSpec &, std::vector<std::string> &out) {
   if (v.kind == Kind::Null) return true;
   if (v.kind != Kind::List) return false;
   out.resize(v.items.size());
@@ -481,12 +448,24 @@ bool list_of_text(const RawValue &v, std::vector<std::string> &out) {
   return true;
 }
 
-bool time_of(const RawValue &v, std::optional<int64_t> &out) {
+// Time: RFC 3339 text; Integer: a plain scalar in int64 range.
+bool simple_value(const RawValue &v, const FieldSpec &s, std::optional<int64_t> &out) {
   if (v.kind == Kind::Null) return true;
-  int64_t t;
-  if (!text_kind(v) || !parse_time(v.text, t)) return false;
-  out = t;
+  int64_t n = 0;
+  if (s.kind == FieldKind::Time) {
+    if (!text_kind(v) || !parse_time(v.text, n)) return false;
+  } else {
+    if (v.kind != Kind::Plain) return false;
+    auto [end, ec] = std::from_chars(v.text.data(), v.text.data() + v.text.size(), n);
+    if (ec != std::errc() || end != v.text.data() + v.text.size()) return false;
+  }
+  out = n;
   return true;
+}
+
+template <class E>
+bool simple_value(const RawValue &v, const FieldSpec &, E &out) {
+  return text_kind(v) && parse_choice(v.text, out);
 }
 
 }  // namespace
@@ -494,70 +473,15 @@ bool time_of(const RawValue &v, std::optional<int64_t> &out) {
 bool simple_record(const std::vector<RawField> &fields, KeyRecord &r) {
   uint32_t seen = 0;
   for (const RawField &f : fields) {
-    const Field k = field_of(f.name);
-    if (k == kUnknown) continue;
+    const size_t k = f.index != SIZE_MAX ? f.index : field_index(f.name);
+    if (k == kRecordFieldCount) continue;
     if (seen & (1u << k)) return false;
     seen |= 1u << k;
-    const RawValue &v = f.value;
-    switch (k) {
-      case kId:
-      case kHash:
-      case kWorkspace:
-      case kRole:
-        if (!text_kind(v)) return false;
-        (k == kId ? r.id : k == kHash ? r.hash : k == kWorkspace ? r.workspace : r.role) = v.text;
-        break;
-      case kName:
-      case kRotatedFrom:
-        if (v.kind == Kind::Null) break;
-        if (!text_kind(v)) return false;
-        (k == kName ? r.name : r.rotated_from) = v.text;
-        break;
-      case kType:
-        if (!text_kind(v) || !parse_key_type(v.text, r.type)) return false;
-        break;
-      case kEnv:
-        if (!text_kind(v) || !parse_key_env(v.text, r.env)) return false;
-        break;
-      case kStatus:
-        if (!text_kind(v) || !parse_key_status(v.text, r.status)) return false;
-        break;
-      case kScopes:
-        if (!list_of_text(v, r.scopes)) return false;
-        break;
-      case kRegions:
-        if (!list_of_text(v, r.regions)) return false;
-        break;
-      case kOrigins:
-        if (!list_of_text(v, r.allowed_origins)) return false;
-        break;
-      case kCidrs:
-        if (!list_of_text(v, r.allowed_cidrs)) return false;
-        break;
-      case kCreated:
-        if (!time_of(v, r.created_at)) return false;
-        break;
-      case kExpires:
-        if (!time_of(v, r.expires_at)) return false;
-        break;
-      case kRevoked:
-        if (!time_of(v, r.revoked_at)) return false;
-        break;
-      case kOriginWritten: {
-        if (v.kind == Kind::Null) break;
-        if (v.kind != Kind::Plain) return false;
-        int64_t n = 0;
-        auto [end, ec] = std::from_chars(v.text.data(), v.text.data() + v.text.size(), n);
-        if (ec != std::errc() || end != v.text.data() + v.text.size()) return false;
-        r.origin_written_at = n;
-        break;
-      }
-      case kUnknown: break;
-    }
+    bool ok = false;
+    visit_field(r, k, [&](const FieldSpec &s, auto &m) { ok = simple_value(f.value, s, m); });
+    if (!ok) return false;
   }
-  constexpr uint32_t kRequired = 1u << kId | 1u << kHash | 1u << kWorkspace | 1u << kType | 1u << kEnv |
-                                 1u << kRole | 1u << kStatus;
-  return (seen & kRequired) == kRequired && lower_hash(r.hash);
+  return (seen & kRequiredFields) == kRequiredFields && lower_hash(r.hash);
 }
 
 }  // namespace edgekey::sync

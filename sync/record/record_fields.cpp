@@ -8,18 +8,6 @@
 namespace edgekey::sync {
 namespace {
 
-// The table's names, in its order.
-const std::array<std::string_view, kRecordFieldCount> &field_names() {
-  static const std::array<std::string_view, kRecordFieldCount> names = [] {
-    std::array<std::string_view, kRecordFieldCount> a{};
-    size_t i = 0;
-    KeyRecord r;
-    for_each_field(r, [&](const FieldSpec &s, auto &) { a[i++] = s.name; });
-    return a;
-  }();
-  return names;
-}
-
 bool is_text(const RawValue &v) {
   return v.kind == RawValue::Kind::String || v.kind == RawValue::Kind::Plain;
 }
@@ -116,11 +104,7 @@ class Fields {
 
 }  // namespace
 
-bool is_known_field(std::string_view name) {
-  for (auto f : field_names())
-    if (f == name) return true;
-  return false;
-}
+bool is_known_field(std::string_view name) { return field_index(name) != kRecordFieldCount; }
 
 std::string describe_raw(const RawValue &v) {
   switch (v.kind) {
@@ -144,12 +128,10 @@ FieldsOutcome record_from_fields(const std::vector<RawField> &fields, int record
   if (const RawField *id = f.find("id"); id && is_text(id->value)) out.id = id->value.text;
 
   // Each known name at most once (linear: a hostile file may repeat one many times).
-  const auto &names = field_names();
   std::array<const RawField *, kRecordFieldCount> seen{};
   for (const auto &x : fields) {
-    size_t k = 0;
-    while (k < names.size() && names[k] != x.name) ++k;
-    if (k == names.size()) continue;
+    const size_t k = field_index(x.name);
+    if (k == kRecordFieldCount) continue;
     if (seen[k]) {
       const int first = seen[k]->line;  // 0: a JSON record, which has no lines
       out.error = FieldError{x.name,

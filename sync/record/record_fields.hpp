@@ -1,5 +1,5 @@
-// record_fields.hpp -- the one decoder of key record fields, shared by the
-// JSON and YAML codecs (internal to sync/).
+// record_fields.hpp -- the key record's field table and the one decoder of
+// its fields, shared by the JSON and YAML codecs and edgekeyctl's output.
 //
 // A codec turns the record's known fields into RawValues (scalars, and lists
 // of scalars one level deep; nothing deeper is ever copied, so hostile
@@ -8,9 +8,13 @@
 
 #include "sync/record/key_record.hpp"
 
+#include <array>
+#include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace edgekey::sync {
@@ -36,12 +40,14 @@ struct RawField {
   std::string name;
   RawValue value;
   int line = 0;
+  size_t index = SIZE_MAX;  // field_index(name) when the codec looked it up already, else SIZE_MAX
 };
 
 // ---- the field table ---------------------------------------------------------
 // Every field of KeyRecord once, in wire order (key_record.hpp's): its name,
 // how it is read (kind, required) and how an absent value is written by
-// each codec. The decoder (record_from_fields), the JSON encoders, the YAML
+// each codec. The decoder (record_from_fields), its fast paths (the JSON
+// fast decoder, keyset_scan's simple_record), the JSON encoders, the YAML
 // writer and what edgekeyd and edgekeyctl print all walk this table;
 // test_record_fields fails when KeyRecord has a member the table lacks.
 
@@ -67,7 +73,7 @@ inline constexpr size_t kRecordFieldCount = 17;
 
 // Calls f(spec, member) for each field of `r` (KeyRecord or const KeyRecord), in order.
 template <class Rec, class F>
-void for_each_field(Rec &r, F &&f) {
+constexpr void for_each_field(Rec &r, F &&f) {
   using K = FieldKind;
   using A = Absent;
   f(FieldSpec{"id", K::Text, true, A::Written, A::Written}, r.id);
@@ -88,6 +94,84 @@ void for_each_field(Rec &r, F &&f) {
   f(FieldSpec{"rotated_from", K::Text, false, A::Null, A::Omitted}, r.rotated_from);
   f(FieldSpec{"origin_written_at", K::Integer, false, A::Omitted, A::Omitted}, r.origin_written_at);
 }
+
+namespace field_detail {
+
+// The table's names by position and its required fields, at compile time.
+struct Names {
+  std::array<std::string_view, kRecordFieldCount> names{};
+  uint32_t required = 0;  // bit i: the field at position i is required
+};
+constexpr Names make_names() {
+  Names x;
+  KeyRecord r;
+  size_t i = 0;
+  for_each_field(r, [&](const FieldSpec &s, auto &) {
+    if (s.required) x.required |= 1u << i;
+    x.names[i++] = s.name;
+  });
+  return x;
+}
+inline constexpr Names kNames = make_names();
+static_assert(kRecordFieldCount < 32, "codecs keep a bit per field");
+
+// A name of length L (name.size() == L): one comparison per table name of
+// that length, of L bytes known at compile time.
+template <size_t L, size_t... I>
+size_t index_of_length(std::string_view name, std::index_sequence<I...>) {
+  size_t found = kRecordFieldCount;
+  ((kNames.names[I].size() == L && std::memcmp(name.data(), kNames.names[I].data(), L) == 0 ? (found = I, true) : false) ||
+   ...);
+  return found;
+}
+// The distinct lengths of the table's names.
+struct Lengths {
+  std::array<size_t, kRecordFieldCount> len{};
+  size_t count = 0;
+};
+constexpr Lengths make_lengths() {
+  Lengths x;
+  for (std::string_view n : kNames.names) {
+    bool seen = false;
+    for (size_t j = 0; j < x.count; ++j) seen = seen || x.len[j] == n.size();
+    if (!seen) x.len[x.count++] = n.size();
+  }
+  return x;
+}
+inline constexpr Lengths kLengths = make_lengths();
+// The name's length against each distinct length, then index_of_length:
+// what a hand-written switch on the length would do (measured as fast as
+// the hand-written lookups it replaced).
+template <size_t... J>
+size_t index_by_length(std::string_view name, std::index_sequence<J...>) {
+  size_t found = kRecordFieldCount;
+  ((name.size() == kLengths.len[J]
+        ? (found = index_of_length<kLengths.len[J]>(name, std::make_index_sequence<kRecordFieldCount>()), true)
+        : false) ||
+   ...);
+  return found;
+}
+
+}  // namespace field_detail
+
+// The field table's position of `name` (for_each_field's order), or
+// kRecordFieldCount when a record has no such field: what the codecs'
+// per-field paths use.
+inline size_t field_index(std::string_view name) {
+  return field_detail::index_by_length(name, std::make_index_sequence<field_detail::kLengths.count>());
+}
+
+// Calls f(spec, member) for the field at table position `index` only.
+template <class Rec, class F>
+void visit_field(Rec &r, size_t index, F &&f) {
+  size_t i = 0;
+  for_each_field(r, [&](const FieldSpec &s, auto &m) {
+    if (i++ == index) f(s, m);
+  });
+}
+
+// The positions of the required fields, one bit each (bit i = position i).
+inline constexpr uint32_t kRequiredFields = field_detail::kNames.required;
 
 // The wire names and parsers of the Choice fields, by type.
 inline const char *choice_name(KeyType t) { return key_type_name(t); }

@@ -77,30 +77,10 @@ namespace {
 // type, and that passes ValidRecord::check(), is read straight from the DOM.
 // Anything else returns false and goes through record_from_fields(), which
 // gives the same record for what the fast path accepts and the exact error
-// otherwise (so the fast path never decides an error).
-
-enum Field : uint8_t {
-  kId, kHash, kWorkspace, kName, kType, kEnv, kRole, kScopes, kRegions, kOrigins, kCidrs,
-  kCreatedAt, kExpiresAt, kStatus, kRevokedAt, kRotatedFrom, kOriginWrittenAt, kUnknown
-};
-
-Field field_of(std::string_view k) {
-  switch (k.size()) {
-    case 2: return k == "id" ? kId : kUnknown;
-    case 3: return k == "env" ? kEnv : kUnknown;
-    case 4: return k == "hash" ? kHash : k == "name" ? kName : k == "type" ? kType : k == "role" ? kRole : kUnknown;
-    case 6: return k == "scopes" ? kScopes : k == "status" ? kStatus : kUnknown;
-    case 7: return k == "regions" ? kRegions : kUnknown;
-    case 9: return k == "workspace" ? kWorkspace : kUnknown;
-    case 10:
-      return k == "created_at" ? kCreatedAt : k == "expires_at" ? kExpiresAt : k == "revoked_at" ? kRevokedAt : kUnknown;
-    case 12: return k == "rotated_from" ? kRotatedFrom : kUnknown;
-    case 13: return k == "allowed_cidrs" ? kCidrs : kUnknown;
-    case 15: return k == "allowed_origins" ? kOrigins : kUnknown;
-    case 17: return k == "origin_written_at" ? kOriginWrittenAt : kUnknown;
-    default: return kUnknown;
-  }
-}
+// otherwise (so the fast path never decides an error). Fields are found and
+// read by the field table (field_index, visit_field): one reader per member
+// type, so a field added to the table is read here too, and a member of a
+// new type stops this file compiling until it has a reader.
 
 using simdjson::dom::element;
 using T = simdjson::dom::element_type;
@@ -111,9 +91,13 @@ bool fast_text(element v, std::string &out) {
   return true;
 }
 
-bool fast_optional_text(element v, std::string &out) { return v.type() == T::NULL_VALUE || fast_text(v, out); }
+// Text: a string; null too when optional (absent).
+bool fast_value(element v, const FieldSpec &s, std::string &out) {
+  return (!s.required && v.type() == T::NULL_VALUE) || fast_text(v, out);
+}
 
-bool fast_list(element v, std::vector<std::string> &out) {
+// A list of strings; null = empty.
+bool fast_value(element v, const FieldSpec &, std::vector<std::string> &out) {
   if (v.type() == T::NULL_VALUE) return true;
   if (v.type() != T::ARRAY) return false;
   simdjson::dom::array a = v.get_array().value_unsafe();
@@ -125,56 +109,38 @@ bool fast_list(element v, std::vector<std::string> &out) {
   return true;
 }
 
-bool fast_time(element v, std::optional<int64_t> &out) {
+// Time: RFC 3339 text; Integer: a signed 64-bit number; null = absent.
+bool fast_value(element v, const FieldSpec &s, std::optional<int64_t> &out) {
   if (v.type() == T::NULL_VALUE) return true;
+  if (s.kind == FieldKind::Integer) {
+    if (v.type() != T::INT64) return false;
+    out = v.get_int64().value_unsafe();
+    return true;
+  }
   int64_t t;
   if (v.type() != T::STRING || !parse_time(v.get_string().value_unsafe(), t)) return false;
   out = t;
   return true;
 }
 
+// Choice: one of its wire names.
 template <class E>
-bool fast_choice(element v, E &out, bool (*parse)(std::string_view, E &)) {
-  return v.type() == T::STRING && parse(v.get_string().value_unsafe(), out);
+bool fast_value(element v, const FieldSpec &, E &out) {
+  return v.type() == T::STRING && parse_choice(v.get_string().value_unsafe(), out);
 }
 
 bool fast_record(simdjson::dom::object obj, KeyRecord &r) {
   uint32_t seen = 0;
   for (simdjson::dom::key_value_pair kv : obj) {
-    const Field f = field_of(kv.key);
-    if (f == kUnknown) continue;
+    const size_t f = field_index(kv.key);
+    if (f == kRecordFieldCount) continue;
     if (seen & (1u << f)) return false;  // given twice
     seen |= 1u << f;
-    const element v = kv.value;
     bool ok = false;
-    switch (f) {
-      case kId: ok = fast_text(v, r.id); break;
-      case kHash: ok = fast_text(v, r.hash); break;
-      case kWorkspace: ok = fast_text(v, r.workspace); break;
-      case kName: ok = fast_optional_text(v, r.name); break;
-      case kType: ok = fast_choice(v, r.type, parse_key_type); break;
-      case kEnv: ok = fast_choice(v, r.env, parse_key_env); break;
-      case kRole: ok = fast_text(v, r.role); break;
-      case kScopes: ok = fast_list(v, r.scopes); break;
-      case kRegions: ok = fast_list(v, r.regions); break;
-      case kOrigins: ok = fast_list(v, r.allowed_origins); break;
-      case kCidrs: ok = fast_list(v, r.allowed_cidrs); break;
-      case kCreatedAt: ok = fast_time(v, r.created_at); break;
-      case kExpiresAt: ok = fast_time(v, r.expires_at); break;
-      case kStatus: ok = fast_choice(v, r.status, parse_key_status); break;
-      case kRevokedAt: ok = fast_time(v, r.revoked_at); break;
-      case kRotatedFrom: ok = fast_optional_text(v, r.rotated_from); break;
-      case kOriginWrittenAt:
-        ok = v.type() == T::NULL_VALUE || v.type() == T::INT64;
-        if (v.type() == T::INT64) r.origin_written_at = v.get_int64().value_unsafe();
-        break;
-      case kUnknown: break;
-    }
+    visit_field(r, f, [&](const FieldSpec &s, auto &m) { ok = fast_value(kv.value, s, m); });
     if (!ok) return false;
   }
-  constexpr uint32_t kRequired =
-      1u << kId | 1u << kHash | 1u << kWorkspace | 1u << kType | 1u << kEnv | 1u << kRole | 1u << kStatus;
-  return (seen & kRequired) == kRequired;
+  return (seen & kRequiredFields) == kRequiredFields;
 }
 
 // ---- general path ----------------------------------------------------------

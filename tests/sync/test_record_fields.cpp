@@ -39,6 +39,28 @@ TEST(RecordFields, TheTableHoldsEveryMemberOfTheRecordOnceInOrder) {
   EXPECT_FALSE(is_known_field("token"));
 }
 
+// field_index() finds each field at its table position (the fast decoders
+// read fields by it) and nothing else; kRequiredFields is the table's.
+TEST(RecordFields, FieldIndexAndRequiredFieldsFollowTheTable) {
+  KeyRecord r;
+  size_t i = 0;
+  uint32_t required = 0;
+  for_each_field(r, [&](const FieldSpec &s, auto &m) {
+    EXPECT_EQ(field_index(s.name), i) << s.name;
+    const void *visited = nullptr;
+    visit_field(r, i, [&](const FieldSpec &v, auto &n) {
+      EXPECT_EQ(v.name, s.name);
+      visited = &n;
+    });
+    EXPECT_EQ(visited, static_cast<const void *>(&m)) << s.name;
+    if (s.required) required |= 1u << i;
+    ++i;
+  });
+  EXPECT_EQ(kRequiredFields, required);
+  for (std::string_view n : {"", "i", "ids", "Id", "hash ", "hashx", "token", "origin_written_a", "allowed_origin"})
+    EXPECT_EQ(field_index(n), kRecordFieldCount) << n;
+}
+
 // testing::full_record() sets every field of the table, so the round trips
 // below (and test_record_json's, test_keyset_yaml's) exercise each one.
 TEST(RecordFields, TheFullTestRecordSetsEveryField) {

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <sstream>
 
 namespace edgekey::ctl::test {
 namespace {
@@ -75,6 +76,79 @@ TEST(Output, ShortHashAndPrintable) {
             "sha256:9f86d081\u2026");
   EXPECT_EQ(short_hash("hmac-sha256:00112233445566"), "hmac-sha256:00112233\u2026");
   EXPECT_EQ(printable("a\x1b[31mb\n"), "a?[31mb?");
+}
+
+std::string printed(const sync::KeyRecord &r, int64_t now) {
+  std::ostringstream out;
+  print_record(out, r, now);
+  return out.str();
+}
+
+// `keys show`: every field but origin_written_at, in this order, byte for byte.
+TEST(Output, PrintRecordShowsEveryFieldAligned) {
+  sync::KeyRecord r;
+  r.id = "key_2hT9cQ4mZ8";
+  r.hash = "hmac-sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  r.workspace = "ws_solar";
+  r.name = "CI\x01 nightly";
+  r.type = sync::KeyType::Publishable;
+  r.env = sync::KeyEnv::Test;
+  r.role = "developer";
+  r.scopes = {"agents:deploy", "chat:write"};
+  r.regions = {"in-mum", "eu-fra"};
+  r.allowed_origins = {"https://app.example.com", "http://[::1]:8080"};
+  r.allowed_cidrs = {"203.0.113.0/24", "::1"};
+  r.created_at = 1795341600;
+  r.expires_at = 1795345200;
+  r.revoked_at = 1795342600;
+  r.rotated_from = "key_old";
+  r.origin_written_at = 1795341600123;
+  EXPECT_EQ(printed(r, 1795345200),
+            "id:              key_2hT9cQ4mZ8\n"
+            "workspace:       ws_solar\n"
+            "name:            CI? nightly\n"
+            "type:            publishable\n"
+            "env:             test\n"
+            "role:            developer\n"
+            "scopes:          agents:deploy, chat:write\n"
+            "regions:         in-mum, eu-fra\n"
+            "allowed_origins: https://app.example.com, http://[::1]:8080\n"
+            "allowed_cidrs:   203.0.113.0/24, ::1\n"
+            "hash:            hmac-sha256:01234567\u2026\n"
+            "created_at:      2026-11-22T10:00:00Z\n"
+            "expires_at:      2026-11-22T11:00:00Z\n"
+            "status:          expired (expires_at has passed)\n"
+            "revoked_at:      2026-11-22T10:16:40Z\n"
+            "rotated_from:    key_old\n");
+
+  sync::KeyRecord m;
+  m.id = "key_min";
+  m.hash = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+  m.workspace = "ws_solar";
+  m.role = "viewer";
+  EXPECT_EQ(printed(m, 0),
+            "id:              key_min\n"
+            "workspace:       ws_solar\n"
+            "name:            -\n"
+            "type:            secret\n"
+            "env:             live\n"
+            "role:            viewer\n"
+            "scopes:          -\n"
+            "regions:         (every region)\n"
+            "allowed_origins: (any)\n"
+            "allowed_cidrs:   (any)\n"
+            "hash:            sha256:9f86d081\u2026\n"
+            "created_at:      -\n"
+            "expires_at:      never\n"
+            "status:          active\n"
+            "revoked_at:      -\n"
+            "rotated_from:    -\n");
+
+  m.type = sync::KeyType::Publishable;  // without origins (not a valid record, still shown)
+  m.status = sync::KeyStatus::Revoked;
+  const std::string pk = printed(m, 0);
+  EXPECT_NE(pk.find("\nallowed_origins: (none)\n"), std::string::npos) << pk;
+  EXPECT_NE(pk.find("\nstatus:          revoked\n"), std::string::npos) << pk;
 }
 
 TEST(SocketClient, ReadsStatusHeadersAndBody) {
