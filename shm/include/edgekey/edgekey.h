@@ -37,6 +37,13 @@
  *   system call and writes no cache line another thread writes. A validator
  *   that cannot create its segment (no such directory: an older edgekeyd;
  *   no permission; /dev/shm full) validates without counting.
+ * - A process whose validators count runs one thread of the library's,
+ *   "edgekey-usage", started by ek_open or ek_set_counting (never by
+ *   ek_validate): it makes each validator's next usage segment ahead of
+ *   time and unmaps retired ones, so ek_validate makes no system call. It
+ *   blocks every signal, wakes every 100 ms while a validator is open, and
+ *   keeps the library loaded (a dlclose does not unmap it). A child of
+ *   fork() gets its own thread when it opens a validator.
  * - Trust: the key table is read-only to readers, but the usage directory
  *   is writable by the readers' group. A process in table.readers_group can
  *   therefore write usage counts (it could already read every key's hash):
