@@ -52,6 +52,8 @@
 //   peers_bench --only=hits              # diagnostic: a workload of hits (or misses) only,
 //                                        # or --only=alternating: hit, miss, hit, ...
 //   peers_bench --hugetlbfs=/dev/hugepages  # edgekey-2m in hugetlbfs (table.directory), not THP
+//   peers_bench --uncounted              # edgekey's validators without usage counting (as
+//                                        # before issue #19), to compare builds across it
 //   peers_bench --socket-keys=0          # edgekeyd serves all N keys (default: the first 100k;
 //                                        # 1M keys through its YAML keyset: ~160 s, ~9 GiB)
 #include "peers/peers.hpp"
@@ -125,6 +127,7 @@ std::string g_out, g_edgekeyd = EDGEKEYD_PATH, g_command;
 // (hit, miss, hit, ...: the same tokens, in an order a branch predictor
 // learns, which shows what the shuffled mix's unpredictable answers cost).
 std::string g_only;
+bool g_uncounted = false;  // --uncounted: ek_set_counting(v, 0) on edgekey's validators
 std::string g_hugetlbfs;  // --hugetlbfs: edgekey-2m's table.directory ("" = THP on /dev/shm)
 std::vector<std::string> g_peers = {"edgekey", "edgekey-2m", "floor", "lmdb", "boost", "redis", "edgekeyd"};
 std::vector<std::string> g_modes = {"latency", "throughput"};  // --modes=
@@ -186,6 +189,7 @@ class EdgekeyPeer {
     ek_validator *v = nullptr;
     explicit Client(const std::string &name) {
       if (ek_open(name.c_str(), &v) != 0) fatal("ek_open failed");
+      if (g_uncounted) ek_set_counting(v, 0);
     }
     ~Client() { ek_close(v); }
   };
@@ -507,6 +511,8 @@ int main(int argc, char **argv) {
         fatal("--only= takes hits, misses or alternating");
     } else if (a.rfind("--out=", 0) == 0) {
       g_out = a.substr(6);
+    } else if (a == "--uncounted") {
+      g_uncounted = true;
     } else if (a.rfind("--hugetlbfs=", 0) == 0) {
       g_hugetlbfs = a.substr(12);
     } else if (a.rfind("--edgekeyd=", 0) == 0) {
