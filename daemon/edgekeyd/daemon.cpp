@@ -237,7 +237,7 @@ CodeCounts Daemon::socket_totals() const {
 // is then at most ~2 s behind: the readers' clock is the heartbeat).
 void Daemon::collect_usage(bool force_save) {
   const int64_t now = now_s();
-  usage_->scan(applier_->store(), applier_->changes(), now, [this, now](const sync::KeyRecord &r) {
+  usage_->scan(applier_->store(), now, [this, now](const sync::KeyRecord &r) {
     validate_.revoked_log().record(r.id, r.workspace, now);
   });
   // Logged once per change between failing and saving, not every attempt.

@@ -78,13 +78,13 @@ std::vector<std::string> UsageCollector::take_changed() {
 // tag -> slot through the store's hash index (a tag is the first 8 bytes
 // of the key's hash, 0 written as 1): no map of every key to rebuild after
 // each change of the store (1M keys: ~0.3 s of the loop per edit).
-const sync::KeyRecord *UsageCollector::resolve(uint64_t tag, const sync::KeyStore &store, uint64_t) {
+const sync::KeyRecord *UsageCollector::resolve(uint64_t tag, const sync::KeyStore &store) {
   uint32_t s = store.find_hash_head(tag);
   if (s == sync::KeyStore::npos && tag == 1) s = store.find_hash_head(0);
   return s == sync::KeyStore::npos ? nullptr : &store.record(s);
 }
 
-void UsageCollector::scan(const sync::KeyStore &store, uint64_t store_changes, int64_t now,
+void UsageCollector::scan(const sync::KeyStore &store, int64_t now,
                           const std::function<void(const sync::KeyRecord &)> &on_revoked_use) {
   const std::vector<std::string> names = shm::usage_segment_names(table_);
   const std::set<std::string> present(names.begin(), names.end());
@@ -133,7 +133,7 @@ void UsageCollector::scan(const sync::KeyStore &store, uint64_t store_changes, i
         continue;
       }
       const bool done = gone || s.view.retired();
-      fold(s, store, store_changes, now, on_revoked_use);
+      fold(s, store, now, on_revoked_use);
       if (done) {
         s.final = true;
         dirty_ = true;
@@ -147,7 +147,7 @@ void UsageCollector::scan(const sync::KeyStore &store, uint64_t store_changes, i
   readers_ = pids.size();
 }
 
-void UsageCollector::fold(Segment &s, const sync::KeyStore &store, uint64_t store_changes, int64_t now,
+void UsageCollector::fold(Segment &s, const sync::KeyStore &store, int64_t now,
                           const std::function<void(const sync::KeyRecord &)> &on_revoked_use) {
   for (int c = 0; c < shm::kUsageCounters; ++c) {
     const uint64_t v = s.view.counter(c);
@@ -168,7 +168,7 @@ void UsageCollector::fold(Segment &s, const sync::KeyStore &store, uint64_t stor
     s.words[i] = w;
     dirty_ = true;
     if (uses == 0) continue;
-    const sync::KeyRecord *r = resolve(tag, store, store_changes);
+    const sync::KeyRecord *r = resolve(tag, store);
     if (!r) continue;  // a key removed since
     // A time from the segment is not trusted past the collector's clock.
     const int64_t last = std::min(shm::usage_last(w), now);

@@ -53,7 +53,7 @@ class UsageCollector {
 
   // Folds every segment's new counts. Tags resolve through `store`;
   // `on_revoked_use` is called for a revoked key used through the library.
-  void scan(const sync::KeyStore &store, uint64_t store_changes, int64_t now,
+  void scan(const sync::KeyStore &store, int64_t now,
             const std::function<void(const sync::KeyRecord &)> &on_revoked_use);
   // A key found by the socket's validator (which counts nothing itself).
   void note_use(const std::string &key_id, int64_t now);
@@ -84,9 +84,9 @@ class UsageCollector {
     std::vector<std::pair<uint32_t, uint64_t>> words;
     bool final = false;
   };
-  void fold(Segment &s, const sync::KeyStore &store, uint64_t store_changes, int64_t now,
+  void fold(Segment &s, const sync::KeyStore &store, int64_t now,
             const std::function<void(const sync::KeyRecord &)> &on_revoked_use);
-  const sync::KeyRecord *resolve(uint64_t tag, const sync::KeyStore &store, uint64_t store_changes);
+  const sync::KeyRecord *resolve(uint64_t tag, const sync::KeyStore &store);
   std::string state_text(const CodeCounts &socket_total) const;
   bool parse_state(const std::string &text);
 

@@ -62,7 +62,6 @@ void Applier::load_prepared(PreparedLoad p, uint64_t revision) {
     reject("key " + p.table[i].key_id + ": does not fit the table: skipped");
     p.store.erase(uint32_t(i));
   }
-  changes_ += p.table.size();
   store_ = std::move(p.store);
   unplaced_.clear();
   room_problem_.clear();
@@ -116,7 +115,6 @@ bool Applier::upsert(const ValidRecord &v, uint64_t revision) {
   store_.upsert(r, t->hash, &replaced);
   if (replaced) writer_.remove(*replaced);  // same id, new hash: drop the old key
   unplaced_.erase(r.id);
-  ++changes_;
   set_revision(revision);
   return true;
 }
@@ -150,7 +148,6 @@ bool Applier::remove_id(const std::string &id, uint64_t revision) {
   writer_.remove(store_.hash(slot));
   store_.erase(slot);
   removed_since_retry_ = true;
-  ++changes_;
   return true;
 }
 
@@ -159,10 +156,7 @@ void Applier::apply(const KeysetDiff &d, uint64_t revision) {
     removed_since_retry_ |= writer_.remove(h);
     forget_unplaced(h);
     const uint32_t slot = store_.find_hash(h);
-    if (slot != KeyStore::npos) {
-      store_.erase(slot);
-      ++changes_;
-    }
+    if (slot != KeyStore::npos) store_.erase(slot);
   }
   for (const auto &r : d.upserts) upsert(r, revision);
   set_revision(revision);

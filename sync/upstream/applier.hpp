@@ -78,7 +78,6 @@ class Applier {
   size_t size() const { return store_.size(); }
   uint64_t revision() const { return revision_; }
   uint64_t rejected() const { return rejected_; }
-  uint64_t changes() const { return changes_; }  // records applied since start
 
  private:
   std::optional<shm::TableRecord> resolve(const ValidRecord &r);
@@ -96,7 +95,7 @@ class Applier {
   std::map<std::string, ValidRecord> unplaced_;  // by id: what it has no room for
   std::string room_problem_;
   bool removed_since_retry_ = false;  // a removal may have made room without growth
-  uint64_t revision_ = 0, rejected_ = 0, changes_ = 0;
+  uint64_t revision_ = 0, rejected_ = 0;
 };
 
 }  // namespace edgekey::sync
