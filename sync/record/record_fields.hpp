@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -69,50 +70,46 @@ struct FieldSpec {
   Absent yaml;
 };
 
-inline constexpr size_t kRecordFieldCount = 17;
+// The table itself: X(member, kind, required, json absent, yaml absent),
+// one row per field of KeyRecord, in wire order. The member's name is its
+// wire name.
+#define EDGEKEY_KEY_RECORD_FIELDS(X) \
+  X(id, Text, true, Written, Written) \
+  X(hash, Text, true, Written, Written) \
+  X(workspace, Text, true, Written, Written) \
+  X(name, Text, false, Written, Omitted) \
+  X(type, Choice, true, Written, Written) \
+  X(env, Choice, true, Written, Written) \
+  X(role, Text, true, Written, Written) \
+  X(scopes, List, false, Written, Written) \
+  X(regions, List, false, Written, Written) \
+  X(allowed_origins, List, false, Written, Written) \
+  X(allowed_cidrs, List, false, Written, Written) \
+  X(created_at, Time, false, Null, Omitted) \
+  X(expires_at, Time, false, Null, Null) \
+  X(status, Choice, true, Written, Written) \
+  X(revoked_at, Time, false, Null, Omitted) \
+  X(rotated_from, Text, false, Null, Omitted) \
+  X(origin_written_at, Integer, false, Omitted, Omitted)
+
+#define EDGEKEY_FIELD_SPEC(m, kind, req, json, yaml) \
+  FieldSpec{#m, FieldKind::kind, req, Absent::json, Absent::yaml},
+// The table's rows as data (constant-evaluable without a KeyRecord).
+inline constexpr FieldSpec kFieldSpecs[] = {EDGEKEY_KEY_RECORD_FIELDS(EDGEKEY_FIELD_SPEC)};
+#undef EDGEKEY_FIELD_SPEC
+inline constexpr size_t kRecordFieldCount = std::size(kFieldSpecs);
 
 // Calls f(spec, member) for each field of `r` (KeyRecord or const KeyRecord), in order.
 template <class Rec, class F>
 constexpr void for_each_field(Rec &r, F &&f) {
-  using K = FieldKind;
-  using A = Absent;
-  f(FieldSpec{"id", K::Text, true, A::Written, A::Written}, r.id);
-  f(FieldSpec{"hash", K::Text, true, A::Written, A::Written}, r.hash);
-  f(FieldSpec{"workspace", K::Text, true, A::Written, A::Written}, r.workspace);
-  f(FieldSpec{"name", K::Text, false, A::Written, A::Omitted}, r.name);
-  f(FieldSpec{"type", K::Choice, true, A::Written, A::Written}, r.type);
-  f(FieldSpec{"env", K::Choice, true, A::Written, A::Written}, r.env);
-  f(FieldSpec{"role", K::Text, true, A::Written, A::Written}, r.role);
-  f(FieldSpec{"scopes", K::List, false, A::Written, A::Written}, r.scopes);
-  f(FieldSpec{"regions", K::List, false, A::Written, A::Written}, r.regions);
-  f(FieldSpec{"allowed_origins", K::List, false, A::Written, A::Written}, r.allowed_origins);
-  f(FieldSpec{"allowed_cidrs", K::List, false, A::Written, A::Written}, r.allowed_cidrs);
-  f(FieldSpec{"created_at", K::Time, false, A::Null, A::Omitted}, r.created_at);
-  f(FieldSpec{"expires_at", K::Time, false, A::Null, A::Null}, r.expires_at);
-  f(FieldSpec{"status", K::Choice, true, A::Written, A::Written}, r.status);
-  f(FieldSpec{"revoked_at", K::Time, false, A::Null, A::Omitted}, r.revoked_at);
-  f(FieldSpec{"rotated_from", K::Text, false, A::Null, A::Omitted}, r.rotated_from);
-  f(FieldSpec{"origin_written_at", K::Integer, false, A::Omitted, A::Omitted}, r.origin_written_at);
+  size_t i = 0;
+#define EDGEKEY_FIELD_CALL(m, kind, req, json, yaml) f(kFieldSpecs[i++], r.m);
+  EDGEKEY_KEY_RECORD_FIELDS(EDGEKEY_FIELD_CALL)
+#undef EDGEKEY_FIELD_CALL
 }
 
 namespace field_detail {
 
-// The table's names by position and its required fields, at compile time.
-struct Names {
-  std::array<std::string_view, kRecordFieldCount> names{};
-  uint32_t required = 0;  // bit i: the field at position i is required
-};
-constexpr Names make_names() {
-  Names x;
-  KeyRecord r;
-  size_t i = 0;
-  for_each_field(r, [&](const FieldSpec &s, auto &) {
-    if (s.required) x.required |= 1u << i;
-    x.names[i++] = s.name;
-  });
-  return x;
-}
-inline constexpr Names kNames = make_names();
 static_assert(kRecordFieldCount < 32, "codecs keep a bit per field");
 
 // A name of length L (name.size() == L): one comparison per table name of
@@ -120,8 +117,10 @@ static_assert(kRecordFieldCount < 32, "codecs keep a bit per field");
 template <size_t L, size_t... I>
 size_t index_of_length(std::string_view name, std::index_sequence<I...>) {
   size_t found = kRecordFieldCount;
-  ((kNames.names[I].size() == L && std::memcmp(name.data(), kNames.names[I].data(), L) == 0 ? (found = I, true) : false) ||
-   ...);
+  (void)((kFieldSpecs[I].name.size() == L && std::memcmp(name.data(), kFieldSpecs[I].name.data(), L) == 0
+              ? (found = I, true)
+              : false) ||
+          ...);
   return found;
 }
 // The distinct lengths of the table's names.
@@ -131,7 +130,8 @@ struct Lengths {
 };
 constexpr Lengths make_lengths() {
   Lengths x;
-  for (std::string_view n : kNames.names) {
+  for (const FieldSpec &s : kFieldSpecs) {
+    const std::string_view n = s.name;
     bool seen = false;
     for (size_t j = 0; j < x.count; ++j) seen = seen || x.len[j] == n.size();
     if (!seen) x.len[x.count++] = n.size();
@@ -145,10 +145,10 @@ inline constexpr Lengths kLengths = make_lengths();
 template <size_t... J>
 size_t index_by_length(std::string_view name, std::index_sequence<J...>) {
   size_t found = kRecordFieldCount;
-  ((name.size() == kLengths.len[J]
-        ? (found = index_of_length<kLengths.len[J]>(name, std::make_index_sequence<kRecordFieldCount>()), true)
-        : false) ||
-   ...);
+  (void)((name.size() == kLengths.len[J]
+              ? (found = index_of_length<kLengths.len[J]>(name, std::make_index_sequence<kRecordFieldCount>()), true)
+              : false) ||
+          ...);
   return found;
 }
 
@@ -171,7 +171,12 @@ void visit_field(Rec &r, size_t index, F &&f) {
 }
 
 // The positions of the required fields, one bit each (bit i = position i).
-inline constexpr uint32_t kRequiredFields = field_detail::kNames.required;
+inline constexpr uint32_t kRequiredFields = [] {
+  uint32_t bits = 0;
+  for (size_t i = 0; i < kRecordFieldCount; ++i)
+    if (kFieldSpecs[i].required) bits |= 1u << i;
+  return bits;
+}();
 
 // The wire names and parsers of the Choice fields, by type.
 inline const char *choice_name(KeyType t) { return key_type_name(t); }
