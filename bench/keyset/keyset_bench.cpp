@@ -3,12 +3,15 @@
 // shared table, edgekeyctl's time and memory per edit, and how long until
 // the change is valid (or refused) through the library (ek_validate).
 //
-//   keyset_bench [--keys 100000,1000000] [--edits 100] [--dir DIR]
+//   keyset_bench [--keys 100000,1000000] [--edits 100] [--dir DIR] [--parts N]
 //   keyset_bench --generate N FILE     (only writes a keyset of N keys)
 //   keyset_bench --parse FILE          (times parse_keyset_yaml alone)
 // $EDGEKEYD and $EDGEKEYCTL name other binaries to measure (an older build);
 // $EDGEKEY_BENCH_LOG_LEVEL=info and $EDGEKEY_BENCH_TRACE=1 (with --dir, kept)
 // give each reload's time in DIR/edgekeyd.log and each edit's wall-clock times.
+// --parts N: the keyset is a keyset directory (DIR/keys.d) of N parts
+// keys-0001.yaml ... of about keys/N keys each, the layout edgekeyctl writes
+// when new keys go to new parts; the same measurements, the same goals.
 //
 // Memory: "RSS besides the table" is the sum of Rss over edgekeyd's mappings
 // in /proc/PID/smaps except the table's segments (/dev/shm/<table>*).
@@ -52,9 +55,8 @@ double wall() { return std::chrono::duration<double>(std::chrono::system_clock::
 
 double secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-// N records in the layout edgekeyctl writes, random hashes (no token behind them).
-void generate(size_t n, const std::string &path, uint64_t seed) {
-  std::mt19937_64 rng(seed);
+// Records [begin, end) in the layout edgekeyctl writes, random hashes (no token behind them).
+void generate(size_t begin, size_t end, const std::string &path, std::mt19937_64 &rng) {
   static const char *roles[] = {"developer", "viewer", "analyst", "owner"};
   FILE *f = fopen(path.c_str(), "w");
   if (!f) {
@@ -62,7 +64,7 @@ void generate(size_t n, const std::string &path, uint64_t seed) {
     exit(2);
   }
   fputs("keys:\n", f);
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = begin; i < end; ++i) {
     uint64_t h[4] = {rng(), rng(), rng(), rng()};
     fprintf(f,
             "  - id: key_%010zu\n"
@@ -84,6 +86,22 @@ void generate(size_t n, const std::string &path, uint64_t seed) {
   if (fclose(f) != 0) {
     perror(path.c_str());
     exit(2);
+  }
+}
+
+void generate(size_t n, const std::string &path, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  generate(0, n, path, rng);
+}
+
+// The same records as parts of the directory `dir`: keys-0001.yaml ... keys-NNNN.yaml.
+void generate_parts(size_t n, size_t parts, const std::string &dir, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::filesystem::create_directories(dir);
+  for (size_t p = 0; p < parts; ++p) {
+    char name[32];
+    snprintf(name, sizeof name, "/keys-%04zu.yaml", p + 1);
+    generate(n * p / parts, n * (p + 1) / parts, dir + name, rng);
   }
 }
 
@@ -156,10 +174,10 @@ std::string json_field(const std::string &json, const std::string &name) {
 
 class Bench {
  public:
-  Bench(std::string dir, size_t keys)
-      : dir_(std::move(dir)), keys_(keys), table_("ekbench-keyset-" + std::to_string(getpid())) {
+  Bench(std::string dir, size_t keys, size_t parts)
+      : dir_(std::move(dir)), keys_(keys), parts_(parts), table_("ekbench-keyset-" + std::to_string(getpid())) {
     config_ = dir_ + "/edgekey.yaml";
-    keyset_ = dir_ + "/keys.yaml";
+    keyset_ = dir_ + (parts_ ? "/keys.d" : "/keys.yaml");
     socket_ = dir_ + "/edgekeyd.sock";
     std::ofstream(config_) << "region: in-mum\nkey_prefix: ek\ntable:\n  name: " << table_
                            << "\n  capacity: " << keys + keys / 4 << "\n  readers_group: \"\"\nsocket:\n  path: "
@@ -180,8 +198,14 @@ class Bench {
 
   void generate_keyset() {
     const auto t0 = Clock::now();
-    generate(keys_, keyset_, 42);
-    printf("  generated %zu keys in %.1f s\n", keys_, secs(Clock::now() - t0));
+    std::error_code ec;
+    std::filesystem::remove_all(keyset_, ec);  // another size's, in a kept --dir
+    if (parts_)
+      generate_parts(keys_, parts_, keyset_, 42);
+    else
+      generate(keys_, keyset_, 42);
+    printf("  generated %zu keys in %.1f s%s\n", keys_, secs(Clock::now() - t0),
+           parts_ ? (" as " + std::to_string(parts_) + " parts of " + keyset_).c_str() : "");
   }
 
   // Starts edgekeyd; seconds until /readyz answers 200.
@@ -259,7 +283,7 @@ class Bench {
 
  private:
   std::string dir_;
-  size_t keys_;
+  size_t keys_, parts_;
   std::string table_, config_, keyset_, socket_;
   pid_t pid_ = -1;
   ek_validator *v_ = nullptr;
@@ -275,12 +299,12 @@ struct Stats {
   double max() const { return v.empty() ? 0 : *std::max_element(v.begin(), v.end()); }
 };
 
-int bench(const std::string &dir, size_t keys, int edits, std::vector<std::string> &failures) {
+int bench(const std::string &dir, size_t keys, size_t parts, int edits, std::vector<std::string> &failures) {
   double load[1] = {0};
   getloadavg(load, 1);
   printf("%zu keys (load average %.1f: a busy host stretches the times, not the CPU):\n", keys, load[0]);
   fflush(stdout);
-  Bench b(dir, keys);
+  Bench b(dir, keys, parts);
   b.generate_keyset();
   const double ready = b.start();
   const long rss0 = b.rss_kb();
@@ -355,6 +379,7 @@ int bench(const std::string &dir, size_t keys, int edits, std::vector<std::strin
 int main(int argc, char **argv) {
   std::vector<size_t> sizes = {100000, 1000000};
   int edits = 100;
+  size_t parts = 0;  // 0: a single keyset file
   std::string dir;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -378,8 +403,10 @@ int main(int argc, char **argv) {
       edits = std::stoi(argv[++i]);
     } else if (a == "--dir" && i + 1 < argc) {
       dir = argv[++i];
+    } else if (a == "--parts" && i + 1 < argc) {
+      parts = std::stoul(argv[++i]);
     } else {
-      fprintf(stderr, "usage: keyset_bench [--keys 100000,1000000] [--edits 100] [--dir DIR]\n"
+      fprintf(stderr, "usage: keyset_bench [--keys 100000,1000000] [--edits 100] [--dir DIR] [--parts N]\n"
                       "       keyset_bench --generate N FILE | --parse FILE\n");
       return 2;
     }
@@ -390,7 +417,7 @@ int main(int argc, char **argv) {
     dir = tmpl;
   }
   std::vector<std::string> failures;
-  for (size_t n : sizes) bench(dir, n, edits, failures);
+  for (size_t n : sizes) bench(dir, n, parts, edits, failures);
   for (const auto &f : failures) printf("GOAL MISSED: %s\n", f.c_str());
   return failures.empty() ? 0 : 1;
 }

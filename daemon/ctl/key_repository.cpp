@@ -3,6 +3,7 @@
 #include "daemon/ctl/errors.hpp"
 #include "daemon/ctl/nats_key_repository.hpp"
 #include "daemon/ctl/new_key.hpp"
+#include "sync/record/keyset_dir.hpp"
 #include "sync/record/keyset_edit.hpp"
 #include "sync/record/keyset_file.hpp"
 #include "sync/record/keyset_index.hpp"
@@ -10,12 +11,17 @@
 #include <algorithm>
 #include <cerrno>
 #include <ctime>
+#include <memory>
+#include <unordered_map>
 
 namespace edgekey::ctl {
 
-std::string FileKeyRepository::where() const { return "keyset file " + path_; }
+std::string FileKeyRepository::where() const { return (is_dir() ? "keyset directory " : "keyset file ") + path_; }
+
+bool FileKeyRepository::is_dir() const { return sync::is_keyset_dir(path_); }
 
 std::vector<sync::KeyRecord> FileKeyRepository::load() {
+  if (is_dir()) return load_dir();
   sync::KeysetParse p = sync::load_keyset_file(path_);
   unreadable_.clear();
   if (p.not_found) return {};
@@ -97,6 +103,11 @@ std::string unused_key_id(const KeyRepository::Lookup &current) {
 
 void FileKeyRepository::update(const Change &change) {
   keyset_io([&] {
+    if (is_dir()) {
+      sync::KeysetLock lock(sync::keyset_dir_lock_base(path_));
+      update_dir(&change, nullptr);
+      return;
+    }
     sync::KeysetLock lock(path_);
     update_locked(change);
   });
@@ -128,6 +139,11 @@ bool settled(const sync::FileStamp &st) {
 
 void FileKeyRepository::update_by_id(const LookupChange &change) {
   keyset_io([&] {
+    if (is_dir()) {
+      sync::KeysetLock lock(sync::keyset_dir_lock_base(path_));
+      update_dir(nullptr, &change);
+      return;
+    }
     sync::KeysetLock lock(path_);
     sync::KeysetEditor editor;
     const std::string index_path = sync::keyset_index_path(path_);
@@ -166,6 +182,188 @@ void FileKeyRepository::update_by_id(const LookupChange &change) {
     const sync::KeysetIndex next = editor.write(path_, puts, f.fd(), f.fd() >= 0 ? &f.stamp() : nullptr);
     if (next.stamp.ino) sync::save_keyset_index(index_path, next);
   });
+}
+
+namespace {
+
+std::vector<std::string> dir_parts(const std::string &dir) {
+  std::vector<std::string> names;
+  std::string error;
+  if (!sync::list_keyset_parts(dir, names, error)) throw CtlError(kExitKeysetIo, error);
+  return names;
+}
+
+// One part of a keyset directory, as an edit reads it: through its index or
+// a scan (editor), or, in a form only the full parser reads or for a change
+// that needs every record, parsed whole (records).
+struct DirPart {
+  std::string name, path;
+  std::unique_ptr<sync::MappedFile> file;
+  sync::KeysetEditor editor;
+  bool edited = false, indexed = false;  // edited: through the editor
+  std::vector<sync::KeyRecord> records;  // when not edited
+  size_t size() const { return edited ? editor.size() : records.size(); }
+  std::optional<sync::KeyRecord> find(std::string_view id) const {
+    if (edited) return editor.find(id);
+    for (const auto &r : records)
+      if (r.id == id) return r;
+    return std::nullopt;
+  }
+  std::optional<std::string> hash_owner(const std::string &hash, std::string_view id) const {
+    if (edited) return editor.hash_owner(hash, id);
+    for (const auto &r : records)
+      if (r.hash == hash && r.id != id) return r.id;
+    return std::nullopt;
+  }
+};
+
+class DirLookup final : public KeyRepository::Lookup {
+ public:
+  explicit DirLookup(const std::vector<std::unique_ptr<DirPart>> &parts) : parts_(parts) {}
+  std::optional<sync::KeyRecord> find(std::string_view id) const override {
+    for (const auto &p : parts_)
+      if (auto r = p->find(id)) return r;
+    return std::nullopt;
+  }
+
+ private:
+  const std::vector<std::unique_ptr<DirPart>> &parts_;
+};
+
+}  // namespace
+
+std::vector<sync::KeyRecord> FileKeyRepository::load_dir() {
+  unreadable_.clear();
+  std::vector<sync::KeyRecord> out;
+  // The first part of each id and hash: a repeat in a later part is not loaded, as within a file.
+  std::unordered_map<std::string, std::string> id_part, hash_part;
+  for (const std::string &name : dir_parts(path_)) {
+    const std::string part = path_ + "/" + name;
+    sync::KeysetParse p = sync::load_keyset_file(part);
+    if (p.not_found) continue;  // removed since listed
+    if (!p.ok()) throw CtlError(kExitKeysetIo, p.error);
+    for (const auto &r : p.rejected) unreadable_.push_back(r.message);
+    for (size_t i = 0; i < p.records.size(); ++i) {
+      const sync::KeyRecord &r = p.records[i];
+      const auto h = hash_part.find(r.hash);
+      const auto d = h == hash_part.end() ? id_part.find(r.id) : id_part.end();
+      if (h != hash_part.end() || d != id_part.end()) {
+        const sync::FieldError e = h != hash_part.end()
+                                       ? sync::FieldError{"hash", "duplicate: same hash as a key of " + h->second}
+                                       : sync::FieldError{"id", "duplicate: same id as a key of " + d->second};
+        unreadable_.push_back(part + ":" + std::to_string(p.record_lines[i]) + ": " +
+                              sync::format_record_error(r.id, e));
+        continue;
+      }
+      hash_part.emplace(r.hash, part);
+      id_part.emplace(r.id, part);
+      out.push_back(r);
+    }
+  }
+  return out;
+}
+
+void FileKeyRepository::update_dir(const Change *change, const LookupChange *by_id) {
+  std::vector<std::unique_ptr<DirPart>> parts;
+  unreadable_.clear();
+  for (const std::string &name : dir_parts(path_)) {
+    auto part = std::make_unique<DirPart>();
+    part->name = name;
+    part->path = path_ + "/" + name;
+    part->file = std::make_unique<sync::MappedFile>(part->path);
+    const sync::MappedFile &f = *part->file;
+    if (f.not_found()) continue;  // removed since listed
+    if (!f.error().empty()) throw CtlError(kExitKeysetIo, f.error());
+    if (by_id && f.fd() >= 0) {
+      if (auto idx = sync::load_keyset_index(sync::keyset_index_path(part->path), f.stamp()))
+        part->indexed = part->edited = part->editor.adopt(f.text(), std::move(*idx), part->path);
+      if (!part->edited) part->edited = part->editor.scan(f.text(), part->path) || part->editor.read(f.text(), part->path);
+    }
+    if (part->edited) {
+      for (const auto &r : part->editor.rejected()) unreadable_.push_back(r.message);
+    } else {
+      sync::KeysetParse p = sync::parse_keyset_yaml(f.text(), part->path);
+      if (!p.ok()) throw CtlError(kExitKeysetIo, p.error);
+      for (const auto &r : p.rejected) unreadable_.push_back(r.message);
+      part->records.assign(p.records.begin(), p.records.end());
+    }
+    parts.push_back(std::move(part));
+  }
+  if (!unreadable_.empty()) throw unreadable_error(path_, unreadable_);
+
+  std::vector<sync::KeyRecord> puts;
+  if (by_id) {
+    puts = (*by_id)(DirLookup(parts));
+  } else {
+    std::vector<sync::KeyRecord> current;
+    for (const auto &p : parts) current.insert(current.end(), p->records.begin(), p->records.end());
+    puts = (*change)(current);
+  }
+  // What was scanned and stays as it is: its index, so that the next edit does not scan it again.
+  auto save_indexes = [&] {
+    for (const auto &p : parts)
+      if (p->edited && !p->indexed && p->file->fd() >= 0 && settled(p->file->stamp()))
+        sync::save_keyset_index(sync::keyset_index_path(p->path), p->editor.index(p->file->stamp()));
+  };
+  if (puts.empty()) {
+    save_indexes();
+    return;
+  }
+  // merge_records' rule across every part: a put may not take the hash of another key (nor of an earlier put).
+  for (size_t i = 0; i < puts.size(); ++i) {
+    std::optional<std::string> owner;
+    for (size_t k = 0; k < parts.size() && !owner; ++k) owner = parts[k]->hash_owner(puts[i].hash, puts[i].id);
+    for (size_t j = 0; j < i && !owner; ++j)
+      if (puts[j].hash == puts[i].hash && puts[j].id != puts[i].id) owner = puts[j].id;
+    if (owner) throw CtlError(kExitUsage, "key " + puts[i].id + " would have the same hash as key " + *owner);
+  }
+  check_puts(puts);
+
+  // Which part each put goes to: the part holding its id; a new id, to the
+  // part of the first put whose id is held (rotate), else to the part for new keys.
+  std::vector<std::string> target(puts.size());
+  std::string anchor;
+  for (size_t i = 0; i < puts.size(); ++i)
+    for (const auto &p : parts)
+      if (p->find(puts[i].id)) {
+        target[i] = p->name;
+        if (anchor.empty()) anchor = p->name;
+        break;
+      }
+  if (anchor.empty()) {
+    std::vector<std::string> names;
+    std::vector<size_t> counts;
+    for (const auto &p : parts) {
+      names.push_back(p->name);
+      counts.push_back(p->size());
+    }
+    anchor = sync::keyset_part_for_new_key(names, counts);
+  }
+  for (auto &t : target)
+    if (t.empty()) t = anchor;
+
+  std::vector<std::string> written;
+  for (size_t i = 0; i < puts.size(); ++i) {
+    if (std::find(written.begin(), written.end(), target[i]) != written.end()) continue;
+    written.push_back(target[i]);
+    std::vector<sync::KeyRecord> mine;
+    for (size_t j = i; j < puts.size(); ++j)
+      if (target[j] == target[i]) mine.push_back(puts[j]);
+    const auto p = std::find_if(parts.begin(), parts.end(), [&](const auto &q) { return q->name == target[i]; });
+    const std::string path = path_ + "/" + target[i];
+    if (p == parts.end()) {  // a new part
+      sync::save_keyset_file(path, mine);
+    } else if ((*p)->edited) {
+      const sync::MappedFile &f = *(*p)->file;
+      const sync::KeysetIndex next = (*p)->editor.write(path, mine, f.fd(), f.fd() >= 0 ? &f.stamp() : nullptr);
+      if (next.stamp.ino) sync::save_keyset_index(sync::keyset_index_path(path), next);
+      (*p)->indexed = true;  // its index is the new file's
+    } else {
+      merge_records((*p)->records, mine);
+      sync::save_keyset_file(path, (*p)->records);
+    }
+  }
+  save_indexes();
 }
 
 void merge_records(std::vector<sync::KeyRecord> &records, const std::vector<sync::KeyRecord> &puts) {

@@ -75,6 +75,15 @@ std::string unused_key_id(const KeyRepository::Lookup &current);
 // The keyset file at `path`: reads with sync::load_keyset_file, writes with
 // sync::save_keyset_file or, for update_by_id(), by splicing (both atomic:
 // sync::replace_file_atomically), under sync::KeysetLock.
+//
+// A keyset directory at `path` (sync/record/keyset_dir.hpp): reads every
+// part; a change writes only the parts holding the ids it puts, and a new
+// id into the part of another id of the same change (rotate: the new key
+// and the old key's new expiry are one write), else into the part
+// keyset_part_for_new_key picks; one lock for the directory. Each part is
+// written atomically; a change putting ids of several parts (none of
+// edgekeyctl's commands does) writes them one after another. A new id or
+// hash is checked against every part (their `.index` files, else a scan).
 class FileKeyRepository final : public KeyRepository {
  public:
   explicit FileKeyRepository(std::string path) : path_(std::move(path)) {}
@@ -92,6 +101,9 @@ class FileKeyRepository final : public KeyRepository {
  private:
   std::vector<sync::KeyRecord> load();
   void update_locked(const Change &change);  // update() with the lock held
+  bool is_dir() const;
+  std::vector<sync::KeyRecord> load_dir();                // every part's records, in name order
+  void update_dir(const Change *change, const LookupChange *by_id);  // one of them, lock held
   std::string path_;
   std::vector<std::string> unreadable_;
 };

@@ -1,5 +1,6 @@
 #include "sync/upstream/file_source.hpp"
 
+#include "sync/record/keyset_dir.hpp"
 #include "sync/record/keyset_file.hpp"
 #include "sync/record/keyset_index.hpp"
 #include "sync/upstream/prepared_load.hpp"
@@ -30,14 +31,13 @@ uint64_t fingerprint(std::string_view text, const ScanItem &it) {
   return std::hash<std::string_view>{}(text.substr(it.begin, it.end - it.begin));
 }
 
-struct TokenHashHash {
-  size_t operator()(const TokenHash &h) const {
-    size_t v;
-    std::memcpy(&v, h.data(), sizeof v);  // uniformly distributed
-    return v;
-  }
-};
 }  // namespace
+
+size_t TokenHashHash::operator()(const TokenHash &h) const noexcept {
+  size_t v;
+  std::memcpy(&v, h.data(), sizeof v);  // uniformly distributed
+  return v;
+}
 
 FileSource::FileSource(uv_loop_t *loop, std::string path, Applier &applier, LogFn log)
     : loop_(loop), path_(std::move(path)), applier_(applier), log_(std::move(log)) {
@@ -91,13 +91,17 @@ bool FileSource::start() {
   watch_ = new uv_fs_event_t;
   uv_fs_event_init(loop_, watch_);
   watch_->data = this;
-  if (int rc = uv_fs_event_start(watch_, on_fs_event, dir_.c_str(), 0); rc != 0)
-    log_(Severity::Error, "keyset directory " + dir_ + ": cannot watch (" + uv_strerror(rc) +
+  struct stat st{};
+  is_dir_ = ::stat(path_.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  const std::string &watched = is_dir_ ? path_ : dir_;
+  if (int rc = uv_fs_event_start(watch_, on_fs_event, watched.c_str(), 0); rc != 0)
+    log_(Severity::Error, "keyset directory " + watched + ": cannot watch (" + uv_strerror(rc) +
                            "): changes need SIGHUP");
   return reload();
 }
 
 bool FileSource::reload() {
+  if (is_dir_) return reload_dir();
   bool ok;
   {
     MappedFile f(path_);
@@ -129,12 +133,29 @@ bool FileSource::load_all(const MappedFile &f, uint64_t revision) {
     return false;
   }
   for (const auto &rej : p.rejected) log_(Severity::Warn, "keyset " + rej.message + " (skipped)");
+  size_t first_item = 0, dash = 0;
+  const bool paired = pair_items(text, p, first_item, dash);
+  const size_t n = p.records.size();
+  PreparedLoad prep = prepare_load(std::move(p.records), applier_.resolver());
+  refused_.clear();
+  for (const auto &r : prep.unresolved) {
+    TokenHash h;
+    if (parse_record_hash(r.hash, h)) refused_[h] = r;
+  }
+  applier_.load_prepared(std::move(prep), revision);
+  loaded_ = true;
+  keep(f, paired && refused_.empty() && n > 0, first_item, dash);
+  log_(Severity::Info, "keyset " + path_ + ": loaded " + std::to_string(applier_.size()) + " keys");
+  return true;
+}
+
+bool FileSource::pair_items(std::string_view text, const KeysetParse &p, size_t &first_item, size_t &dash_column) {
   // The items' fingerprints, so that a whole re-read does not decode them
   // again: when the fast reader reads the file and nothing was rejected,
   // its items are the records, in order.
   seen_.clear();
   KeysetShape shape;
-  size_t n = 0, first_item = 0;
+  size_t n = 0;
   bool paired = p.rejected.empty();
   if (paired) {
     seen_.reserve(p.records.size());
@@ -146,17 +167,8 @@ bool FileSource::load_all(const MappedFile &f, uint64_t revision) {
     }) && paired && n == p.records.size() && shape.keys == KeysetShape::Keys::Block;
   }
   if (!paired) seen_.clear();
-  PreparedLoad prep = prepare_load(std::move(p.records), applier_.resolver());
-  refused_.clear();
-  for (const auto &r : prep.unresolved) {
-    TokenHash h;
-    if (parse_record_hash(r.hash, h)) refused_[h] = r;
-  }
-  applier_.load_prepared(std::move(prep), revision);
-  loaded_ = true;
-  keep(f, paired && refused_.empty() && n > 0, first_item, shape.dash_column);
-  log_(Severity::Info, "keyset " + path_ + ": loaded " + std::to_string(applier_.size()) + " keys");
-  return true;
+  dash_column = shape.dash_column;
+  return paired;
 }
 
 bool FileSource::apply_changes(const MappedFile &f, uint64_t revision) {
@@ -190,6 +202,7 @@ bool FileSource::apply_changes(const MappedFile &f, uint64_t revision) {
     refused_seen.clear();
     upserts.clear();
     warnings.clear();
+    claims_.clear();
   };
   reset();
   fast = true;
@@ -215,7 +228,7 @@ bool FileSource::apply_changes(const MappedFile &f, uint64_t revision) {
     const auto e = seen_.find(fingerprint(text, it));
     if (e == seen_.end()) return false;
     const uint32_t s = st.find_hash(e->second.hash);
-    if (s == npos || hash_line[s] || id_line[s]) return false;  // decoded: the duplicate rules decide
+    if (s == npos || hash_line[s] || id_line[s] || !mine(e->second.hash)) return false;  // decoded: the rules decide
     hash_line[s] = id_line[s] = it.line;
     e->second.read = read_;
     return true;
@@ -227,6 +240,17 @@ bool FileSource::apply_changes(const MappedFile &f, uint64_t revision) {
     TokenHash h{};
     parse_record_hash(r.hash, h);  // a valid record's always parses
     const uint32_t sh = st.find_hash(h), si = st.find_id(r.id);
+    // A key another part of the directory holds stays its; a record with its hash waits as a claim.
+    const bool foreign_hash = sh != npos && !mine(h), foreign_id = si != npos && si != sh && !mine(st.hash(si));
+    if (foreign_hash || foreign_id) {
+      const FieldError e = foreign_hash ? FieldError{"hash", "duplicate: same hash as key " + st.record(sh).id + " of " +
+                                                                 holder(h)}
+                                        : FieldError{"id", "duplicate: same id as a key of " + holder(st.hash(si))};
+      warnings.push_back("keyset " + path_ + ":" + std::to_string(line) + ": " + format_record_error(r.id, e) +
+                         (foreign_hash ? " (taken over if that part drops it)" : " (skipped)"));
+      if (foreign_hash && !foreign_id) claims_[h] = std::move(r);
+      return;
+    }
     // The duplicate rules of parse_keyset_yaml: the first record of a hash or an id stays.
     std::optional<FieldError> dup;
     if (sh != npos ? hash_line[sh] != 0 : new_hash.count(h) != 0) {
@@ -281,7 +305,7 @@ bool FileSource::apply_changes(const MappedFile &f, uint64_t revision) {
 
   KeysetDiff removals;
   st.for_each([&](uint32_t s) {
-    if (!hash_line[s]) removals.removals.push_back(st.hash(s));
+    if (!hash_line[s] && mine(st.hash(s))) removals.removals.push_back(st.hash(s));
   });
   for (auto it = refused_.begin(); it != refused_.end();) {  // gone from the file: forgotten
     if (refused_seen.count(it->first)) {
@@ -302,11 +326,12 @@ bool FileSource::apply_changes(const MappedFile &f, uint64_t revision) {
     return true;
   }
   const size_t removed = removals.removals.size();
-  applier_.apply(removals, revision);
+  drop(removals.removals, revision);
   for (size_t i = 0; i < upserts.size(); ++i) {
     KeyRecord &r = upserts[i];
     TokenHash h{};
     parse_record_hash(r.hash, h);
+    own(h);
     if (applier_.upsert(r, revision)) {
       refused_.erase(h);
       if (upsert_fps[i]) seen_[upsert_fps[i]] = Seen{h, read_};
@@ -458,7 +483,7 @@ bool FileSource::apply_splice(const MappedFile &f, uint64_t revision) {
     TokenHash h{};
     parse_record_hash(r.hash, h);
     const uint32_t slot = st.find_hash(h);
-    if (slot == npos || st.record(slot).id != r.id) return false;  // not as applied: read it all
+    if (slot == npos || st.record(slot).id != r.id || !mine(h)) return false;  // not as applied: read it all
     old_hashes.push_back(h);
     old_slots.push_back(slot);
   }
@@ -482,10 +507,11 @@ bool FileSource::apply_splice(const MappedFile &f, uint64_t revision) {
     if (sh == npos || !same_content(st.record(sh), after[i])) changed.push_back(i);
   }
   for (uint64_t fp : before_fps) seen_.erase(fp);
-  if (!removals.removals.empty()) applier_.apply(removals, revision);
+  if (!removals.removals.empty()) drop(removals.removals, revision);
   bool clean = true;
   for (size_t i = 0; i < after.size(); ++i) {
     const bool is_changed = std::find(changed.begin(), changed.end(), i) != changed.end();
+    if (is_changed) own(new_hashes[i]);
     if (is_changed && !applier_.upsert(after[i], revision)) {
       refused_[new_hashes[i]] = std::move(after[i]);
       clean = false;
@@ -504,7 +530,8 @@ bool FileSource::apply_splice(const MappedFile &f, uint64_t revision) {
 
 void FileSource::on_fs_event(uv_fs_event_t *h, const char *filename, int, int status) {
   auto *self = static_cast<FileSource *>(h->data);
-  if (status == 0 && filename && self->base_ != filename) return;  // another file of the directory
+  if (status == 0 && filename && (self->is_dir_ ? !is_keyset_part_name(filename) : self->base_ != filename))
+    return;  // another file of the directory
   uv_timer_start(self->debounce_, on_timer, kDebounceMs, 0);
 }
 

@@ -29,6 +29,21 @@
 // re-read compares them; a replaced file's blocks are freed when it is
 // let go, on a thread of its own (so neither edgekeyctl's rename nor this
 // loop pays for it).
+//
+// A keyset directory (`path` names a directory): every `*.yaml` file
+// directly in it that is not a dotfile is a part, in the keyset file's
+// format; the parts, read in name order, are the keyset. Each part is a
+// FileSource of its own (part_of_ set: not watched, read by the directory's
+// FileSource) whose keys are those the directory's owner_ map gives it.
+// The first read loads every part as one snapshot; later, a change
+// re-reads only the parts whose stamps changed, each as above. An id or a
+// hash that repeats a key of another part is rejected with its file and
+// line (the first part in name order keeps it at the first load; later,
+// the part holding it); a repeated hash is kept aside as a claim, which
+// takes the key over when its part drops it. Removals wait until every
+// changed part was read (puts before deletes), so a key moved from one
+// part to another stays in the table throughout. Memory besides a single
+// file's: ~70 bytes a key (owner_) and one descriptor per part.
 #pragma once
 
 #include "sync/record/atomic_file.hpp"
@@ -40,6 +55,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -49,6 +65,11 @@
 namespace edgekey::sync {
 
 class MappedFile;
+struct KeysetParse;
+
+struct TokenHashHash {
+  size_t operator()(const TokenHash &h) const noexcept;
+};
 
 class FileSource {
  public:
@@ -63,7 +84,8 @@ class FileSource {
   // cannot be read or parsed at all (the caller may fall back to the on-disk
   // snapshot; watching starts anyway, so a fixed file is picked up).
   bool start();
-  // Re-reads now (SIGHUP). True when the file was read.
+  // Re-reads now (SIGHUP). True when the file was read (a directory: every
+  // changed part was).
   bool reload();
   // Stops watching; handles close on the loop's next turn.
   void close();
@@ -86,6 +108,27 @@ class FileSource {
   // `f` becomes the kept file (`clean`: as the splice needs it).
   void keep(const MappedFile &f, bool clean, size_t first_item, size_t dash_column);
   void let_go_kept();
+  // The fingerprints of p's records (seen_), when the fast reader's items
+  // of `text` are those records in order; false (seen_ empty) otherwise.
+  bool pair_items(std::string_view text, const KeysetParse &p, size_t &first_item, size_t &dash_column);
+
+  // A keyset directory (file_source_dir.cpp).
+  bool load_dir(uint64_t revision);
+  bool reload_dir();
+  // A part re-read after a change; false when it is not read (its keys stay).
+  bool read_part(uint64_t revision);
+  // This source holds the key (a single file holds every key).
+  bool mine(const TokenHash &h) const;
+  // The part holding a key of another part, for messages.
+  std::string holder(const TokenHash &h) const;
+  // Removes keys this source held: at once for a file; a part's wait for
+  // the end of the directory's read (finish_dir).
+  void drop(const std::vector<TokenHash> &hashes, uint64_t revision);
+  // The key is this part's now (stored or refused).
+  void own(const TokenHash &h);
+  // Applies the removals of a directory read: a key another part claims is
+  // handed to it instead.
+  void finish_dir(uint64_t revision);
 
   uv_loop_t *loop_;
   std::string path_, dir_, base_;
@@ -115,6 +158,18 @@ class FileSource {
   bool kept_clean_ = false;
   size_t kept_first_ = 0, kept_dash_ = 0;
   std::thread closer_;  // closes a replaced kept file
+
+  // A directory: its parts in name order, which part holds each key (stored
+  // or refused), and the removals a read defers until every part was read.
+  bool is_dir_ = false;
+  std::vector<std::unique_ptr<FileSource>> parts_;
+  std::unordered_map<TokenHash, FileSource *, TokenHashHash> owner_;
+  std::vector<std::pair<TokenHash, FileSource *>> dropped_;
+  // A part: its directory, the stamp of the file it last tried to read,
+  // and its records that repeat the hash of another part's key (by hash).
+  FileSource *part_of_ = nullptr;
+  FileStamp tried_;
+  std::map<TokenHash, KeyRecord> claims_;
 };
 
 }  // namespace edgekey::sync
