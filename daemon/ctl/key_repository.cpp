@@ -9,9 +9,11 @@
 #include "sync/record/keyset_index.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <ctime>
 #include <memory>
+#include <thread>
 #include <unordered_map>
 
 namespace edgekey::ctl {
@@ -265,20 +267,34 @@ std::vector<sync::KeyRecord> FileKeyRepository::load_dir() {
 
 void FileKeyRepository::update_dir(const Change *change, const LookupChange *by_id) {
   std::vector<std::unique_ptr<DirPart>> parts;
-  unreadable_.clear();
   for (const std::string &name : dir_parts(path_)) {
-    auto part = std::make_unique<DirPart>();
-    part->name = name;
-    part->path = path_ + "/" + name;
-    part->file = std::make_unique<sync::MappedFile>(part->path);
-    const sync::MappedFile &f = *part->file;
-    if (f.not_found()) continue;  // removed since listed
-    if (!f.error().empty()) throw CtlError(kExitKeysetIo, f.error());
-    if (by_id && f.fd() >= 0) {
-      if (auto idx = sync::load_keyset_index(sync::keyset_index_path(part->path), f.stamp()))
-        part->indexed = part->edited = part->editor.adopt(f.text(), std::move(*idx), part->path);
-      if (!part->edited) part->edited = part->editor.scan(f.text(), part->path) || part->editor.read(f.text(), part->path);
+    parts.push_back(std::make_unique<DirPart>());
+    parts.back()->name = name;
+    parts.back()->path = path_ + "/" + name;
+  }
+  // Each part opened and indexed (its index, else a scan), two parts at a time.
+  std::atomic<size_t> next{0};
+  auto open_parts = [&] {
+    for (size_t i; (i = next++) < parts.size();) {
+      DirPart &part = *parts[i];
+      part.file = std::make_unique<sync::MappedFile>(part.path);
+      const sync::MappedFile &f = *part.file;
+      if (!by_id || !f.error().empty() || f.fd() < 0) continue;
+      if (auto idx = sync::load_keyset_index(sync::keyset_index_path(part.path), f.stamp()))
+        part.indexed = part.edited = part.editor.adopt(f.text(), std::move(*idx), part.path);
+      if (!part.edited) part.edited = part.editor.scan(f.text(), part.path) || part.editor.read(f.text(), part.path);
     }
+  };
+  {
+    std::thread other(open_parts);
+    open_parts();
+    other.join();
+  }
+  unreadable_.clear();
+  std::erase_if(parts, [](const auto &p) { return p->file->not_found(); });  // removed since listed
+  for (auto &part : parts) {
+    const sync::MappedFile &f = *part->file;
+    if (!f.error().empty()) throw CtlError(kExitKeysetIo, f.error());
     if (part->edited) {
       for (const auto &r : part->editor.rejected()) unreadable_.push_back(r.message);
     } else {
@@ -287,7 +303,6 @@ void FileKeyRepository::update_dir(const Change *change, const LookupChange *by_
       for (const auto &r : p.rejected) unreadable_.push_back(r.message);
       part->records.assign(p.records.begin(), p.records.end());
     }
-    parts.push_back(std::move(part));
   }
   if (!unreadable_.empty()) throw unreadable_error(path_, unreadable_);
 

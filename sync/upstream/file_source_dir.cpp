@@ -170,7 +170,7 @@ bool FileSource::load_dir(uint64_t revision) {
   size_t total = 0;
   for (const Read &r : reads) total += r.parse.records.size();
   ValidRecords all;
-  all.reserve(total);
+  all.reserve(total + total / 16 + 1024);  // the store's: room for new keys before it must move them all
   owner_.reserve(total);
   for (uint32_t i = 0; i < n; ++i) {
     FileSource &pt = *parts_[i];
