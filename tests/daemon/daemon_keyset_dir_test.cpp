@@ -3,6 +3,7 @@
 // part it concerns (the others keep their inode and mtime) and is valid
 // through the library (ek_validate on the daemon's table); a repeat across
 // parts is rejected naming its file and line while the rest serves.
+#include "tests/support/validate_code.hpp"
 #include "daemon_fixture.hpp"
 #include "daemon_test_helpers.hpp"
 
@@ -28,13 +29,6 @@ Stamp stamp_of(const std::string &path) {
   return {st.st_ino, int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
 }
 
-std::string code_of(ek_validator *v, const std::string &token) {
-  ek_request q{};
-  q.authorization = token.c_str();
-  ek_result r{};
-  if (ek_validate(v, &q, &r) != 0) return "error";
-  return ek_code_name(r.code);
-}
 
 const std::vector<std::string> kCreate = {"--json", "keys", "create", "--workspace", "ws_test", "--type",
                                           "secret", "--env",  "live",   "--role",      "developer"};
@@ -59,8 +53,8 @@ TEST(KeysetDirectory, EachEditRewritesOnlyItsPartAndIsValidThroughTheLibrary) {
   ek_validator *v = serve_dir(d, {{"a.yaml", {x.record}}, {"b.yaml", {y.record}}});
   ASSERT_NE(v, nullptr);
   const std::string a = d.keyset + "/a.yaml", b = d.keyset + "/b.yaml";
-  EXPECT_EQ(code_of(v, x.token), "ok");
-  EXPECT_EQ(code_of(v, y.token), "ok");
+  EXPECT_EQ(validate_code(v, x.token), "ok");
+  EXPECT_EQ(validate_code(v, y.token), "ok");
 
   // create: into the part with the fewest keys (the first such: a.yaml); b.yaml untouched.
   Stamp sa = stamp_of(a), sb = stamp_of(b);
@@ -68,7 +62,7 @@ TEST(KeysetDirectory, EachEditRewritesOnlyItsPartAndIsValidThroughTheLibrary) {
   ASSERT_EQ(crc, 0) << cout;
   const auto created = nlohmann::json::parse(cout);
   const std::string t1 = created["token"], id1 = created["id"];
-  EXPECT_TRUE(eventually([&] { return code_of(v, t1) == "ok"; })) << d.log();
+  EXPECT_TRUE(eventually([&] { return validate_code(v, t1) == "ok"; })) << d.log();
   EXPECT_NE(stamp_of(a), sa);
   EXPECT_EQ(stamp_of(b), sb);
   EXPECT_NE(read_text(a).find(id1), std::string::npos);
@@ -77,7 +71,7 @@ TEST(KeysetDirectory, EachEditRewritesOnlyItsPartAndIsValidThroughTheLibrary) {
   sa = stamp_of(a);
   auto [rrc, rout] = ctl(d, {"keys", "revoke", y.record.id});
   ASSERT_EQ(rrc, 0) << rout;
-  EXPECT_TRUE(eventually([&] { return code_of(v, y.token) == "revoked_key"; })) << d.log();
+  EXPECT_TRUE(eventually([&] { return validate_code(v, y.token) == "revoked_key"; })) << d.log();
   EXPECT_EQ(stamp_of(a), sa);
   EXPECT_NE(stamp_of(b), sb);
 
@@ -87,8 +81,8 @@ TEST(KeysetDirectory, EachEditRewritesOnlyItsPartAndIsValidThroughTheLibrary) {
   ASSERT_EQ(orc, 0) << oout;
   const auto rot = nlohmann::json::parse(oout);
   const std::string t2 = rot["token"], id2 = rot["id"];
-  EXPECT_TRUE(eventually([&] { return code_of(v, t2) == "ok"; })) << d.log();
-  EXPECT_EQ(code_of(v, x.token), "ok");
+  EXPECT_TRUE(eventually([&] { return validate_code(v, t2) == "ok"; })) << d.log();
+  EXPECT_EQ(validate_code(v, x.token), "ok");
   ek_request q{};
   q.authorization = x.token.c_str();
   ek_result r{};
@@ -111,7 +105,7 @@ TEST(KeysetDirectory, EachEditRewritesOnlyItsPartAndIsValidThroughTheLibrary) {
   DaemonProcess::write_file(d.keyset + "/c.yaml", sync::emit_keyset_yaml({copy}));
   const std::string where = d.keyset + "/c.yaml:2: key key_copy000001: field \"hash\": duplicate";
   EXPECT_TRUE(eventually([&] { return d.log().find(where) != std::string::npos; })) << d.log();
-  EXPECT_EQ(code_of(v, x.token), "ok");
+  EXPECT_EQ(validate_code(v, x.token), "ok");
   const Ran listed = run_process({EDGEKEYCTL_PATH, "--config", d.config, "keys", "list"});
   EXPECT_EQ(listed.rc, 0);
   EXPECT_NE(listed.err.find(where), std::string::npos) << listed.err;
@@ -125,7 +119,7 @@ TEST(KeysetDirectory, AnEmptyDirectoryGetsItsFirstPartFromEdgekeyctl) {
   auto [rc, out] = ctl(d, kCreate);
   ASSERT_EQ(rc, 0) << out;
   const std::string token = nlohmann::json::parse(out)["token"];
-  EXPECT_TRUE(eventually([&] { return code_of(v, token) == "ok"; })) << d.log();
+  EXPECT_TRUE(eventually([&] { return validate_code(v, token) == "ok"; })) << d.log();
   EXPECT_NE(read_text(d.keyset + "/keys-0001.yaml").find("keys:"), std::string::npos);
   ek_close(v);
 }

@@ -3,9 +3,12 @@
 
 #include "sync/record/key_record.hpp"
 #include "sync/record/policy.hpp"
+#include "shm/writer/hasher.hpp"
+#include "shm/writer/token.hpp"
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -72,6 +75,28 @@ inline std::string hash_n(unsigned n) {
   char buf[80];
   snprintf(buf, sizeof buf, "sha256:%064x", n);
   return buf;
+}
+
+// One keyset item (a minimal valid record, role viewer), `extra` lines appended.
+inline std::string keyset_item(const std::string &id, const std::string &hash, const std::string &extra = "") {
+  return "  - id: " + id + "\n    hash: " + hash +
+         "\n    workspace: ws_a\n    type: secret\n    env: live\n    role: viewer\n    status: active\n" + extra;
+}
+inline std::string keyset_item(const std::string &id, unsigned h, const std::string &extra = "") {
+  return keyset_item(id, hash_n(h), extra);
+}
+
+// A new token and its record hash text, as edgekeyctl mints them.
+struct MintedKey {
+  std::string token, hash;
+};
+inline MintedKey mint_key() {
+  MintedKey t;
+  t.token = shm::generate_token("ek", "sk", "live");
+  std::array<uint8_t, 32> h;
+  shm::TokenHasher().hash(t.token, h.data());
+  t.hash = format_record_hash(h, HashScheme::Sha256);
+  return t;
 }
 
 // A fresh directory removed (recursively) on destruction.

@@ -25,10 +25,7 @@ namespace {
 
 using testing::hash_n;
 
-std::string item(const std::string &id, unsigned h, const std::string &extra = "") {
-  return "  - id: " + id + "\n    hash: " + hash_n(h) +
-         "\n    workspace: ws_a\n    type: secret\n    env: live\n    role: viewer\n    status: active\n" + extra;
-}
+using testing::keyset_item;
 
 struct Fixture {
   testing::TempDir dir;
@@ -87,12 +84,12 @@ struct Fixture {
 
 TEST(FileSource, RereadsApplyWhatAFreshParseGives) {
   Fixture f;
-  f.write(item("key_a", 1) + item("key_b", 2) + item("key_c", 3));
+  f.write(keyset_item("key_a", 1) + keyset_item("key_b", 2) + keyset_item("key_c", 3));
   ASSERT_TRUE(f.source->start());
   ASSERT_EQ(f.applier->size(), 3u);
 
   // a changed, b as it was, c gone, d new (this read decodes every item)
-  f.write(item("key_a", 1, "    name: renamed\n") + item("key_b", 2) + item("key_d", 4));
+  f.write(keyset_item("key_a", 1, "    name: renamed\n") + keyset_item("key_b", 2) + keyset_item("key_d", 4));
   ASSERT_TRUE(f.source->reload());
   EXPECT_EQ(f.applier->size(), 3u);
   ASSERT_TRUE(f.id("key_a"));
@@ -103,8 +100,8 @@ TEST(FileSource, RereadsApplyWhatAFreshParseGives) {
   EXPECT_TRUE(f.warnings.empty());
 
   // The same bytes again (recognised, not decoded), plus a bad record.
-  f.write(item("key_a", 1, "    name: renamed\n") + item("key_b", 2) + item("key_d", 4) +
-          item("key_e", 5, "    type: admin\n"));
+  f.write(keyset_item("key_a", 1, "    name: renamed\n") + keyset_item("key_b", 2) + keyset_item("key_d", 4) +
+          keyset_item("key_e", 5, "    type: admin\n"));
   ASSERT_TRUE(f.source->reload());
   EXPECT_EQ(f.applier->size(), 3u);
   ASSERT_EQ(f.warnings.size(), 1u);
@@ -115,7 +112,7 @@ TEST(FileSource, RereadsApplyWhatAFreshParseGives) {
   // duplicate; b's previous version is kept as long as the file has it, so
   // key_x, taking its hash, replaces it.
   f.warnings.clear();
-  f.write(item("key_x", 2) + item("key_a", 1, "    name: renamed\n") + item("key_b", 2) + item("key_d", 4));
+  f.write(keyset_item("key_x", 2) + keyset_item("key_a", 1, "    name: renamed\n") + keyset_item("key_b", 2) + keyset_item("key_d", 4));
   ASSERT_TRUE(f.source->reload());
   ASSERT_EQ(f.warnings.size(), 1u);
   EXPECT_NE(f.warnings[0].find(":17: key key_b: field \"hash\": duplicate: same hash as key key_x at line 2"),
@@ -128,7 +125,7 @@ TEST(FileSource, RereadsApplyWhatAFreshParseGives) {
 
   // Back as before: key_b again (decoded: its item's bytes are not key_x's), key_x gone.
   f.warnings.clear();
-  f.write(item("key_a", 1, "    name: renamed\n") + item("key_b", 2) + item("key_d", 4));
+  f.write(keyset_item("key_a", 1, "    name: renamed\n") + keyset_item("key_b", 2) + keyset_item("key_d", 4));
   ASSERT_TRUE(f.source->reload());
   EXPECT_TRUE(f.warnings.empty()) << f.warnings[0];
   EXPECT_TRUE(f.id("key_b"));
@@ -136,7 +133,7 @@ TEST(FileSource, RereadsApplyWhatAFreshParseGives) {
   EXPECT_EQ(f.applier->size(), 3u);
 
   // A record given twice: the second copy (recognised by its bytes) is a duplicate of the first.
-  f.write(item("key_a", 1, "    name: renamed\n") + item("key_b", 2) + item("key_d", 4) + item("key_b", 2));
+  f.write(keyset_item("key_a", 1, "    name: renamed\n") + keyset_item("key_b", 2) + keyset_item("key_d", 4) + keyset_item("key_b", 2));
   ASSERT_TRUE(f.source->reload());
   ASSERT_EQ(f.warnings.size(), 1u);
   EXPECT_NE(f.warnings[0].find("key key_b: field \"hash\": duplicate: same hash as key key_b at line 10"),
@@ -160,19 +157,19 @@ std::string items(const std::vector<std::string> &v) {
 
 TEST(FileSource, AFileReplacedWithAnEditInOnePlaceIsReadThereOnly) {
   Fixture f;
-  std::vector<std::string> v = {item("key_a", 1), item("key_b", 2), item("key_c", 3), item("key_d", 4)};
+  std::vector<std::string> v = {keyset_item("key_a", 1), keyset_item("key_b", 2), keyset_item("key_c", 3), keyset_item("key_d", 4)};
   f.replace(items(v));
   ASSERT_TRUE(f.source->start());
   ASSERT_EQ(f.applier->size(), 4u);
 
-  v[1] = item("key_b", 2, "    name: renamed\n");  // changed in the middle
+  v[1] = keyset_item("key_b", 2, "    name: renamed\n");  // changed in the middle
   f.replace(items(v));
   ASSERT_TRUE(f.reload());
   EXPECT_TRUE(f.spliced()) << f.infos.back();
   ASSERT_TRUE(f.id("key_b"));
   EXPECT_EQ(f.id("key_b")->name, "renamed");
 
-  v.push_back(item("key_e", 5));  // appended
+  v.push_back(keyset_item("key_e", 5));  // appended
   f.replace(items(v));
   ASSERT_TRUE(f.reload());
   EXPECT_TRUE(f.spliced());
@@ -185,14 +182,14 @@ TEST(FileSource, AFileReplacedWithAnEditInOnePlaceIsReadThereOnly) {
   EXPECT_FALSE(f.id("key_c"));
   EXPECT_FALSE(f.in_table(3));
 
-  v.back() = item("key_e", 5, "    name: last");  // the last item, no final newline
+  v.back() = keyset_item("key_e", 5, "    name: last");  // the last item, no final newline
   f.replace(items(v));
   ASSERT_TRUE(f.reload());
   EXPECT_TRUE(f.spliced());
   EXPECT_EQ(f.id("key_e")->name, "last");
   v.back() += "\n";
 
-  v.insert(v.begin(), item("key_x", 9));  // before the first item, whose "- " stays where it was
+  v.insert(v.begin(), keyset_item("key_x", 9));  // before the first item, whose "- " stays where it was
   f.replace(items(v));
   ASSERT_TRUE(f.reload());
   EXPECT_TRUE(f.spliced());
@@ -207,7 +204,7 @@ TEST(FileSource, AFileReplacedWithAnEditInOnePlaceIsReadThereOnly) {
 
   // A record taking the hash of a key outside the change: the whole file is
   // read, and the duplicate reported as a fresh parse reports it.
-  v[3] = item("key_d", 1);
+  v[3] = keyset_item("key_d", 1);
   f.replace(items(v));
   ASSERT_TRUE(f.reload());
   EXPECT_FALSE(f.spliced());
@@ -218,11 +215,11 @@ TEST(FileSource, AFileReplacedWithAnEditInOnePlaceIsReadThereOnly) {
   EXPECT_TRUE(f.in_table(4)) << "its previous version stays";
   f.warnings.clear();
 
-  v[3] = item("key_d", 4);  // fixed: read whole (the last read was not clean), then in one place again
+  v[3] = keyset_item("key_d", 4);  // fixed: read whole (the last read was not clean), then in one place again
   f.replace(items(v));
   ASSERT_TRUE(f.reload());
   EXPECT_TRUE(f.warnings.empty());
-  v[2] = item("key_b", 2, "    name: again\n");
+  v[2] = keyset_item("key_b", 2, "    name: again\n");
   f.replace(items(v));
   ASSERT_TRUE(f.reload());
   EXPECT_TRUE(f.spliced());
@@ -232,7 +229,7 @@ TEST(FileSource, AFileReplacedWithAnEditInOnePlaceIsReadThereOnly) {
   // was replaced: its bytes are not what was applied, so the whole new file is read.
   const std::string link = f.dir.file("old-link");
   ASSERT_EQ(::link(f.path.c_str(), link.c_str()), 0);
-  v.push_back(item("key_f", 6));
+  v.push_back(keyset_item("key_f", 6));
   testing::write_file(link, "keys:\n" + items(v));
   f.replace(items(v));
   ASSERT_TRUE(f.reload());
@@ -248,7 +245,7 @@ TEST(FileSource, AFileReplacedWithAnEditInOnePlaceIsReadThereOnly) {
 // files are compared and every change is applied.
 TEST(FileSource, AChangeEdgekeyctlNotedIsReadThereAndOnlyForTheFilesItNames) {
   Fixture f;
-  std::vector<std::string> v = {item("key_a", 1), item("key_b", 2), item("key_c", 3), item("key_d", 4)};
+  std::vector<std::string> v = {keyset_item("key_a", 1), keyset_item("key_b", 2), keyset_item("key_c", 3), keyset_item("key_d", 4)};
   f.replace(items(v));
   ASSERT_TRUE(f.source->start());
   ASSERT_EQ(f.applier->size(), 4u);
@@ -332,7 +329,7 @@ TEST(FileSource, SplicedRereadsAgreeWithWholeRereads) {
   for (; next <= 30; ++next) v.push_back({next, next, ""});
   auto text = [&] {
     std::string s;
-    for (const It &i : v) s += item("key_" + std::to_string(i.id), i.hash, i.extra);
+    for (const It &i : v) s += keyset_item("key_" + std::to_string(i.id), i.hash, i.extra);
     return s;
   };
   spliced.replace(text());
@@ -402,7 +399,7 @@ TEST(FileSource, SplicedRereadsAgreeWithWholeRereads) {
 TEST(FileSource, AWholeLoadValidatesEachRecordOnce) {
   Fixture f;
   std::string text;
-  for (unsigned i = 1; i <= 20; ++i) text += item("key_" + std::to_string(i), i);
+  for (unsigned i = 1; i <= 20; ++i) text += keyset_item("key_" + std::to_string(i), i);
   f.write(text);
   const RecordWork before = record_work();
   ASSERT_TRUE(f.source->start());

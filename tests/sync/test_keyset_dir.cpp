@@ -28,16 +28,12 @@ namespace {
 
 using testing::hash_n;
 
-std::string item(const std::string &id, const std::string &hash, const std::string &extra = "") {
-  return "  - id: " + id + "\n    hash: " + hash +
-         "\n    workspace: ws_a\n    type: secret\n    env: live\n    role: viewer\n    status: active\n" + extra;
-}
-std::string item(const std::string &id, unsigned h, const std::string &extra = "") { return item(id, hash_n(h), extra); }
+using testing::keyset_item;
 
 // `n` items key_<prefix>_<i> with hashes hash_n(first + i).
 std::string filler(const std::string &prefix, unsigned first, unsigned n) {
   std::string s;
-  for (unsigned i = 0; i < n; ++i) s += item("key_" + prefix + "_" + std::to_string(i), first + i);
+  for (unsigned i = 0; i < n; ++i) s += keyset_item("key_" + prefix + "_" + std::to_string(i), first + i);
   return s;
 }
 
@@ -103,13 +99,13 @@ struct DirFixture {
 
 TEST(KeysetDir, LoadsEveryPartAndRejectsARepeatAcrossPartsWithItsFileAndLine) {
   DirFixture f;
-  f.put("a.yaml", item("key_a", 1) + item("key_b", 2));
+  f.put("a.yaml", keyset_item("key_a", 1) + keyset_item("key_b", 2));
   // key_d repeats key_b's hash (line 9), the second key_a its id (line 16): the rest applies.
-  f.put("b.yaml", item("key_c", 3) + item("key_d", 2) + item("key_a", 5));
+  f.put("b.yaml", keyset_item("key_c", 3) + keyset_item("key_d", 2) + keyset_item("key_a", 5));
   // Not parts: a dotfile, edgekeyctl's side files, another extension, a directory.
-  f.put(".hidden.yaml", item("key_h", 9));
+  f.put(".hidden.yaml", keyset_item("key_h", 9));
   testing::write_file(f.part("a.yaml.index"), "not an index");
-  testing::write_file(f.part("notes.txt"), "keys:\n" + item("key_t", 10));
+  testing::write_file(f.part("notes.txt"), "keys:\n" + keyset_item("key_t", 10));
   ::mkdir(f.part("sub.yaml").c_str(), 0755);
   ASSERT_TRUE(f.source->start());
   EXPECT_EQ(f.applier->size(), 3u);
@@ -123,7 +119,7 @@ TEST(KeysetDir, LoadsEveryPartAndRejectsARepeatAcrossPartsWithItsFileAndLine) {
   EXPECT_TRUE(f.logged(f.infos, "loaded 3 keys from 2 part(s)"));
 
   // a.yaml drops key_b: key_d, which repeated its hash, takes it over.
-  f.put("a.yaml", item("key_a", 1));
+  f.put("a.yaml", keyset_item("key_a", 1));
   ASSERT_TRUE(f.reload());
   ASSERT_TRUE(f.id("key_d"));
   EXPECT_FALSE(f.id("key_b"));
@@ -131,7 +127,7 @@ TEST(KeysetDir, LoadsEveryPartAndRejectsARepeatAcrossPartsWithItsFileAndLine) {
   EXPECT_EQ(f.applier->size(), 3u);
 
   // A repeat made later is rejected too, naming its file and line; the key stays its holder's.
-  f.put("a.yaml", item("key_a", 1) + item("key_x", 3));
+  f.put("a.yaml", keyset_item("key_a", 1) + keyset_item("key_x", 3));
   ASSERT_TRUE(f.reload());
   EXPECT_FALSE(f.id("key_x"));
   ASSERT_TRUE(f.id("key_c"));
@@ -140,18 +136,18 @@ TEST(KeysetDir, LoadsEveryPartAndRejectsARepeatAcrossPartsWithItsFileAndLine) {
 
 TEST(KeysetDir, APartAddedBrokenFixedAndRemoved) {
   DirFixture f;
-  f.put("a.yaml", item("key_a", 1));
+  f.put("a.yaml", keyset_item("key_a", 1));
   ASSERT_TRUE(f.source->start());
   EXPECT_EQ(f.applier->size(), 1u);
 
-  f.put("c.yaml", item("key_c", 3));
+  f.put("c.yaml", keyset_item("key_c", 3));
   ASSERT_TRUE(f.reload());
   EXPECT_TRUE(f.in_table(3));
   EXPECT_TRUE(f.logged(f.infos, "new part c.yaml"));
 
   // c.yaml broken, a.yaml changed in the same read: c's keys stay, a's change applies.
   testing::write_file(f.part("c.yaml"), "keys: [\n  - id: key_c\n");
-  f.put("a.yaml", item("key_a", 1) + item("key_a2", 4));
+  f.put("a.yaml", keyset_item("key_a", 1) + keyset_item("key_a2", 4));
   EXPECT_FALSE(f.reload());
   EXPECT_FALSE(f.source->healthy());
   EXPECT_TRUE(f.in_table(3));
@@ -159,7 +155,7 @@ TEST(KeysetDir, APartAddedBrokenFixedAndRemoved) {
   EXPECT_TRUE(f.logged(f.warnings, f.part("c.yaml")));
 
   // Fixed, with one more key.
-  f.put("c.yaml", item("key_c", 3) + item("key_e", 6));
+  f.put("c.yaml", keyset_item("key_c", 3) + keyset_item("key_e", 6));
   ASSERT_TRUE(f.reload());
   EXPECT_TRUE(f.source->healthy());
   EXPECT_TRUE(f.in_table(3) && f.in_table(6));
@@ -200,28 +196,16 @@ TEST(KeysetDir, AnEditReReadsOnlyItsPart) {
   EXPECT_EQ(f.id("key_b_7")->status, KeyStatus::Revoked);
   EXPECT_TRUE(f.in_table(5000));
   EXPECT_TRUE(f.logged(f.infos, f.part("b.yaml") + ": changed, read again"));
-  EXPECT_TRUE(f.logged(f.infos, f.part("b.yaml"), "item(s) read again"));  // and only its changed items
+  EXPECT_TRUE(f.logged(f.infos, f.part("b.yaml"), "keyset_item(s) read again"));  // and only its changed items
   EXPECT_FALSE(f.logged(f.infos, f.part("a.yaml")));
 }
 
-// A token and its record hash (as test_keyset_million mints them).
-struct Minted {
-  std::string token, hash;
-};
-
-Minted mint() {
-  Minted t;
-  t.token = shm::generate_token("ek", "sk", "live");
-  std::array<uint8_t, 32> h;
-  shm::TokenHasher().hash(t.token, h.data());
-  t.hash = format_record_hash(h, HashScheme::Sha256);
-  return t;
-}
+using testing::mint_key;
 
 TEST(KeysetDir, AKeyMovedBetweenPartsIsNeverMissing) {
   DirFixture f(16384);
-  const Minted m = mint();
-  const std::string moved = item("key_moved", m.hash);
+  const testing::MintedKey m = mint_key();
+  const std::string moved = keyset_item("key_moved", m.hash);
   f.put("a.yaml", filler("a", 10000, 3000) + moved);
   f.put("b.yaml", filler("b", 20000, 3000));
   ASSERT_TRUE(f.source->start());

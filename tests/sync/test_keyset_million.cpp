@@ -4,6 +4,7 @@
 // (what `edgekeyctl keys …` runs) and re-read, are checked through the
 // public C API (ek_validate). Times and memory are bench/keyset's business;
 // this checks that the paths hold at that size.
+#include "tests/support/validate_code.hpp"
 #include "sync/record/keyset_edit.hpp"
 #include "sync/record/keyset_file.hpp"
 #include "sync/upstream/applier.hpp"
@@ -27,18 +28,8 @@ namespace {
 
 constexpr size_t kKeys = 1000000;
 
-struct Token {
-  std::string token, hash;
-};
-
-Token mint() {
-  Token t;
-  t.token = shm::generate_token("ek", "sk", "live");
-  std::array<uint8_t, 32> h;
-  shm::TokenHasher().hash(t.token, h.data());
-  t.hash = format_record_hash(h, HashScheme::Sha256);
-  return t;
-}
+using Token = testing::MintedKey;
+using testing::mint_key;
 
 // kKeys records in edgekeyctl's layout; keys 0..2 get the hashes of `known`.
 void generate(const std::string &path, const std::vector<Token> &known) {
@@ -62,13 +53,7 @@ void generate(const std::string &path, const std::vector<Token> &known) {
   ASSERT_EQ(fclose(f), 0);
 }
 
-std::string code_of(ek_validator *v, const std::string &token) {
-  ek_request q{};
-  q.authorization = token.c_str();
-  ek_result r{};
-  if (ek_validate(v, &q, &r) != 0) return "error";
-  return ek_code_name(r.code);
-}
+using test::validate_code;
 
 // Splices `puts` into the file as edgekeyctl does (FileKeyStore::update_by_id).
 void edit(const std::string &path, const std::vector<KeyRecord> &puts) {
@@ -86,7 +71,7 @@ TEST(KeysetMillion, LoadCreateRevokeRotateThroughTheLibrary) {
                     " sanitizer; the normal build runs this test";
   testing::TempDir dir;
   const std::string path = dir.file("keys.yaml");
-  const std::vector<Token> known = {mint(), mint(), mint()};
+  const std::vector<Token> known = {mint_key(), mint_key(), mint_key()};
   generate(path, known);
 
   PolicySpec spec;
@@ -112,16 +97,16 @@ TEST(KeysetMillion, LoadCreateRevokeRotateThroughTheLibrary) {
     EXPECT_EQ(applier.size(), kKeys);
     ek_validator *v = nullptr;
     ASSERT_EQ(ek_open(opts.name.c_str(), &v), 0);
-    EXPECT_EQ(code_of(v, known[0].token), "ok");
+    EXPECT_EQ(validate_code(v, known[0].token), "ok");
 
     // create
-    const Token fresh = mint();
+    const Token fresh = mint_key();
     KeyRecord created = testing::minimal_record("key_created");
     created.hash = fresh.hash;
-    EXPECT_EQ(code_of(v, fresh.token), "unknown_key");
+    EXPECT_EQ(validate_code(v, fresh.token), "unknown_key");
     edit(path, {created});
     ASSERT_TRUE(source.reload());
-    EXPECT_EQ(code_of(v, fresh.token), "ok");
+    EXPECT_EQ(validate_code(v, fresh.token), "ok");
 
     // revoke key 1
     KeyRecord revoked;
@@ -138,11 +123,11 @@ TEST(KeysetMillion, LoadCreateRevokeRotateThroughTheLibrary) {
     revoked.revoked_at = testing::kCreated;
     edit(path, {revoked});
     ASSERT_TRUE(source.reload());
-    EXPECT_EQ(code_of(v, known[1].token), "revoked_key");
-    EXPECT_EQ(code_of(v, known[0].token), "ok");
+    EXPECT_EQ(validate_code(v, known[1].token), "revoked_key");
+    EXPECT_EQ(validate_code(v, known[0].token), "ok");
 
     // rotate key 2: the new key and, until its expiry, the old one
-    const Token rotated = mint();
+    const Token rotated = mint_key();
     KeyRecord old = testing::minimal_record("key_0000000002");
     old.hash = known[2].hash;
     old.workspace = "ws_2";
@@ -154,8 +139,8 @@ TEST(KeysetMillion, LoadCreateRevokeRotateThroughTheLibrary) {
     next.rotated_from = old.id;
     edit(path, {old, next});
     ASSERT_TRUE(source.reload());
-    EXPECT_EQ(code_of(v, rotated.token), "ok");
-    EXPECT_EQ(code_of(v, known[2].token), "ok");
+    EXPECT_EQ(validate_code(v, rotated.token), "ok");
+    EXPECT_EQ(validate_code(v, known[2].token), "ok");
     ek_result r{};
     ek_request q{};
     q.authorization = known[2].token.c_str();
