@@ -25,11 +25,13 @@
 
 #include "../unix_http.hpp"
 
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -213,6 +215,7 @@ class Bench {
     const auto t0 = Clock::now();
     pid_ = fork();
     if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGTERM);  // the bench killed: edgekeyd stops too (the table stays)
       const std::string log = dir_ + "/edgekeyd.log";  // not the bench's output
       if (FILE *f = fopen(log.c_str(), "a")) {
         dup2(fileno(f), 1);
@@ -377,6 +380,9 @@ int bench(const std::string &dir, size_t keys, size_t parts, int edits, std::vec
 }  // namespace
 
 int main(int argc, char **argv) {
+  // Output piped into `head` must not end the bench before ~Bench stops its
+  // edgekeyd and removes the table; a write that fails is only output lost.
+  signal(SIGPIPE, SIG_IGN);
   std::vector<size_t> sizes = {100000, 1000000};
   int edits = 100;
   size_t parts = 0;  // 0: a single keyset file
