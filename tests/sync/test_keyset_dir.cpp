@@ -196,7 +196,7 @@ TEST(KeysetDir, AnEditReReadsOnlyItsPart) {
   EXPECT_EQ(f.id("key_b_7")->status, KeyStatus::Revoked);
   EXPECT_TRUE(f.in_table(5000));
   EXPECT_TRUE(f.logged(f.infos, f.part("b.yaml") + ": changed, read again"));
-  EXPECT_TRUE(f.logged(f.infos, f.part("b.yaml"), "keyset_item(s) read again"));  // and only its changed items
+  EXPECT_TRUE(f.logged(f.infos, f.part("b.yaml"), "item(s) read again"));  // and only its changed items
   EXPECT_FALSE(f.logged(f.infos, f.part("a.yaml")));
 }
 
