@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -136,8 +137,17 @@ class ValidRecords {
     records_.push_back(std::move(v.r_));
     hashes_.push_back(v.hash_);
   }
+  // Moves other's records in after these, leaving other empty.
+  void append(ValidRecords &&other) {
+    records_.insert(records_.end(), std::make_move_iterator(other.records_.begin()),
+                    std::make_move_iterator(other.records_.end()));
+    hashes_.insert(hashes_.end(), other.hashes_.begin(), other.hashes_.end());
+    other.records_.clear();
+    other.hashes_.clear();
+  }
   const KeyRecord &operator[](size_t i) const { return records_[i]; }
   const std::array<uint8_t, 32> &hash(size_t i) const { return hashes_[i]; }  // records[i]'s, parsed
+  const std::vector<std::array<uint8_t, 32>> &hashes() const { return hashes_; }  // hash(i) for each i
   iterator begin() const { return records_.begin(); }
   iterator end() const { return records_.end(); }
 

@@ -14,6 +14,9 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <exception>
+#include <iterator>
+#include <thread>
 #include <unordered_map>
 #include <unistd.h>
 
@@ -158,15 +161,16 @@ bool maybe_duplicates(const KeysetParse &p) {
   return false;
 }
 
-// The fast reader (keyset_scan.hpp); false = outside its subset (what was
-// delivered is void). Valid records go to on_record(ValidRecord &&, line,
-// item), the rest to v.reject; v.record is not used.
+// The fast reader (keyset_scan.hpp) over the items in [from, to) of `text`
+// (`from` an item's line, numbered `line`); false = outside its subset (what
+// was delivered is void). Valid records go to on_record(ValidRecord &&,
+// line, item), the rest to v.reject; v.record is not used.
 template <class OnRecord>
-bool stream_fast(std::string_view text, std::string_view source, const KeysetVisitor &v, OnRecord &&on_record) {
-  KeysetShape shape;
+bool stream_fast_items(std::string_view text, size_t from, size_t to, size_t dash_column, int line,
+                       std::string_view source, const KeysetVisitor &v, OnRecord &&on_record) {
   std::vector<RawField> fields;
   bool decoded = true;
-  const bool supported = scan_keyset(text, shape, [&](const ScanItem &it) {
+  const bool supported = scan_items(text, from, to, dash_column, line, [&](const ScanItem &it) {
     if (v.skip && v.skip(it)) return true;
     if (!decode_item(text, it, fields)) return decoded = false;
     KeyRecord r;
@@ -188,6 +192,97 @@ bool stream_fast(std::string_view text, std::string_view source, const KeysetVis
     return true;
   });
   return supported && decoded;
+}
+
+// The fast reader over the whole text.
+template <class OnRecord>
+bool stream_fast(std::string_view text, std::string_view source, const KeysetVisitor &v, OnRecord &&on_record) {
+  KeysetShape shape;
+  int line = 1;
+  const size_t first = scan_detail::scan_head(text, shape, &line);
+  if (first == std::string_view::npos) return false;
+  if (shape.keys != KeysetShape::Keys::Block) return true;
+  return stream_fast_items(text, first, text.size(), shape.dash_column, line, source, v,
+                           std::forward<OnRecord>(on_record));
+}
+
+// The start of the first item line at or after `pos` (an item line: `dash`
+// spaces, then "- "), or text.size().
+size_t next_item_line(std::string_view text, size_t pos, size_t dash) {
+  while (pos < text.size()) {
+    const size_t nl = pos == 0 ? 0 : text.find('\n', pos - 1);
+    if (nl == std::string_view::npos) break;
+    const size_t b = pos == 0 ? 0 : nl + 1;
+    if (b + dash + 1 < text.size() && text.compare(b + dash, 2, "- ") == 0 &&
+        text.substr(b, dash).find_first_not_of(' ') == std::string_view::npos)
+      return b;
+    pos = b + 1;
+  }
+  return text.size();
+}
+
+// One range of items for parse_fast_ranges, and what reading it gave.
+struct ItemRange {
+  size_t from = 0, to = 0;
+  KeysetParse out;
+  bool fast = false;
+  std::exception_ptr error;  // std::bad_alloc in a worker, thrown again by the caller
+};
+
+// The fast reader over the items from `first` (line `line`) on, in up to
+// `ranges` ranges split at item lines, each on its own thread (the first
+// on the caller's); each range's line numbers counted by its own thread.
+// False = outside the fast reader's subset. Records and rejections in file
+// order, duplicates not yet checked.
+bool parse_fast_ranges(std::string_view text, std::string_view source, size_t first, size_t dash, int line,
+                       size_t ranges, KeysetParse &out) {
+  std::vector<ItemRange> parts;
+  for (size_t k = 0, from = first; k < ranges && from < text.size(); ++k) {
+    const size_t to = k + 1 == ranges ? text.size()
+                                      : next_item_line(text, first + (text.size() - first) * (k + 1) / ranges, dash);
+    if (to > from) parts.push_back(ItemRange{from, to, {}, false, {}});
+    from = to;
+  }
+  auto read = [&](ItemRange &r) {
+    try {
+      const int from_line = line + int(std::count(text.data() + first, text.data() + r.from, '\n'));
+      r.out.records.reserve((r.to - r.from) / 200);  // a record in the layout edgekeyctl writes: >= 250 bytes
+      r.out.record_lines.reserve((r.to - r.from) / 200);
+      KeysetVisitor v;
+      v.reject = [&](KeysetRejection &&rj) { r.out.rejected.push_back(std::move(rj)); };
+      r.fast = stream_fast_items(text, r.from, r.to, dash, from_line, source, v,
+                                 [&](ValidRecord &&rec, int at, const ScanItem *) {
+                                   r.out.records.push_back(std::move(rec));
+                                   r.out.record_lines.push_back(at);
+                                 });
+    } catch (...) {
+      r.error = std::current_exception();
+    }
+  };
+  std::vector<std::thread> workers;
+  for (size_t k = 1; k < parts.size(); ++k) {
+    try {
+      workers.emplace_back(read, std::ref(parts[k]));
+    } catch (const std::system_error &) {  // no thread: read it here
+      read(parts[k]);
+    }
+  }
+  if (!parts.empty()) read(parts[0]);
+  for (auto &w : workers) w.join();
+  for (auto &r : parts)
+    if (r.error) std::rethrow_exception(r.error);
+  for (auto &r : parts)
+    if (!r.fast) return false;
+  size_t n = 0;
+  for (auto &r : parts) n += r.out.records.size();
+  out.records.reserve(n);
+  out.record_lines.reserve(n);
+  for (auto &r : parts) {
+    out.records.append(std::move(r.out.records));
+    out.record_lines.insert(out.record_lines.end(), r.out.record_lines.begin(), r.out.record_lines.end());
+    std::move(r.out.rejected.begin(), r.out.rejected.end(), std::back_inserter(out.rejected));
+  }
+  return true;
 }
 
 std::string sys_error(const std::string &what, const std::string &path) {
@@ -266,19 +361,23 @@ std::string stream_keyset(std::string_view text, std::string_view source, const 
 }
 
 KeysetParse parse_keyset_yaml(std::string_view text, std::string_view source) {
+  // A range per core, of at least kRangeBytes (~16k records): a thread costs ~50 us.
+  constexpr size_t kRangeBytes = size_t(4) << 20;
+  const size_t cores = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
+  return parse_keyset_yaml_ranges(text, source, std::clamp<size_t>(text.size() / kRangeBytes, 1, cores));
+}
+
+KeysetParse parse_keyset_yaml_ranges(std::string_view text, std::string_view source, size_t ranges) {
   KeysetParse out;
-  out.records.reserve(text.size() / 200);  // a record in the layout edgekeyctl writes: >= 250 bytes
-  out.record_lines.reserve(text.size() / 200);
-  KeysetVisitor v;
-  v.reject = [&](KeysetRejection &&rj) { out.rejected.push_back(std::move(rj)); };
-  if (stream_fast(text, source, v, [&](ValidRecord &&r, int line, const ScanItem *) {
-        out.records.push_back(std::move(r));
-        out.record_lines.push_back(line);
-      })) {
-    if (maybe_duplicates(out)) reject_duplicates(source, out);
-    return out;
-  }
-  return parse_keyset_yaml_full(text, source);
+  KeysetShape shape;
+  int line = 1;
+  const size_t first = scan_detail::scan_head(text, shape, &line);
+  if (first == std::string_view::npos) return parse_keyset_yaml_full(text, source);
+  if (shape.keys != KeysetShape::Keys::Block) return out;
+  if (!parse_fast_ranges(text, source, first, shape.dash_column, line, std::max<size_t>(ranges, 1), out))
+    return parse_keyset_yaml_full(text, source);
+  if (maybe_duplicates(out)) reject_duplicates(source, out);
+  return out;
 }
 
 KeysetParse parse_keyset_yaml_full(std::string_view text, std::string_view source) {

@@ -45,6 +45,11 @@ struct KeysetParse {
 // empty or null (no keys). Never throws except std::bad_alloc.
 KeysetParse parse_keyset_yaml(std::string_view text, std::string_view source = "<keyset>");
 
+// The same with the items read in `ranges` parts split at item lines, each
+// on its own thread; parse_keyset_yaml takes one part per core (up to 4)
+// for a text of several MB. The outcome does not depend on `ranges`.
+KeysetParse parse_keyset_yaml_ranges(std::string_view text, std::string_view source, size_t ranges);
+
 // The same with the full YAML parser only (yaml-cpp: every YAML form, a
 // document tree per call). parse_keyset_yaml uses it for what the fast
 // reader (keyset_scan.hpp) leaves; the two agree on everything both read.

@@ -12,6 +12,8 @@
 #include <malloc.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <system_error>
+#include <thread>
 #include <unistd.h>
 #include <unordered_map>
 
@@ -133,8 +135,19 @@ bool FileSource::load_all(const MappedFile &f, uint64_t revision) {
     return false;
   }
   for (const auto &rej : p.rejected) log_(Severity::Warn, "keyset " + rej.message + " (skipped)");
+  // seen_ serves the next read only: filled on a thread of its own while
+  // the records go to the table (it reads the text and its own copy of the
+  // hashes; this thread touches neither seen_ nor read_ until the join).
   size_t first_item = 0, dash = 0;
-  const bool paired = pair_items(text, p, first_item, dash);
+  bool paired = false;
+  const bool clean = p.rejected.empty();
+  const std::vector<TokenHash> hashes = p.records.hashes();
+  auto pair = [&] { paired = pair_items(text, hashes, clean, first_item, dash); };
+  std::thread pairing;
+  try {
+    pairing = std::thread(pair);
+  } catch (const std::system_error &) {  // no thread: paired below, on this one
+  }
   const size_t n = p.records.size();
   PreparedLoad prep = prepare_load(std::move(p.records), applier_.resolver());
   refused_.clear();
@@ -143,28 +156,33 @@ bool FileSource::load_all(const MappedFile &f, uint64_t revision) {
     if (parse_record_hash(r.hash, h)) refused_[h] = r;
   }
   applier_.load_prepared(std::move(prep), revision);
+  if (pairing.joinable())
+    pairing.join();
+  else
+    pair();
   loaded_ = true;
   keep(f, paired && refused_.empty() && n > 0, first_item, dash);
   log_(Severity::Info, "keyset " + path_ + ": loaded " + std::to_string(applier_.size()) + " keys");
   return true;
 }
 
-bool FileSource::pair_items(std::string_view text, const KeysetParse &p, size_t &first_item, size_t &dash_column) {
+bool FileSource::pair_items(std::string_view text, const std::vector<TokenHash> &hashes, bool clean,
+                            size_t &first_item, size_t &dash_column) {
   // The items' fingerprints, so that a whole re-read does not decode them
   // again: when the fast reader reads the file and nothing was rejected,
   // its items are the records, in order.
   seen_.clear();
   KeysetShape shape;
   size_t n = 0;
-  bool paired = p.rejected.empty();
+  bool paired = clean;
   if (paired) {
-    seen_.reserve(p.records.size());
+    seen_.reserve(hashes.size());
     paired = scan_keyset(text, shape, [&](const ScanItem &it) {
-      if (n == p.records.size()) return paired = false;
+      if (n == hashes.size()) return paired = false;
       if (n == 0) first_item = it.begin;
-      seen_[fingerprint(text, it)] = Seen{p.records.hash(n++), read_};
+      seen_[fingerprint(text, it)] = Seen{hashes[n++], read_};
       return true;
-    }) && paired && n == p.records.size() && shape.keys == KeysetShape::Keys::Block;
+    }) && paired && n == hashes.size() && shape.keys == KeysetShape::Keys::Block;
   }
   if (!paired) seen_.clear();
   dash_column = shape.dash_column;

@@ -108,9 +108,11 @@ class FileSource {
   // `f` becomes the kept file (`clean`: as the splice needs it).
   void keep(const MappedFile &f, bool clean, size_t first_item, size_t dash_column);
   void let_go_kept();
-  // The fingerprints of p's records (seen_), when the fast reader's items
-  // of `text` are those records in order; false (seen_ empty) otherwise.
-  bool pair_items(std::string_view text, const KeysetParse &p, size_t &first_item, size_t &dash_column);
+  // The fingerprints of a read's records (seen_), when the fast reader's
+  // items of `text` are those records in order: `clean` (nothing rejected)
+  // and `hashes` the records' hashes; false (seen_ empty) otherwise.
+  bool pair_items(std::string_view text, const std::vector<TokenHash> &hashes, bool clean, size_t &first_item,
+                  size_t &dash_column);
 
   // A keyset directory (file_source_dir.cpp).
   bool load_dir(uint64_t revision);

@@ -128,7 +128,9 @@ bool FileSource::load_dir(uint64_t revision) {
       if (!r.file->error().empty()) continue;
       r.parse = parse_keyset_yaml(r.file->text(), pt.path_);
       if (r.parse.ok())
-        r.clean = pt.pair_items(r.file->text(), r.parse, r.first_item, r.dash) && !r.parse.records.empty();
+        r.clean = pt.pair_items(r.file->text(), r.parse.records.hashes(), r.parse.rejected.empty(), r.first_item,
+                                r.dash) &&
+                  !r.parse.records.empty();
     }
   };
   {

@@ -90,6 +90,47 @@ TEST(KeysetFast, HandWrittenFormsAgreeWithTheFullParser) {
   EXPECT_FALSE(read_fast(kHead + item("key_a", 1, "    scopes:\n      - a\n")));
 }
 
+// parse_keyset_yaml_ranges reads parts of the items on threads of their
+// own: records, lines and rejections come out as one reader gives them, with
+// repeats across parts found, and a form only the full parser reads in a
+// later part still sends the whole text to it.
+TEST(KeysetFast, ItemsReadInRangesGiveWhatOneReaderGives) {
+  std::string text = "# ranges\nkeys:\n";
+  for (unsigned i = 0; i < 600; ++i) {
+    const std::string id = "key_r" + std::to_string(i);
+    if (i % 97 == 5) text += "  # a comment at the item column\n\n";
+    if (i % 53 == 7)
+      text += item(id, 1000 + i, "    type: admin\n");  // rejected: a bad enum
+    else if (i % 71 == 9)
+      text += item(id, 1000 + i / 2);  // repeats an earlier record's hash
+    else if (i % 89 == 11)
+      text += item("key_r" + std::to_string(i / 3), 5000 + i);  // repeats an earlier id
+    else
+      text += item(id, 1000 + i, i % 2 ? "    scopes: [chat:write]\n" : "");
+  }
+  expect_same(text);  // parse_keyset_yaml, one range at this size
+  const KeysetParse one = parse_keyset_yaml_ranges(text, "k.yaml", 1);
+  ASSERT_TRUE(one.ok());
+  EXPECT_GT(one.records.size(), 500u);
+  EXPECT_GT(one.rejected.size(), 20u);
+  for (size_t ranges : {2, 3, 4, 7, 1000}) {
+    SCOPED_TRACE(ranges);
+    const KeysetParse p = parse_keyset_yaml_ranges(text, "k.yaml", ranges);
+    EXPECT_EQ(p.error, one.error);
+    EXPECT_EQ(p.records, one.records);
+    EXPECT_EQ(p.records.hashes(), one.records.hashes());
+    EXPECT_EQ(p.record_lines, one.record_lines);
+    ASSERT_EQ(p.rejected.size(), one.rejected.size());
+    for (size_t i = 0; i < p.rejected.size(); ++i) EXPECT_EQ(p.rejected[i].message, one.rejected[i].message);
+  }
+  const std::string late_block_list = text + item("key_last", 1, "    scopes:\n      - a\n");
+  const KeysetParse full = parse_keyset_yaml_full(late_block_list, "k.yaml");
+  const KeysetParse ranged = parse_keyset_yaml_ranges(late_block_list, "k.yaml", 4);
+  EXPECT_EQ(ranged.records, full.records);
+  EXPECT_EQ(ranged.record_lines, full.record_lines);
+  EXPECT_EQ(ranged.rejected.size(), full.rejected.size());
+}
+
 TEST(KeysetFast, EditorSplicesChangedRecordsIntoTheOtherBytes) {
   testing::TempDir dir;
   const std::string path = dir.file("keys.yaml");
