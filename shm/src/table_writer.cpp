@@ -433,7 +433,9 @@ void TableWriter::load(const std::vector<TableRecord> &records, std::vector<size
   const uint64_t need = uint64_t(std::ceil(double(records.size() + 1) / w.opts_.max_load));
   auto next = w.new_generation(std::max(w.opts_.capacity, need), arena + arena / 4);
   SlotImage img;
+  constexpr size_t kAhead = 8;  // records whose slots are on their way while one is stored
   for (size_t i = 0; i < records.size(); ++i) {
+    if (i + kAhead < records.size()) next->prefetch(records[i + kAhead].hash.data());
     if (w.encode(records[i], img, w.scratch_) != WriteError::None) {
       if (rejected) rejected->push_back(i);
       continue;
