@@ -9,6 +9,7 @@
 #include "sync/record/keyset_index.hpp"
 #include "sync/upstream/applier.hpp"
 #include "sync/upstream/file_source.hpp"
+#include "file_source_fixture.hpp"
 #include "sync_test_util.hpp"
 
 #include "shm/writer/table_writer.hpp"
@@ -27,44 +28,9 @@ using testing::hash_n;
 
 using testing::keyset_item;
 
-struct Fixture {
-  testing::TempDir dir;
-  std::string path = dir.file("keys.yaml");
-  shm::TableOptions opts;
-  std::unique_ptr<shm::TableWriter> writer;
-  std::unique_ptr<Applier> applier;
-  uv_loop_t loop;
-  std::unique_ptr<FileSource> source;
-  std::vector<std::string> warnings;
-
-  std::vector<std::string> infos;
-
-  explicit Fixture(const std::string &name = "") {
-    PolicySpec spec;
-    spec.permissions = {"agents:read"};
-    spec.roles = {{"viewer", {"agents:read"}}};
-    spec.region = "in-mum";
-    const Policy p = testing::compiled(spec);
-    opts.name = "ek-file-source-test-" + name + std::to_string(getpid());
-    opts.capacity = 64;
-    p.apply_to(opts);
-    shm::TableWriter::destroy(opts.name);
-    writer = std::make_unique<shm::TableWriter>(opts);
-    applier = std::make_unique<Applier>(*writer, p, nullptr);
-    uv_loop_init(&loop);
-    source = std::make_unique<FileSource>(&loop, path, *applier, [this](Severity l, const std::string &m) {
-      (l != Severity::Info ? warnings : infos).push_back(m);
-    });
-  }
-  ~Fixture() {
-    source->close();
-    uv_run(&loop, UV_RUN_NOWAIT);
-    source.reset();
-    uv_loop_close(&loop);
-    applier.reset();
-    writer.reset();
-    shm::TableWriter::destroy(opts.name);
-  }
+struct Fixture : testing::FileSourceFixture {
+  explicit Fixture(const std::string &name = "")
+      : FileSourceFixture("keys.yaml", false, "ek-file-source-test-" + name, 64) {}
   void write(const std::string &text) { testing::write_file(path, "keys:\n" + text); }
   // As edgekeyctl and most editors do: a new file renamed over the old.
   void replace(const std::string &text) { replace_file_atomically(path, "keys:\n" + text, 0640); }
@@ -74,12 +40,6 @@ struct Fixture {
   }
   // The last reload() read only the items that changed (and some did).
   bool spliced() const { return !infos.empty() && infos.back().find("read again") != std::string::npos; }
-  const KeyRecord *id(const std::string &k) const { return applier->find_id(k); }
-  bool in_table(unsigned h) const {
-    TokenHash t;
-    parse_record_hash(hash_n(h), t);
-    return writer->get(t).has_value();
-  }
 };
 
 TEST(FileSource, RereadsApplyWhatAFreshParseGives) {
@@ -227,7 +187,7 @@ TEST(FileSource, AFileReplacedWithAnEditInOnePlaceIsReadThereOnly) {
 
   // The file read last, written in place (through another link) before it
   // was replaced: its bytes are not what was applied, so the whole new file is read.
-  const std::string link = f.dir.file("old-link");
+  const std::string link = f.tmp.file("old-link");
   ASSERT_EQ(::link(f.path.c_str(), link.c_str()), 0);
   v.push_back(keyset_item("key_f", 6));
   testing::write_file(link, "keys:\n" + items(v));

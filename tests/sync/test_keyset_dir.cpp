@@ -7,6 +7,7 @@
 #include "sync/record/keyset_file.hpp"
 #include "sync/upstream/applier.hpp"
 #include "sync/upstream/file_source.hpp"
+#include "file_source_fixture.hpp"
 #include "sync_test_util.hpp"
 
 #include "shm/writer/hasher.hpp"
@@ -37,43 +38,9 @@ std::string filler(const std::string &prefix, unsigned first, unsigned n) {
   return s;
 }
 
-struct DirFixture {
-  testing::TempDir tmp;
-  std::string dir = tmp.file("keys.d");
-  shm::TableOptions opts;
-  std::unique_ptr<shm::TableWriter> writer;
-  std::unique_ptr<Applier> applier;
-  uv_loop_t loop;
-  std::unique_ptr<FileSource> source;
-  std::vector<std::string> warnings, infos;
-
-  explicit DirFixture(size_t capacity = 64) {
-    ::mkdir(dir.c_str(), 0755);
-    PolicySpec spec;
-    spec.permissions = {"agents:read"};
-    spec.roles = {{"viewer", {"agents:read"}}};
-    spec.region = "in-mum";
-    const Policy p = testing::compiled(spec);
-    opts.name = "ek-keyset-dir-test-" + std::to_string(getpid());
-    opts.capacity = capacity;
-    p.apply_to(opts);
-    shm::TableWriter::destroy(opts.name);
-    writer = std::make_unique<shm::TableWriter>(opts);
-    applier = std::make_unique<Applier>(*writer, p, nullptr);
-    uv_loop_init(&loop);
-    source = std::make_unique<FileSource>(&loop, dir, *applier, [this](Severity l, const std::string &m) {
-      (l >= Severity::Warn ? warnings : infos).push_back(m);
-    });
-  }
-  ~DirFixture() {
-    source->close();
-    uv_run(&loop, UV_RUN_NOWAIT);
-    source.reset();
-    uv_loop_close(&loop);
-    applier.reset();
-    writer.reset();
-    shm::TableWriter::destroy(opts.name);
-  }
+struct DirFixture : testing::FileSourceFixture {
+  const std::string &dir = path;
+  explicit DirFixture(size_t capacity = 64) : FileSourceFixture("keys.d", true, "ek-keyset-dir-test-", capacity) {}
   std::string part(const std::string &name) const { return dir + "/" + name; }
   // As edgekeyctl and most editors do: a new file renamed over the old.
   void put(const std::string &name, const std::string &items) {
@@ -83,12 +50,6 @@ struct DirFixture {
     infos.clear();
     warnings.clear();
     return source->reload();
-  }
-  const KeyRecord *id(const std::string &k) const { return applier->find_id(k); }
-  bool in_table(unsigned h) const {
-    TokenHash t;
-    parse_record_hash(hash_n(h), t);
-    return writer->get(t).has_value();
   }
   bool logged(const std::vector<std::string> &lines, const std::string &a, const std::string &b = "") const {
     for (const auto &l : lines)
