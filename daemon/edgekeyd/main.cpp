@@ -10,10 +10,13 @@
 #include <CLI/CLI.hpp>
 
 #include "shm/writer/table_writer.hpp"
+#include "sync/upstream/nats/nats_client.hpp"
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <string>
 
 int main(int argc, char **argv) {
   CLI::App app{"edgekeyd: keeps this host's shared API-key table in sync and answers validations on a Unix socket"};
@@ -58,11 +61,18 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
+  int rc = 1;
   try {
     edgekey::daemon::Daemon d(config_path, std::move(cfg));
-    return d.run();
+    rc = d.run();
   } catch (const std::exception &e) {
     edgekey::daemon::log(edgekey::daemon::Severity::Error, "edgekeyd cannot start: %s", e.what());
-    return 1;
   }
+  // The daemon destroyed every NATS connection and subscription; libnats's
+  // threads still free them (and their TLS contexts) after that. They must be
+  // done before exit runs OpenSSL's cleanup. Bounded: a connection still held
+  // is reported, not waited for.
+  const std::string held = edgekey::sync::nats_close_and_wait(std::chrono::seconds(2));
+  if (!held.empty()) edgekey::daemon::log(edgekey::daemon::Severity::Warn, "at exit: %s; exiting anyway", held.c_str());
+  return rc;
 }

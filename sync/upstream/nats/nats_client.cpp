@@ -3,8 +3,12 @@
 
 #include <algorithm>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <sstream>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
 #include <vector>
 
 namespace edgekey::sync {
@@ -17,7 +21,56 @@ std::string nats_error_text(natsStatus s) {
   return text;
 }
 
+std::string nats_close_and_wait(std::chrono::milliseconds timeout) {
+  // nats_CloseAndWait joins libnats's threads, each running the callbacks
+  // still queued first, and only then waits (bounded) for the last connection
+  // to be freed. The joins are not bounded (a callback that never returns
+  // would hold it for ever), so it runs on a thread of its own, given up on
+  // shortly after its own wait would have ended; that thread is no libnats
+  // thread, as the call requires.
+  const int64_t ms = std::max<int64_t>(1, timeout.count());  // 0 would wait for ever
+  auto result = std::make_shared<std::promise<natsStatus>>();
+  std::future<natsStatus> done = result->get_future();
+  try {
+    std::thread([result, ms] { result->set_value(nats_CloseAndWait(ms)); }).detach();
+  } catch (const std::system_error &e) {
+    return std::string("libnats not closed: no thread to close it on (") + e.what() + ")";
+  }
+  if (done.wait_for(std::chrono::milliseconds(ms + 250)) != std::future_status::ready)
+    return "libnats's threads did not finish within " + std::to_string(ms) + " ms (one is still in a callback)";
+  const natsStatus s = done.get();
+  if (s == NATS_OK || s == NATS_NOT_INITIALIZED) return "";
+  if (s == NATS_TIMEOUT)
+    return "libnats still held a connection after " + std::to_string(ms) +
+           " ms (a connection, subscription or JetStream context not destroyed, or a subscription's "
+           "delivery thread still in its callback)";
+  return std::string("libnats did not close: ") + natsStatus_GetText(s);
+}
+
 namespace {
+
+// The callbacks of every live NatsClient, by id (see nats_client.hpp). Never
+// destroyed: libnats's threads may call back while the process exits.
+struct CallbackTable {
+  std::mutex mu;
+  uintptr_t last_id = 0;
+  std::unordered_map<uintptr_t, NatsClient::Callbacks> live;
+};
+
+CallbackTable &callback_table() {
+  static auto *table = new CallbackTable;
+  return *table;
+}
+
+// Runs `call` on id's callbacks, if the client still has them, under the
+// table's mutex (so that detach() waits for it).
+template <class Call>
+void with_callbacks(void *id, Call call) {
+  CallbackTable &t = callback_table();
+  std::lock_guard<std::mutex> lock(t.mu);
+  auto it = t.live.find(reinterpret_cast<uintptr_t>(id));
+  if (it != t.live.end()) call(it->second);
+}
 
 struct OptionsDeleter {
   void operator()(natsOptions *o) const { natsOptions_Destroy(o); }
@@ -65,10 +118,23 @@ std::string connect_hint(const NatsOptions &o, bool tls, natsStatus s) {
 
 }  // namespace
 
-NatsClient::NatsClient(const NatsOptions &o, const std::string &client_name, Callbacks cb)
-    : hooks_(new Hooks{{}, std::move(cb)}) {
+NatsClient::NatsClient(const NatsOptions &o, const std::string &client_name, Callbacks cb) {
   for (const auto &s : o.servers) servers_ += (servers_.empty() ? "" : ", ") + s;
   if (o.servers.empty()) throw NatsError("upstream.nats.servers: no server given; list at least one nats:// URL");
+  {
+    CallbackTable &t = callback_table();
+    std::lock_guard<std::mutex> lock(t.mu);
+    id_ = ++t.last_id;
+    t.live.emplace(id_, std::move(cb));
+  }
+  // A constructor that throws runs no destructor: the entry goes here.
+  struct Detach {
+    NatsClient *c;
+    ~Detach() {
+      if (c) c->detach();
+    }
+  } on_throw{this};
+  void *const closure = reinterpret_cast<void *>(id_);
 
   natsOptions *raw = nullptr;
   check(natsOptions_Create(&raw), "NATS options");
@@ -106,14 +172,12 @@ NatsClient::NatsClient(const NatsOptions &o, const std::string &client_name, Cal
       check(natsOptions_LoadCertificatesChain(raw, o.tls.cert.c_str(), o.tls.key.c_str()),
             "upstream.nats.tls.cert/key " + o.tls.cert);
   }
-  check(natsOptions_SetDisconnectedCB(raw, &NatsClient::on_disconnected, hooks_), "NATS options");
-  check(natsOptions_SetReconnectedCB(raw, &NatsClient::on_reconnected, hooks_), "NATS options");
-  check(natsOptions_SetClosedCB(raw, &NatsClient::on_closed, hooks_), "NATS options");
-  check(natsOptions_SetErrorHandler(raw, &NatsClient::on_async_error, hooks_), "NATS options");
+  check(natsOptions_SetDisconnectedCB(raw, &NatsClient::on_disconnected, closure), "NATS options");
+  check(natsOptions_SetReconnectedCB(raw, &NatsClient::on_reconnected, closure), "NATS options");
+  check(natsOptions_SetErrorHandler(raw, &NatsClient::on_async_error, closure), "NATS options");
 
   natsStatus s = natsConnection_Connect(&nc_, raw);
   if (s != NATS_OK) {
-    delete hooks_;  // no connection: no callback will come
     throw NatsError("NATS servers " + servers_ + ": cannot connect (" + nats_error_text(s) + "); " +
                     connect_hint(o, o.tls.enabled() || tls_url, s));
   }
@@ -139,11 +203,13 @@ NatsClient::NatsClient(const NatsOptions &o, const std::string &client_name, Cal
     jsCtx_Destroy(js_region_);
     throw;
   }
+  on_throw.c = nullptr;
 }
 
 void NatsClient::detach() {
-  std::lock_guard<std::mutex> lock(hooks_->mu);
-  hooks_->cb = {};
+  CallbackTable &t = callback_table();
+  std::lock_guard<std::mutex> lock(t.mu);
+  t.live.erase(id_);
 }
 
 NatsClient::~NatsClient() {
@@ -162,24 +228,22 @@ bool NatsClient::ping(int64_t timeout_ms) const {
   return connected() && natsConnection_FlushTimeout(nc_, timeout_ms) == NATS_OK;
 }
 
-void NatsClient::on_disconnected(natsConnection *, void *hooks) {
-  auto *h = static_cast<Hooks *>(hooks);
-  std::lock_guard<std::mutex> lock(h->mu);
-  if (h->cb.on_state) h->cb.on_state(false);
+void NatsClient::on_disconnected(natsConnection *, void *id) {
+  with_callbacks(id, [](Callbacks &cb) {
+    if (cb.on_state) cb.on_state(false);
+  });
 }
 
-void NatsClient::on_reconnected(natsConnection *, void *hooks) {
-  auto *h = static_cast<Hooks *>(hooks);
-  std::lock_guard<std::mutex> lock(h->mu);
-  if (h->cb.on_state) h->cb.on_state(true);
+void NatsClient::on_reconnected(natsConnection *, void *id) {
+  with_callbacks(id, [](Callbacks &cb) {
+    if (cb.on_state) cb.on_state(true);
+  });
 }
 
-void NatsClient::on_closed(natsConnection *, void *hooks) { delete static_cast<Hooks *>(hooks); }
-
-void NatsClient::on_async_error(natsConnection *, natsSubscription *, natsStatus s, void *hooks) {
-  auto *h = static_cast<Hooks *>(hooks);
-  std::lock_guard<std::mutex> lock(h->mu);
-  if (h->cb.on_error) h->cb.on_error(natsStatus_GetText(s));
+void NatsClient::on_async_error(natsConnection *, natsSubscription *, natsStatus s, void *id) {
+  with_callbacks(id, [s](Callbacks &cb) {
+    if (cb.on_error) cb.on_error(natsStatus_GetText(s));
+  });
 }
 
 }  // namespace edgekey::sync

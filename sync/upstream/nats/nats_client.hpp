@@ -11,6 +11,8 @@
 
 #include <nats/nats.h>
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -27,6 +29,18 @@ struct NatsError : std::runtime_error {
 
 // "<status text>: <libnats's last error detail>" for a failed call.
 std::string nats_error_text(natsStatus s);
+
+// At process exit, once every connection, subscription and JetStream context
+// is destroyed: stops libnats's own threads and waits, about `timeout` at
+// most (never longer, whatever holds them), for them to release the last
+// connection. That release frees the connection and its TLS context on
+// libnats's async-callback or delivery thread, after natsConnection_Destroy
+// has returned; without this wait it can run while exit runs OPENSSL_cleanup
+// (a crash at exit). "" when done or when libnats never started; otherwise
+// what still holds the library (a connection or subscription not destroyed,
+// a callback that does not return), whose threads then run on through exit.
+// No libnats call may follow: it would open the library again.
+std::string nats_close_and_wait(std::chrono::milliseconds timeout);
 
 class NatsClient {
  public:
@@ -58,21 +72,19 @@ class NatsClient {
   const std::string &servers() const { return servers_; }
 
  private:
-  // libnats calls back on its own thread, possibly after the destructor has
-  // returned (the disconnect of Close is delivered late). The hooks are
-  // therefore owned by that thread's closure: the destructor only detaches
-  // them (under the mutex), the connection's closed callback frees them.
-  struct Hooks {
-    std::mutex mu;
-    Callbacks cb;
-  };
+  // libnats calls back on its async-callback thread, possibly after the
+  // destructor has returned, and not always last with the closed callback: an
+  // error queued after it (an ordered consumer's failed re-creation) still
+  // comes. So the closure is no pointer to free but this client's id, looked
+  // up in a process-wide table under its mutex; detach() erases the entry
+  // (waiting for a callback in progress), after which a late callback finds
+  // nothing and does nothing.
   void detach();
-  static void on_disconnected(natsConnection *, void *hooks);
-  static void on_reconnected(natsConnection *, void *hooks);
-  static void on_closed(natsConnection *, void *hooks);
-  static void on_async_error(natsConnection *, natsSubscription *, natsStatus, void *hooks);
+  static void on_disconnected(natsConnection *, void *id);
+  static void on_reconnected(natsConnection *, void *id);
+  static void on_async_error(natsConnection *, natsSubscription *, natsStatus, void *id);
 
-  Hooks *hooks_;
+  uintptr_t id_;
   std::string servers_;
   natsConnection *nc_ = nullptr;
   jsCtx *js_region_ = nullptr;
