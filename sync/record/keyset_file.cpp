@@ -246,8 +246,11 @@ bool parse_fast_ranges(std::string_view text, std::string_view source, size_t fi
   auto read = [&](ItemRange &r) {
     try {
       const int from_line = line + int(std::count(text.data() + first, text.data() + r.from, '\n'));
-      r.out.records.reserve((r.to - r.from) / 200);  // a record in the layout edgekeyctl writes: >= 250 bytes
-      r.out.record_lines.reserve((r.to - r.from) / 200);
+      // A record in the layout edgekeyctl writes: >= 250 bytes. The first
+      // range's vectors take the others' records after it: room for all.
+      const size_t room = (&r == &parts[0] ? text.size() - r.from : r.to - r.from) / 200;
+      r.out.records.reserve(room);
+      r.out.record_lines.reserve(room);
       KeysetVisitor v;
       v.reject = [&](KeysetRejection &&rj) { r.out.rejected.push_back(std::move(rj)); };
       r.fast = stream_fast_items(text, r.from, r.to, dash, from_line, source, v,
@@ -273,11 +276,14 @@ bool parse_fast_ranges(std::string_view text, std::string_view source, size_t fi
     if (r.error) std::rethrow_exception(r.error);
   for (auto &r : parts)
     if (!r.fast) return false;
+  if (parts.empty()) return true;
   size_t n = 0;
   for (auto &r : parts) n += r.out.records.size();
+  out = std::move(parts[0].out);  // then the other ranges' records after its own
   out.records.reserve(n);
   out.record_lines.reserve(n);
-  for (auto &r : parts) {
+  for (size_t k = 1; k < parts.size(); ++k) {
+    ItemRange &r = parts[k];
     out.records.append(std::move(r.out.records));
     out.record_lines.insert(out.record_lines.end(), r.out.record_lines.begin(), r.out.record_lines.end());
     std::move(r.out.rejected.begin(), r.out.rejected.end(), std::back_inserter(out.rejected));
