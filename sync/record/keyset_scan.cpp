@@ -2,6 +2,7 @@
 // form the full YAML parser reads and this one leaves to it.
 #include "sync/record/keyset_scan.hpp"
 
+#include <array>
 #include <charconv>
 #include <cstdint>
 #include <cstring>
@@ -24,7 +25,16 @@ bool indicator(char c) {
   }
 }
 
-bool ctl_byte(unsigned char c) { return c < 0x20 || c == 0x7f; }
+constexpr bool ctl_byte(unsigned char c) { return c < 0x20 || c == 0x7f; }
+
+// The bytes plain() must look at (a control byte, or one that may end or
+// break a plain scalar); every other byte just extends it.
+constexpr std::array<bool, 256> kPlainSpecial = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) t[c] = ctl_byte(static_cast<unsigned char>(c));
+  for (unsigned char c : std::string_view(" :,[]{}")) t[c] = true;
+  return t;
+}();
 
 bool null_word(std::string_view s) { return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL"; }
 
@@ -160,6 +170,10 @@ struct Line {
     const char *last = p;  // just after the last non-space
     for (; p < e; ++p) {
       const char c = *p;
+      if (!kPlainSpecial[static_cast<unsigned char>(c)]) {
+        last = p + 1;
+        continue;
+      }
       if (ctl_byte(static_cast<unsigned char>(c))) return false;
       if (c == ' ') {
         if (p + 1 < e && p[1] == '#') break;  // a comment
@@ -421,11 +435,13 @@ bool text_kind(const RawValue &v) { return v.kind == Kind::String || v.kind == K
 bool lower_hash(std::string_view h) {
   const size_t colon = h.find(':');
   if (colon == std::string_view::npos || h.size() - colon - 1 != 64) return false;
-  for (size_t i = colon + 1; i < h.size(); ++i) {
-    const char c = h[i];
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  const char *x = h.data() + colon + 1;
+  bool bad = false;  // no early exit: the 64 checks vectorise
+  for (size_t i = 0; i < 64; ++i) {
+    const unsigned char c = static_cast<unsigned char>(x[i]);
+    bad |= unsigned(c - '0') > 9 && unsigned(c - 'a') > 5;
   }
-  return true;
+  return !bad;
 }
 
 // simple_record's readers, one per member type (record_fields.hpp): the
