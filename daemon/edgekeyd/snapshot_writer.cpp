@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
+#include <malloc.h>
 #include <utility>
 
 namespace edgekey::daemon {
@@ -19,7 +20,7 @@ void SnapshotWriter::start(std::string path, sync::Snapshot s) {
   errno_ = 0;
   path_ = path;
   unwritten_since_ms_ = 0;
-  thread_ = std::thread([this, path = std::move(path), s = std::move(s)] {
+  thread_ = std::thread([this, path = std::move(path), s = std::move(s)]() mutable {
     const auto t0 = std::chrono::steady_clock::now();
     try {
       sync::save_snapshot(path, s);
@@ -29,6 +30,11 @@ void SnapshotWriter::start(std::string path, sync::Snapshot s) {
     } catch (const std::exception &e) {
       error_ = e.what();
     }
+    // The copy of the records goes back to the system now: this thread's
+    // malloc arena may be one whose long-lived blocks (another thread's
+    // index) keep it from shrinking by itself, and edgekeyd stays flat.
+    { const sync::Snapshot done = std::move(s); }
+    malloc_trim(0);
     took_ms_ = uint64_t(
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
     done_.store(true, std::memory_order_release);
