@@ -2,6 +2,7 @@
 #include "sync/record/keyset_edit.hpp"
 
 #include "sync/record/atomic_file.hpp"
+#include "sync/record/side_task.hpp"
 
 #include <algorithm>
 #include <array>
@@ -9,7 +10,6 @@
 #include <exception>
 #include <iterator>
 #include <system_error>
-#include <thread>
 
 namespace edgekey::sync {
 namespace {
@@ -92,20 +92,25 @@ bool KeysetEditor::scan(std::string_view text, std::string_view source) {
   };
   std::vector<KeysetIndexEntry> second;
   bool second_ok = true;
-  std::thread other;
-  if (mid < text.size()) other = std::thread([&] { second_ok = part(mid, text.size(), second); });
-  bool ok = part(first, mid, entries_);
-  if (other.joinable()) other.join();
+  bool ok;
+  {
+    SideTask other([&] { second_ok = mid == text.size() || part(mid, text.size(), second); });
+    ok = part(first, mid, entries_);
+    other.wait();
+  }
   ok = ok && second_ok && !entries_.empty();
   if (ok) {
     entries_.insert(entries_.end(), second.begin(), second.end());
     second = {};
     // The ids sorted here, the hashes beside: no two alike on 64 bits.
     bool hashes_repeat = false;
-    other = std::thread([&] { hashes_repeat = has_repeats(entries_, [](const KeysetIndexEntry &e) { return e.hash_head; }); });
-    std::vector<KeysetIndexEntry> sorted = entries_;
-    std::sort(sorted.begin(), sorted.end(), [](const auto &a, const auto &b) { return by_id_key(a, b); });
-    other.join();
+    std::vector<KeysetIndexEntry> sorted;
+    {
+      SideTask other([&] { hashes_repeat = has_repeats(entries_, [](const KeysetIndexEntry &e) { return e.hash_head; }); });
+      sorted = entries_;
+      std::sort(sorted.begin(), sorted.end(), [](const auto &a, const auto &b) { return by_id_key(a, b); });
+      other.wait();
+    }
     const bool ids_repeat = std::adjacent_find(sorted.begin(), sorted.end(), [](const auto &a, const auto &b) {
                               return a.id_key == b.id_key;
                             }) != sorted.end();
@@ -311,19 +316,7 @@ KeysetIndex KeysetEditor::write(const std::string &path, const std::vector<KeyRe
     }
     for (; f != fresh.end(); ++f) *out++ = *f;
   };
-  std::exception_ptr index_error;
-  std::thread indexer;
-  try {
-    indexer = std::thread([&] {
-      try {
-        make_index();
-      } catch (...) {
-        index_error = std::current_exception();
-      }
-    });
-  } catch (const std::system_error &) {
-    make_index();  // no thread to be had: made here
-  }
+  SideTask indexer(make_index);
   // What changed, for edgekeyd: the bytes before the first replaced item
   // (or, with only appends, all the old ones) and after the last are kept.
   KeysetSpliceNote note;
@@ -332,24 +325,18 @@ KeysetIndex KeysetEditor::write(const std::string &path, const std::vector<KeyRe
     note.prefix = replaced.empty() ? text_.size() : entries_[replaced.front().entry].begin;
     note.suffix = !appended.empty() || replaced.empty() ? 0 : text_.size() - entries_[replaced.back().entry].end;
   }
-  try {
-    next.stamp = replace_file_copying(path, [&](FileAppender &out) {
-      for (const Piece &p : pieces) {
-        if (!p.own.empty()) out.append(p.own);
-        else if (p.end > p.begin && src_fd >= 0) out.copy(src_fd, p.begin, p.end - p.begin);
-        else if (p.end > p.begin) out.append(text_.substr(p.begin, p.end - p.begin));
-      }
-    }, 0640, [&](const FileStamp &after) {
-      if (!before) return;
-      note.after = after;
-      save_keyset_note(keyset_note_path(path), note, path);
-    });
-  } catch (...) {
-    if (indexer.joinable()) indexer.join();
-    throw;
-  }
-  if (indexer.joinable()) indexer.join();
-  if (index_error) std::rethrow_exception(index_error);  // the file is written; the caller keeps no index
+  next.stamp = replace_file_copying(path, [&](FileAppender &out) {
+    for (const Piece &p : pieces) {
+      if (!p.own.empty()) out.append(p.own);
+      else if (p.end > p.begin && src_fd >= 0) out.copy(src_fd, p.begin, p.end - p.begin);
+      else if (p.end > p.begin) out.append(text_.substr(p.begin, p.end - p.begin));
+    }
+  }, 0640, [&](const FileStamp &after) {
+    if (!before) return;
+    note.after = after;
+    save_keyset_note(keyset_note_path(path), note, path);
+  });
+  indexer.wait();  // its exception: the file is written; the caller keeps no index
   return next;
 }
 

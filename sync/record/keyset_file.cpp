@@ -4,12 +4,14 @@
 #include "sync/record/atomic_file.hpp"
 #include "sync/record/keyset_scan.hpp"
 #include "sync/record/record_fields.hpp"
+#include "sync/record/side_task.hpp"
 
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/mman.h>
@@ -226,7 +228,6 @@ struct ItemRange {
   size_t from = 0, to = 0;
   KeysetParse out;
   bool fast = false;
-  std::exception_ptr error;  // std::bad_alloc in a worker, thrown again by the caller
 };
 
 // The fast reader over the items from `first` (line `line`) on, in up to
@@ -240,40 +241,30 @@ bool parse_fast_ranges(std::string_view text, std::string_view source, size_t fi
   for (size_t k = 0, from = first; k < ranges && from < text.size(); ++k) {
     const size_t to = k + 1 == ranges ? text.size()
                                       : next_item_line(text, first + (text.size() - first) * (k + 1) / ranges, dash);
-    if (to > from) parts.push_back(ItemRange{from, to, {}, false, {}});
+    if (to > from) parts.push_back(ItemRange{from, to, {}, false});
     from = to;
   }
   auto read = [&](ItemRange &r) {
-    try {
-      const int from_line = line + int(std::count(text.data() + first, text.data() + r.from, '\n'));
-      // A record in the layout edgekeyctl writes: >= 250 bytes. The first
-      // range's vectors take the others' records after it: room for all.
-      const size_t room = (&r == &parts[0] ? text.size() - r.from : r.to - r.from) / 200;
-      r.out.records.reserve(room);
-      r.out.record_lines.reserve(room);
-      KeysetVisitor v;
-      v.reject = [&](KeysetRejection &&rj) { r.out.rejected.push_back(std::move(rj)); };
-      r.fast = stream_fast_items(text, r.from, r.to, dash, from_line, source, v,
-                                 [&](ValidRecord &&rec, int at, const ScanItem *) {
-                                   r.out.records.push_back(std::move(rec));
-                                   r.out.record_lines.push_back(at);
-                                 });
-    } catch (...) {
-      r.error = std::current_exception();
-    }
+    const int from_line = line + int(std::count(text.data() + first, text.data() + r.from, '\n'));
+    // A record in the layout edgekeyctl writes: >= 250 bytes. The first
+    // range's vectors take the others' records after it: room for all.
+    const size_t room = (&r == &parts[0] ? text.size() - r.from : r.to - r.from) / 200;
+    r.out.records.reserve(room);
+    r.out.record_lines.reserve(room);
+    KeysetVisitor v;
+    v.reject = [&](KeysetRejection &&rj) { r.out.rejected.push_back(std::move(rj)); };
+    r.fast = stream_fast_items(text, r.from, r.to, dash, from_line, source, v,
+                               [&](ValidRecord &&rec, int at, const ScanItem *) {
+                                 r.out.records.push_back(std::move(rec));
+                                 r.out.record_lines.push_back(at);
+                               });
   };
-  std::vector<std::thread> workers;
-  for (size_t k = 1; k < parts.size(); ++k) {
-    try {
-      workers.emplace_back(read, std::ref(parts[k]));
-    } catch (const std::system_error &) {  // no thread: read it here
-      read(parts[k]);
-    }
+  {
+    std::deque<SideTask> others;  // a deque: a SideTask never moves
+    for (size_t k = 1; k < parts.size(); ++k) others.emplace_back([&, k] { read(parts[k]); });
+    if (!parts.empty()) read(parts[0]);
+    for (auto &o : others) o.wait();  // std::bad_alloc in a worker, thrown again here
   }
-  if (!parts.empty()) read(parts[0]);
-  for (auto &w : workers) w.join();
-  for (auto &r : parts)
-    if (r.error) std::rethrow_exception(r.error);
   for (auto &r : parts)
     if (!r.fast) return false;
   if (parts.empty()) return true;

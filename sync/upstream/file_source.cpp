@@ -3,6 +3,7 @@
 #include "sync/record/keyset_dir.hpp"
 #include "sync/record/keyset_file.hpp"
 #include "sync/record/keyset_index.hpp"
+#include "sync/record/side_task.hpp"
 #include "sync/upstream/prepared_load.hpp"
 
 #include <algorithm>
@@ -142,12 +143,7 @@ bool FileSource::load_all(const MappedFile &f, uint64_t revision) {
   bool paired = false;
   const bool clean = p.rejected.empty();
   const std::vector<TokenHash> hashes = p.records.hashes();
-  auto pair = [&] { paired = pair_items(text, hashes, clean, first_item, dash); };
-  std::thread pairing;
-  try {
-    pairing = std::thread(pair);
-  } catch (const std::system_error &) {  // no thread: paired below, on this one
-  }
+  SideTask pairing([&] { paired = pair_items(text, hashes, clean, first_item, dash); });
   const size_t n = p.records.size();
   PreparedLoad prep = prepare_load(std::move(p.records), applier_.resolver());
   refused_.clear();
@@ -156,10 +152,13 @@ bool FileSource::load_all(const MappedFile &f, uint64_t revision) {
     if (parse_record_hash(r.hash, h)) refused_[h] = r;
   }
   applier_.load_prepared(std::move(prep), revision);
-  if (pairing.joinable())
-    pairing.join();
-  else
-    pair();
+  try {
+    pairing.wait();
+  } catch (const std::exception &e) {  // the table is loaded; the next read decodes every item again
+    paired = false;
+    seen_.clear();
+    log_(Severity::Warn, "keyset " + path_ + ": no index of its items for the next read (" + e.what() + ")");
+  }
   loaded_ = true;
   keep(f, paired && refused_.empty() && n > 0, first_item, dash);
   log_(Severity::Info, "keyset " + path_ + ": loaded " + std::to_string(applier_.size()) + " keys");

@@ -4,6 +4,7 @@
 #include "sync/record/keyset_dir.hpp"
 #include "sync/record/keyset_file.hpp"
 #include "sync/record/keyset_index.hpp"
+#include "sync/record/side_task.hpp"
 #include "sync/upstream/file_source.hpp"
 #include "sync/upstream/prepared_load.hpp"
 
@@ -11,7 +12,6 @@
 #include <atomic>
 #include <malloc.h>
 #include <sys/stat.h>
-#include <thread>
 
 namespace edgekey::sync {
 
@@ -134,9 +134,9 @@ bool FileSource::load_dir(uint64_t revision) {
     }
   };
   {
-    std::thread other(work);
+    SideTask other(work);
     work();
-    other.join();
+    other.wait();
   }
   // Ids repeated across parts (the first in name order stays): every id's
   // 64-bit key sorted with its place, then equal keys compared in full.
