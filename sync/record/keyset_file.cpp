@@ -196,16 +196,31 @@ bool stream_fast_items(std::string_view text, size_t from, size_t to, size_t das
   return supported && decoded;
 }
 
+// Where the fast reader starts in a whole text: the first item (its offset,
+// line and dash column), or no items at all (`keys:` empty or null).
+struct ItemsHead {
+  bool items = false;
+  size_t first = 0, dash = 0;
+  int line = 1;
+};
+
+// False = the head is outside the fast reader's subset.
+bool items_head(std::string_view text, ItemsHead &h) {
+  KeysetShape shape;
+  h.first = scan_detail::scan_head(text, shape, &h.line);
+  if (h.first == std::string_view::npos) return false;
+  h.items = shape.keys == KeysetShape::Keys::Block;
+  h.dash = shape.dash_column;
+  return true;
+}
+
 // The fast reader over the whole text.
 template <class OnRecord>
 bool stream_fast(std::string_view text, std::string_view source, const KeysetVisitor &v, OnRecord &&on_record) {
-  KeysetShape shape;
-  int line = 1;
-  const size_t first = scan_detail::scan_head(text, shape, &line);
-  if (first == std::string_view::npos) return false;
-  if (shape.keys != KeysetShape::Keys::Block) return true;
-  return stream_fast_items(text, first, text.size(), shape.dash_column, line, source, v,
-                           std::forward<OnRecord>(on_record));
+  ItemsHead h;
+  if (!items_head(text, h)) return false;
+  if (!h.items) return true;
+  return stream_fast_items(text, h.first, text.size(), h.dash, h.line, source, v, std::forward<OnRecord>(on_record));
 }
 
 // The start of the first item line at or after `pos` (an item line: `dash`
@@ -366,12 +381,10 @@ KeysetParse parse_keyset_yaml(std::string_view text, std::string_view source) {
 
 KeysetParse parse_keyset_yaml_ranges(std::string_view text, std::string_view source, size_t ranges) {
   KeysetParse out;
-  KeysetShape shape;
-  int line = 1;
-  const size_t first = scan_detail::scan_head(text, shape, &line);
-  if (first == std::string_view::npos) return parse_keyset_yaml_full(text, source);
-  if (shape.keys != KeysetShape::Keys::Block) return out;
-  if (!parse_fast_ranges(text, source, first, shape.dash_column, line, std::max<size_t>(ranges, 1), out))
+  ItemsHead h;
+  if (!items_head(text, h)) return parse_keyset_yaml_full(text, source);
+  if (!h.items) return out;
+  if (!parse_fast_ranges(text, source, h.first, h.dash, h.line, std::max<size_t>(ranges, 1), out))
     return parse_keyset_yaml_full(text, source);
   if (maybe_duplicates(out)) reject_duplicates(source, out);
   return out;
