@@ -9,6 +9,7 @@
 #include <cstring>
 #include <exception>
 #include <iterator>
+#include <optional>
 #include <system_error>
 
 namespace edgekey::sync {
@@ -94,9 +95,10 @@ bool KeysetEditor::scan(std::string_view text, std::string_view source) {
   bool second_ok = true;
   bool ok;
   {
-    SideTask other([&] { second_ok = mid == text.size() || part(mid, text.size(), second); });
+    std::optional<SideTask> other;  // a second half only for a text large enough to split
+    if (mid < text.size()) other.emplace([&] { second_ok = part(mid, text.size(), second); });
     ok = part(first, mid, entries_);
-    other.wait();
+    if (other) other->wait();
   }
   ok = ok && second_ok && !entries_.empty();
   if (ok) {
