@@ -22,6 +22,7 @@ namespace edgekey::sync {
 
 namespace {
 constexpr uint64_t kDebounceMs = 20;  // an editor's or edgekeyctl's burst of events
+constexpr uint64_t kRetryMs = 1000;   // after a read cut short (reload)
 
 template <class H>
 void close_and_free(H *&h) {
@@ -104,7 +105,26 @@ bool FileSource::start() {
 }
 
 bool FileSource::reload() {
-  if (is_dir_) return reload_dir();
+  try {
+    return is_dir_ ? reload_dir() : reload_file();
+  } catch (const std::exception &e) {
+    // What this source knows of the file (seen_, the kept file, a
+    // directory's owners) may be half updated: forgotten, so that the next
+    // read is a whole load.
+    loaded_ = healthy_ = kept_clean_ = false;
+    seen_.clear();
+    if (debounce_) uv_timer_start(debounce_, on_timer, kRetryMs, 0);
+    try {
+      log_(Severity::Error, std::string("keyset ") + (is_dir_ ? "directory " : "") + path_ + ": not read (" +
+                                e.what() + "); the table keeps its keys; reading it again in " +
+                                std::to_string(kRetryMs / 1000) + " s");
+    } catch (const std::exception &) {  // no memory to say so: retried all the same
+    }
+    return false;
+  }
+}
+
+bool FileSource::reload_file() {
   bool ok;
   {
     MappedFile f(path_);

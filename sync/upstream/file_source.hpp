@@ -85,7 +85,9 @@ class FileSource {
   // snapshot; watching starts anyway, so a fixed file is picked up).
   bool start();
   // Re-reads now (SIGHUP). True when the file was read (a directory: every
-  // changed part was).
+  // changed part was). Never throws: a read cut short (std::bad_alloc)
+  // keeps the table's keys, is logged, and is tried again in a second as a
+  // whole load (which replaces every key, so nothing half-applied stays).
   bool reload();
   // Stops watching; handles close on the loop's next turn.
   void close();
@@ -98,6 +100,7 @@ class FileSource {
  private:
   static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status);
   static void on_timer(uv_timer_t *t);
+  bool reload_file();
   // The first read: the whole file as one snapshot.
   bool load_all(const MappedFile &f, uint64_t revision);
   // Later reads: only what differs from the Applier's store.

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include <memory>
+#include <new>
 #include <string>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,6 +30,9 @@ struct FileSourceFixture {
   uv_loop_t loop;
   std::unique_ptr<FileSource> source;
   std::vector<std::string> warnings, infos;
+  // A log line holding this text throws std::bad_alloc from inside the read
+  // that logs it (a read cut short); empty = never.
+  std::string fail_at;
 
   // `table` is the table's name before this process's pid; `directory`
   // makes `name` a keyset directory.
@@ -48,6 +52,7 @@ struct FileSourceFixture {
     applier = std::make_unique<Applier>(*writer, p, nullptr);
     uv_loop_init(&loop);
     source = std::make_unique<FileSource>(&loop, path, *applier, [this](Severity l, const std::string &m) {
+      if (!fail_at.empty() && m.find(fail_at) != std::string::npos) throw std::bad_alloc();
       (l >= Severity::Warn ? warnings : infos).push_back(m);
     });
   }

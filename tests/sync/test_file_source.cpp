@@ -115,6 +115,56 @@ std::string items(const std::vector<std::string> &v) {
   return s;
 }
 
+// A read cut short (std::bad_alloc inside it) reaches neither the loop nor
+// the process: it is logged, and a second later, with no further change to
+// the file, the file is read again as a whole load, which leaves the table
+// as the file says.
+TEST(FileSource, AReadCutShortIsReadAgainWhole) {
+  Fixture f("cut");
+  f.write(keyset_item("key_a", 1) + keyset_item("key_b", 2));
+  ASSERT_TRUE(f.source->start());
+  ASSERT_EQ(f.applier->size(), 2u);
+  // The loop runs until `done` or for at most 5 s.
+  uv_timer_t guard;
+  uv_timer_init(&f.loop, &guard);
+  auto run_until = [&](auto done) {
+    uv_timer_start(&guard, [](uv_timer_t *t) { uv_stop(t->loop); }, 5000, 0);
+    while (!done() && uv_run(&f.loop, UV_RUN_ONCE) != 0 && uv_is_active(reinterpret_cast<uv_handle_t *>(&guard))) {
+    }
+    uv_timer_stop(&guard);
+    return done();
+  };
+  auto cut_short = [&] {
+    for (const auto &w : f.warnings)
+      if (w.find("not read (std::bad_alloc); the table keeps its keys; reading it again in 1 s") != std::string::npos)
+        return true;
+    return false;
+  };
+
+  // b gone, c new, and a bad record: the read the change starts fails where
+  // it logs that record's warning.
+  f.fail_at = "(skipped)";
+  f.write(keyset_item("key_a", 1) + keyset_item("key_c", 3) + keyset_item("key_e", 5, "    type: admin\n"));
+  EXPECT_TRUE(run_until(cut_short)) << "no read was cut short";
+  EXPECT_FALSE(f.source->healthy());
+
+  // Memory back; the file unchanged since: the retry reads it whole.
+  f.fail_at.clear();
+  f.warnings.clear();
+  f.infos.clear();
+  EXPECT_TRUE(run_until([&] { return f.source->healthy(); })) << "not read again";
+  uv_close(reinterpret_cast<uv_handle_t *>(&guard), nullptr);
+  uv_run(&f.loop, UV_RUN_NOWAIT);
+  EXPECT_EQ(f.applier->size(), 2u);
+  EXPECT_TRUE(f.in_table(1));
+  EXPECT_FALSE(f.in_table(2));
+  EXPECT_TRUE(f.in_table(3));
+  ASSERT_EQ(f.warnings.size(), 1u);
+  EXPECT_NE(f.warnings[0].find("key key_e"), std::string::npos) << f.warnings[0];
+  ASSERT_FALSE(f.infos.empty());
+  EXPECT_NE(f.infos.back().find(": loaded 2 keys"), std::string::npos) << f.infos.back();
+}
+
 TEST(FileSource, AFileReplacedWithAnEditInOnePlaceIsReadThereOnly) {
   Fixture f;
   std::vector<std::string> v = {keyset_item("key_a", 1), keyset_item("key_b", 2), keyset_item("key_c", 3), keyset_item("key_d", 4)};
