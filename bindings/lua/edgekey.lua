@@ -118,6 +118,8 @@ function _M.open(table_name)
     json_buf = nil,  -- made on the first deny()/json()
     -- the last answer with a key and its fields as strings (result_of)
     last = { res = ffi.new("ek_result") },
+    -- access()'s last answer and the read-only table made of it (answer_of)
+    shared = { res = ffi.new("ek_result") },
   }, Validator)
 end
 
@@ -157,6 +159,25 @@ local function result_of(v)
   return { status = status, code = code, key_id = last.key_id,
            workspace = last.workspace, role = last.role,
            type = type_names[res.type], env = env_names[res.env], expires_at = last.expires_at }
+end
+
+-- access()'s answer as a table: one read-only table per distinct answer
+-- (an ek_result byte for byte), given again while the answers repeat, so a
+-- request with the last one's answer allocates nothing (no garbage for
+-- LuaJIT's collector: ~4% of nginx's instructions per request). Writing to
+-- it raises an error: another request may hold the same table.
+local function read_only(_, field)
+  error("edgekey: the answer of edgekey.access() is read-only (it is shared by requests with the same answer); "
+        .. "copy what you change instead of setting r." .. tostring(field), 2)
+end
+
+local function answer_of(v)
+  local a = v.shared
+  if a.r and libc.memcmp(v.res, a.res, RESULT_SIZE) == 0 then return a.r end
+  local r = result_of(v)
+  ffi.copy(a.res, v.res, RESULT_SIZE)
+  a.r = setmetatable({}, { __index = r, __newindex = read_only, __metatable = false })
+  return a.r
 end
 
 -- Validates `authorization` (the raw header value, "Bearer ...", or the bare
@@ -226,7 +247,8 @@ end
 --   local r = require("edgekey").access("edgekey-in-mum", { permission = "chat:write" })
 -- validates the request's Authorization with opts.permission, opts.env,
 -- opts.client_ip (default ngx.var.remote_addr) and its Origin header; a
--- refusal is answered (deny) and ends the request, a 200 is returned.
+-- refusal is answered (deny) and ends the request, a 200 is returned: a
+-- read-only table (read its fields by name; see answer_of).
 -- The worker's validator of each table is opened on first use; while that
 -- fails, requests get 503 keyset_unavailable and it is tried again at most
 -- once a second (the reason logged once per change, never a token).
@@ -402,7 +424,7 @@ function _M.access(table_name, opts)
     remote = var.remote_addr
     check(v, auth, perm, remote, origin, env)
   end
-  local r = result_of(v)
+  local r = answer_of(v)
   if r.status ~= 200 then return v:deny(r) end
   if rq then
     k.rq, k.start, k.name, k.auth, k.auth_len = rq, start, table_name, auth_id, auth_len

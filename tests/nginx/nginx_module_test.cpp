@@ -86,6 +86,14 @@ std::string http_conf(const std::string &table, int api_port) {
   c += "    location /l/swap { access_by_lua_block { edgekey_pass(nil)\n"
        "      ngx.req.set_header(\"Authorization\", ngx.var.http_x_test_next_authorization) }\n"
        "      try_files $uri /l/landed$uri; }\n";
+  // Writes to edgekey.access's answer, then tells the API whose it is and
+  // how the write went (in X-Edgekey-Code).
+  c += "    location /l/readonly { access_by_lua_block {\n"
+       "      local r = edgekey.access(\"" + table + "\")\n"
+       "      local ok, err = pcall(function() r.key_id = \"key_someone_else\" end)\n"
+       "      local set = ngx.req.set_header\n"
+       "      set(\"X-Edgekey-Key-Id\", r.key_id); set(\"X-Edgekey-Role\", r.role)\n"
+       "      set(\"X-Edgekey-Code\", ok and \"written\" or err) } " + api + " }\n";
   c += "  }\n";
   return c;
 }
@@ -377,6 +385,19 @@ TEST_F(NginxEdgekey, ACorruptTableIs503AndLoggedOnce) {
   EXPECT_LE(count_of(log, "edgekey: cannot open table \"" + corrupt_table() + "\""), 2u)  // missing, then not a table
       << log;
   EXPECT_EQ(count_of(log, "[alert]"), 0u) << "a worker died:\n" << log;
+}
+
+// edgekey.access gives requests with the same answer the same table, so
+// the table is read-only: a write raises an error and changes nothing that
+// this request or the next one reads.
+TEST_F(NginxEdgekey, LuaAccessAnswerIsReadOnly) {
+  for (const MintedKey *k : {&dev, &dev, &analyst, &dev}) {
+    HttpResponse r = get("/l/readonly", {bearer(*k)});
+    ASSERT_EQ(r.status, 200) << r.body << "\nnginx log:\n" << nginx->error_log();
+    expect_api_saw(r, {{"key_id", k->record.id}, {"role", k->record.role}});
+    EXPECT_NE(json_of(r).value("code", "").find("the answer of edgekey.access() is read-only"), std::string::npos)
+        << r.body;
+  }
 }
 
 TEST_F(NginxEdgekey, EdgekeyOffInAnInnerLocationLetsRequestsThrough) {
