@@ -7,10 +7,8 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
-#include <exception>
 #include <iterator>
 #include <optional>
-#include <system_error>
 
 namespace edgekey::sync {
 namespace {

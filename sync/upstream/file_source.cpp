@@ -13,7 +13,6 @@
 #include <malloc.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <system_error>
 #include <thread>
 #include <unistd.h>
 #include <unordered_map>
