@@ -1,6 +1,7 @@
 #include "daemon/edgekeyd/daemon.hpp"
 
 #include "daemon/edgekeyd/log.hpp"
+#include "sync/upstream/failure_text.hpp"
 #include "sync/upstream/snapshot.hpp"
 
 #include <csignal>
@@ -46,7 +47,15 @@ Daemon::~Daemon() {
 
 int Daemon::run() {
   start();
-  uv_run(&loop_, UV_RUN_DEFAULT);
+  // Every callback catches what it can fail on; one that did not would
+  // leave the loop half run: said as what it is, not as a start-up error.
+  try {
+    uv_run(&loop_, UV_RUN_DEFAULT);
+  } catch (const std::exception &e) {
+    log(Severity::Error, "edgekeyd stops on an error its loop did not catch: %s; the table %s stays for its readers",
+        sync::failure_text(e).c_str(), cfg_.table.address().c_str());
+    return 1;
+  }
   log(Severity::Info, "edgekeyd stopped; the table %s stays for its readers",
       cfg_.table.address().c_str());
   return 0;
@@ -210,20 +219,33 @@ std::string Daemon::status_line() const {
          std::to_string(applier_ ? applier_->revision() : 0) + (from_snapshot_ ? " (from snapshot)" : "");
 }
 
+// Once a second. The heartbeat, the upstream's contact and the watchdog
+// come first and allocate nothing: edgekeyd stays seen alive and fresh while
+// the rest fails for want of memory (logged once per change, tried again
+// each tick; an exception must not unwind through libuv).
 void Daemon::tick() {
-  collect_snapshot();
-  place_unplaced();
   const int64_t now = now_s();
   writer_->heartbeat(now);
   if (file_ && file_->healthy()) applier_->contact(now);
-  collect_usage(false);
-  publish_usage(now);
   notify_.watchdog();
-  // STATUS= at most once a tick: sd_notify blocks when the manager is slow
-  // to read, and a burst of changes must not stall the loop on it.
-  if (std::string st = status_line(); ready_ && st != status_sent_) {
-    notify_.status(st);
-    status_sent_ = std::move(st);
+  try {
+    collect_snapshot();
+    place_unplaced();
+    collect_usage(false);
+    publish_usage(now);
+    // STATUS= at most once a tick: sd_notify blocks when the manager is slow
+    // to read, and a burst of changes must not stall the loop on it.
+    if (std::string st = status_line(); ready_ && st != status_sent_) {
+      notify_.status(st);
+      status_sent_ = std::move(st);
+    }
+    if (tick_failing_) log(Severity::Info, "the once-a-second work runs again");
+    tick_failing_ = false;
+  } catch (const std::exception &e) {
+    if (!tick_failing_)
+      log(Severity::Error, "the once-a-second work (usage counts, snapshot retries, status) failed: %s; edgekeyd "
+          "serves on and tries it again every second (logged again when it runs)", sync::failure_text(e).c_str());
+    tick_failing_ = true;
   }
 }
 
@@ -319,6 +341,8 @@ sync::Snapshot Daemon::make_snapshot() const {
 
 // The loop copies the records; the SnapshotWriter's thread encodes and
 // writes them. A burst that ends while a write runs is written after it.
+// A copy that finds no memory is a failed write like any other: logged once
+// per change of state and tried again after the back-off.
 void Daemon::write_snapshot() {
   if (cfg_.snapshot.empty()) return;
   collect_snapshot();
@@ -327,7 +351,12 @@ void Daemon::write_snapshot() {
     return;
   }
   uv_timer_stop(&snapshot_timer_);  // a retry collect_snapshot() just set: this write is it
-  snapshot_writer_.start(cfg_.snapshot, make_snapshot());
+  try {
+    snapshot_writer_.start(cfg_.snapshot, make_snapshot());
+  } catch (const std::exception &e) {
+    snapshot_writer_.not_started(cfg_.snapshot, e);
+    collect_snapshot();
+  }
 }
 
 // A failed write (a full disk) is tried again after a back-off even without
@@ -388,15 +417,27 @@ void Daemon::stop() {
   if (nats_) nats_->close();
   usage_publisher_.reset();  // values not yet published wait for the next start
   uv_timer_stop(&snapshot_timer_);
-  // The last snapshot, written before exit (after any write in flight).
+  // The last snapshot, written before exit (after any write in flight); the
+  // handles close whatever becomes of it.
   snapshot_writer_.wait();
   collect_snapshot();
   if (applier_ && ready_ && !from_snapshot_ && !cfg_.snapshot.empty()) {
-    snapshot_writer_.start(cfg_.snapshot, make_snapshot());
+    try {
+      snapshot_writer_.start(cfg_.snapshot, make_snapshot());
+    } catch (const std::exception &e) {
+      snapshot_writer_.not_started(cfg_.snapshot, e);
+    }
     snapshot_writer_.wait();
     collect_snapshot();
   }
-  if (usage_ && applier_) collect_usage(true);
+  if (usage_ && applier_) {
+    try {
+      collect_usage(true);
+    } catch (const std::exception &e) {
+      log(Severity::Error, "usage counts not saved at exit: %s; the last saved ones stay",
+          sync::failure_text(e).c_str());
+    }
+  }
   for (uv_handle_t *h : {(uv_handle_t *)&tick_, (uv_handle_t *)&snapshot_timer_, (uv_handle_t *)&sighup_,
                          (uv_handle_t *)&sigterm_, (uv_handle_t *)&sigint_})
     if (!uv_is_closing(h)) uv_close(h, nullptr);

@@ -97,6 +97,7 @@ class Daemon {
   uv_signal_t sighup_{}, sigterm_{}, sigint_{};
   uv_timer_t tick_{}, snapshot_timer_{};
   bool ready_ = false, from_snapshot_ = false, stopping_ = false;
+  bool tick_failing_ = false;  // the last tick's work threw (logged once)
   int64_t started_at_ = 0;
   SnapshotWriter snapshot_writer_;
   std::string status_sent_;  // the last STATUS= sent

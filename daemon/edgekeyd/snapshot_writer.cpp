@@ -3,6 +3,7 @@
 #include "daemon/edgekeyd/log.hpp"
 #include "sync/record/atomic_file.hpp"
 #include "sync/record/key_record.hpp"
+#include "sync/upstream/failure_text.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -18,27 +19,53 @@ void SnapshotWriter::start(std::string path, sync::Snapshot s) {
   done_.store(false, std::memory_order_relaxed);
   error_.clear();
   errno_ = 0;
-  path_ = path;
+  path_ = std::move(path);  // the thread reads it: written before it starts, not again until joined
   unwritten_since_ms_ = 0;
-  thread_ = std::thread([this, path = std::move(path), s = std::move(s)]() mutable {
-    const auto t0 = std::chrono::steady_clock::now();
-    try {
-      sync::save_snapshot(path, s);
-    } catch (const sync::KeysetError &e) {
-      error_ = e.what();
-      errno_ = e.error_number;
-    } catch (const std::exception &e) {
-      error_ = e.what();
-    }
-    // The copy of the records goes back to the system now: this thread's
-    // malloc arena may be one whose long-lived blocks (another thread's
-    // index) keep it from shrinking by itself, and edgekeyd stays flat.
-    { const sync::Snapshot done = std::move(s); }
-    malloc_trim(0);
-    took_ms_ = uint64_t(
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
+  try {
+    thread_ = std::thread([this, s = std::move(s)]() mutable {
+      const auto t0 = std::chrono::steady_clock::now();
+      try {
+        sync::save_snapshot(path_, s);
+      } catch (const sync::KeysetError &e) {
+        error_ = e.what();
+        errno_ = e.error_number;
+      } catch (const std::exception &e) {
+        failed(e);
+      }
+      // The copy of the records goes back to the system now: this thread's
+      // malloc arena may be one whose long-lived blocks (another thread's
+      // index) keep it from shrinking by itself, and edgekeyd stays flat.
+      { const sync::Snapshot done = std::move(s); }
+      malloc_trim(0);
+      took_ms_ = uint64_t(
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
+      done_.store(true, std::memory_order_release);
+    });
+  } catch (const std::exception &e) {  // no thread to be had (EAGAIN), or no memory for one
+    failed(e);
     done_.store(true, std::memory_order_release);
-  });
+  }
+}
+
+void SnapshotWriter::not_started(const std::string &path, const std::exception &e) noexcept {
+  wait();
+  pending_ = true;
+  try {
+    path_ = path;
+  } catch (const std::exception &) {  // only the log line names it
+  }
+  took_ms_ = 0;
+  failed(e);
+  done_.store(true, std::memory_order_release);
+}
+
+void SnapshotWriter::failed(const std::exception &e) noexcept {
+  errno_ = 0;
+  try {
+    error_ = sync::failure_text(e);
+  } catch (const std::exception &) {
+    error_ = "no memory";  // short enough to need none
+  }
 }
 
 bool SnapshotWriter::collect(int64_t now) {

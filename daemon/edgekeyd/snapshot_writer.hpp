@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <exception>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -46,6 +47,10 @@ class SnapshotWriter {
   // Writes `s` to `path` on a thread. Requires !busy(); an outcome not
   // collected by then is dropped.
   void start(std::string path, sync::Snapshot s);
+  // The snapshot for `path` could not even be made (the copy of the
+  // records threw `e`: out of memory): an outcome collect() takes as a
+  // failed write. Requires !busy().
+  void not_started(const std::string &path, const std::exception &e) noexcept;
   // Takes the outcome of a finished write not collected yet into state()
   // and logs a change of state only: the first failure, a failure for
   // another reason, and the first good write after failures (never one line
@@ -74,10 +79,12 @@ class SnapshotWriter {
   nlohmann::json status_json() const;
 
  private:
+  void failed(const std::exception &e) noexcept;  // error_ and errno_ for `e`
+
   std::thread thread_;
   std::atomic<bool> done_{false};
   bool pending_ = false;
-  std::string path_;    // of the write in flight
+  std::string path_;    // of the write in flight; the thread reads it
   std::string error_;   // written by the thread before done_ (release)
   int errno_ = 0;       // likewise
   uint64_t took_ms_ = 0;  // likewise: how long the write took
