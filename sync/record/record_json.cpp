@@ -176,9 +176,13 @@ Expected<ValidRecord> decode(std::string_view text, bool fast) {
     // bounds nesting depth.
     thread_local simdjson::dom::parser parser;
     simdjson::dom::element doc;
-    if (auto err = parser.parse(text.data(), text.size(), true).get(doc))
+    if (auto err = parser.parse(text.data(), text.size(), true).get(doc)) {
+      if (err == simdjson::MEMALLOC) throw std::bad_alloc();
       return R::failure(std::string("key record: not JSON: ") + simdjson::error_message(err));
+    }
     return decode_parsed(doc, fast);
+  } catch (const std::bad_alloc &) {
+    throw;  // see the header
   } catch (const std::exception &e) {
     return R::failure(std::string("key record: cannot decode: ") + without_controls(e.what()));
   } catch (...) {

@@ -16,7 +16,9 @@ namespace edgekey::sync {
 // is not JSON, not an object, or breaks any rule of validate_record() is
 // rejected whole with one line such as
 //   key key_2hT9: field "type": expected "secret" or "publishable", got "admin"
-// Never throws (any input, including invalid UTF-8 and deep nesting).
+// Throws nothing for any input (invalid UTF-8 and deep nesting included),
+// only std::bad_alloc when memory runs out: that is not a bad record, and
+// the caller tries again rather than skip it.
 // The hash text comes back canonical (lowercase hex).
 Expected<ValidRecord> decode_record_json(std::string_view text);
 

@@ -7,6 +7,7 @@
 // Skipped under sanitizers, which replace malloc themselves.
 #include "daemon_fixture.hpp"
 #include "daemon_test_helpers.hpp"
+#include "nats_origin.hpp"
 
 #include "sync/upstream/snapshot.hpp"
 
@@ -31,8 +32,10 @@ constexpr bool kSanitized = false;
 constexpr bool kSanitized = false;
 #endif
 
-// Enough keys that a copy of their records is well over 1 MiB.
+// Enough keys that a copy of their records is well over 1 MiB (~370 bytes
+// each), for the file upstream and for NATS (whose origin takes a put each).
 constexpr size_t kKeys = 20000;
+constexpr size_t kNatsKeys = 5000;
 
 nlohmann::json status_of(DaemonProcess &d) {
   auto j = nlohmann::json::parse(d.get("/v1/status").body, nullptr, false);
@@ -124,4 +127,44 @@ TEST_F(AtItsMemoryLimit, ChangesAreServedTheSnapshotWaitsAndEdgekeydStopsCleanly
   EXPECT_EQ(WEXITSTATUS(status), 0) << d.log();
   EXPECT_EQ(occurrences(d.log(), not_written), 2u) << "the last snapshot's failure is not said:\n" << d.log();
   EXPECT_EQ(read_text(d.snapshot), kept) << "the previous snapshot changed";
+}
+
+// NATS: the cold snapshot cannot be gathered (no memory): said, tried again,
+// loaded once memory is back. Then a record too large to decode at the
+// limit (40,000 allowed origins) followed by a revocation: nothing skips
+// past the record, the revocation waits behind it, and both are applied,
+// once, when memory is back.
+TEST_F(AtItsMemoryLimit, NatsTakesNothingItCannotDecodeAndSkipsNothing) {
+  NatsTopology topo;
+  std::unique_ptr<Origin> origin = start_with_origin(topo);
+  ASSERT_TRUE(origin);
+  std::vector<MintedKey> keys = many_keys(kNatsKeys);
+  for (const auto &k : keys) origin->put(k.record);
+  DaemonProcess d("", topo.upstream_yaml(topo.region(0)));
+  MemoryLimit limit(d);
+
+  limit.reach();
+  d.start(limit.env());
+  ASSERT_TRUE(eventually([&] { return d.log().find("out of memory") != std::string::npos; }, 20000ms)) << d.log();
+  EXPECT_EQ(kill(d.pid, 0), 0) << "edgekeyd died; log:\n" << d.log();
+  EXPECT_EQ(d.validate(keys[0].token).header("X-Edgekey-Code"), "keyset_unavailable");
+  limit.lift();
+  ASSERT_TRUE(d.wait_notify("READY=1", 30000ms)) << d.log();
+  EXPECT_EQ(d.validate(keys[0].token).status, 200);
+  EXPECT_EQ(d.validate(keys.back().token).status, 200);
+
+  MintedKey big = mint_key("key_mem_big");
+  for (int i = 0; i < 40000; ++i) big.record.allowed_origins.push_back("https://o" + std::to_string(i) + ".io");
+  limit.reach();
+  origin->put(big.record);
+  origin->revoke(keys[1].record);
+  ASSERT_TRUE(eventually([&] { return d.log().find("could not be taken in") != std::string::npos; }, 20000ms))
+      << d.log();
+  EXPECT_EQ(d.validate(keys[1].token).status, 200) << "the revocation skipped past the record before it";
+  limit.lift();
+  ASSERT_TRUE(eventually([&] { return d.validate(keys[1].token).status == 401; }, 20000ms)) << d.log();
+  auto st = status_of(d);
+  EXPECT_EQ(st["nats"]["messages_applied"], kNatsKeys + 2) << st.dump();
+  EXPECT_EQ(st["nats"]["snapshots_loaded"], 1) << st.dump();
+  EXPECT_EQ(kill(d.pid, 0), 0);
 }

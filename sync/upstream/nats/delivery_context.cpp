@@ -35,17 +35,35 @@ DeliveryContext::DeliveryContext(nats_event::Queue &queue, uint64_t epoch, std::
 DeliveryContext::~DeliveryContext() { destroy_spent(); }
 
 void DeliveryContext::gather_snapshot(std::shared_ptr<const Resolver> resolver, size_t expected) {
-  gather_ = std::make_unique<SnapshotGather>(std::move(resolver), expected);
   spent_.reserve(kSpentBatch);
+  gather_ = std::make_unique<SnapshotGather>(std::move(resolver), expected);
 }
 
+// Nothing may unwind into libnats: a message that cannot be taken (no
+// memory) marks the context lost (see lost()).
 void DeliveryContext::on_message(natsConnection *, natsSubscription *, natsMsg *msg, void *closure) {
   auto &ctx = *static_cast<DeliveryContext *>(closure);
-  const Delivery d = read_delivery(msg, ctx.prefix_);
+  if (ctx.lost_.load(std::memory_order_relaxed) != Lost::No) {
+    natsMsg_Destroy(msg);
+    return;
+  }
   std::optional<Change> change;
-  if (d.seq != 0) change = decode(d, ctx.epoch_);  // else not a JetStream message: nothing to apply
-  ctx.dispose(msg);  // `d` views the message: not used past here
-  if (change) std::visit([&ctx](auto &c) { ctx.deliver(std::move(c)); }, *change);
+  bool taken = true;
+  try {
+    const Delivery d = read_delivery(msg, ctx.prefix_);
+    if (d.seq != 0) change = decode(d, ctx.epoch_);  // else not a JetStream message: nothing to apply
+  } catch (const std::exception &) {
+    taken = false;
+  }
+  ctx.dispose(msg);  // the Delivery viewed the message: not used past here
+  if (taken && change) {
+    try {
+      std::visit([&ctx](auto &c) { ctx.deliver(std::move(c)); }, *change);
+    } catch (const std::exception &) {
+      taken = false;
+    }
+  }
+  if (!taken) ctx.lost_.store(ctx.gather_ ? Lost::Snapshot : Lost::Message, std::memory_order_release);
 }
 
 // To the loop, or while a snapshot streams in, into it (the loop gets what
@@ -88,14 +106,14 @@ void DeliveryContext::finish_snapshot(uint64_t seq) {
   auto prepared = std::make_unique<PreparedLoad>(gather_->finish());
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-  gather_.reset();
-  destroy_spent();
   queue_.post(nats_event::SnapshotEnd{
       .epoch = epoch_, .seq = seq, .prepared = std::move(prepared), .prepare_ms = ms, .folded = folded_});
+  gather_.reset();  // after the post: a post that throws leaves the snapshot lost, not a live stream's message
+  destroy_spent();
 }
 
-void DeliveryContext::dispose(natsMsg *msg) {
-  if (!gather_) {
+void DeliveryContext::dispose(natsMsg *msg) noexcept {
+  if (!gather_ || spent_.size() == spent_.capacity()) {  // reserved: a push never allocates
     natsMsg_Destroy(msg);
     return;
   }

@@ -16,6 +16,7 @@
 
 #include <nats/nats.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -49,6 +50,12 @@ class DeliveryContext {
   // at most `d` for it (0: without waiting).
   bool completed_within(std::chrono::milliseconds d);
 
+  // A message this context could not take (no memory to decode or gather
+  // it): it and every later one are dropped, and the worker replaces the
+  // subscription -- with a full snapshot when one was being gathered.
+  enum class Lost : int { No = 0, Message = 1, Snapshot = 2 };
+  Lost lost() const { return lost_.load(std::memory_order_acquire); }
+
  private:
   template <class Kind>  // Put, Removal or Rejected
   void deliver(Kind c);
@@ -57,12 +64,14 @@ class DeliveryContext {
   bool fold(nats_event::Removal &r);
   bool fold(nats_event::Rejected &r);
   void finish_snapshot(uint64_t seq);
-  void dispose(natsMsg *msg);
+  void dispose(natsMsg *msg) noexcept;
   void destroy_spent();
 
   nats_event::Queue &queue_;
   const uint64_t epoch_;
   const std::string prefix_;
+
+  std::atomic<Lost> lost_{Lost::No};  // set by the delivery thread, read by the worker
 
   std::mutex mu_;  // guards complete_
   std::condition_variable cv_;

@@ -66,7 +66,7 @@ struct StreamInfo {
 struct Note {  // logged as info
   std::string text;
 };
-struct Warning {  // an asynchronous libnats error
+struct Warning {  // an asynchronous libnats error, or another that repeats (logged once a minute)
   std::string text;
 };
 struct NoContact {  // the stream answered without a quorum (logged as a warning)

@@ -3,6 +3,7 @@
 #include "sync/upstream/nats/nats_source.hpp"
 
 #include "sync/record/record_json.hpp"
+#include "sync/upstream/failure_text.hpp"
 #include "sync/upstream/nats/nats_client.hpp"
 #include "sync/upstream/nats/nats_streams.hpp"
 
@@ -71,28 +72,36 @@ void NatsSource::note(std::string text) { queue_.post(ev::Note{std::move(text)})
 
 void NatsSource::fail(std::string text) { queue_.post(ev::Failed{std::move(text)}); }
 
+// Anything that throws here (cannot connect; no memory) is reported and
+// tried again after reconnect_wait; the connection and subscription stay as
+// they were.
 void NatsSource::worker() {
   std::unique_ptr<NatsClient> client;
   unsigned polls = 0;
   while (!queue_.stopped()) {
-    if (!client) {
-      try {
+    try {
+      if (!client) {
         NatsClient::Callbacks cb;
         cb.on_state = [this](bool up) { queue_.post(ev::State{up}); };
         cb.on_error = [this](const std::string &what) { queue_.post(ev::Warning{"NATS: " + what}); };
         client = std::make_unique<NatsClient>(opts_, "edgekeyd", std::move(cb));
         queue_.post(ev::State{true});
-      } catch (const std::exception &e) {
-        fail(e.what());
+      }
+      replace_if_lost();
+      if (!sub_ && !subscribe(*client)) {
         queue_.wait_for(opts_.reconnect_wait);
         continue;
       }
-    }
-    if (!sub_ && !subscribe(*client)) {
+      if (poll_stream(*client, polls++ % 5 == 0)) queue_.post(ev::Contact{int64_t(time(nullptr))});
+    } catch (const std::exception &e) {
+      try {
+        fail("following stream " + opts_.stream + " in domain \"" + opts_.domain + "\": " + failure_text(e) +
+             "; tried again");
+      } catch (const std::exception &) {  // no memory to say so: tried again all the same
+      }
       queue_.wait_for(opts_.reconnect_wait);
       continue;
     }
-    if (poll_stream(*client, polls++ % 5 == 0)) queue_.post(ev::Contact{int64_t(time(nullptr))});
     queue_.wait_for(opts_.heartbeat);
   }
   // The connection goes first: unsubscribing on a live one deletes the
@@ -103,11 +112,25 @@ void NatsSource::worker() {
   unsubscribe();
 }
 
+void NatsSource::replace_if_lost() {
+  using Lost = DeliveryContext::Lost;
+  Lost lost = resync_.exchange(Lost::No);
+  if (sub_ && sub_ctx_) lost = std::max(lost, sub_ctx_->lost());
+  if (lost == Lost::No) return;
+  if (lost == Lost::Snapshot) force_cold_ = true;
+  unsubscribe();
+  // Repeats while memory stays short: a Warning, logged once a minute.
+  const uint64_t from = force_cold_ ? 0 : applied_seq_.load();
+  queue_.post(ev::Warning{"stream " + opts_.stream +
+                          ": messages could not be taken in (out of memory); following it again " +
+                          (from == 0 ? std::string("with a full snapshot") : "after sequence " + std::to_string(from))});
+}
+
 bool NatsSource::subscribe(NatsClient &c) {
   StreamState st;
   try {
     st = region_stream_state(c, opts_);
-  } catch (const std::exception &e) {
+  } catch (const NatsError &e) {
     fail(e.what());
     return false;
   }
@@ -199,7 +222,7 @@ bool NatsSource::poll_stream(NatsClient &c, bool report_failure) {
   StreamState st;
   try {
     st = region_stream_state(c, opts_);
-  } catch (const std::exception &e) {
+  } catch (const NatsError &e) {
     if (report_failure) fail(e.what());  // every 5th poll: the same text is logged once a minute anyway
     return false;
   }
@@ -234,22 +257,36 @@ void NatsSource::drain() {
   std::deque<ev::Event> batch = queue_.take();
   changed_ = false;
   bool heard = false;
-  for (auto &e : batch) {
-    heard |= is_stream_traffic(e);
-    apply(e);
+  try {
+    for (auto &e : batch) {
+      heard |= is_stream_traffic(e);
+      apply(e);
+    }
+    if (heard) {
+      status_.last_contact = int64_t(time(nullptr));
+      applier_.contact(status_.last_contact);
+    }
+    if (changed_ && on_change) on_change();
+  } catch (const std::exception &e) {
+    abandon(e);
   }
-  if (heard) {
-    status_.last_contact = int64_t(time(nullptr));
-    applier_.contact(status_.last_contact);
+}
+
+void NatsSource::abandon(const std::exception &e) noexcept {
+  abandoned_epoch_ = epoch_.load();
+  resync_.store(snapshot_mode_ ? DeliveryContext::Lost::Snapshot : DeliveryContext::Lost::Message);
+  try {
+    log_(Severity::Error, "stream " + opts_.stream + ": an update could not be applied (" + failure_text(e) +
+                              "); the table keeps what it has and follows the stream again from there");
+  } catch (const std::exception &) {  // no memory to say so: replaced all the same
   }
-  if (changed_ && on_change) on_change();
 }
 
 void NatsSource::apply(ev::Event &event) {
   std::visit(
       [this](auto &e) {
         if constexpr (ev::FromSubscription<std::remove_cvref_t<decltype(e)>>)
-          if (e.epoch != epoch_.load()) return;  // queued by a subscription since replaced
+          if (e.epoch != epoch_.load() || e.epoch == abandoned_epoch_) return;  // a subscription since replaced
         handle(e);
       },
       event);

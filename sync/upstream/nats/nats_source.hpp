@@ -36,6 +36,13 @@
 //   election (the leader's node lost) pauses contact for its few seconds.
 //   The origin being down does not: the region's stream still answers.
 // The revision stored in the table is the stream sequence last applied.
+//
+// Failures (no memory) never unwind into libuv or libnats: a message the
+// delivery thread cannot take, or a batch the loop cannot apply, drops the
+// rest of that subscription's messages (the loop ignores its epoch), and
+// the worker replaces it from the sequence the table holds -- or with a
+// full snapshot when one was streaming in. Nothing is skipped: what was not
+// applied is delivered again.
 #pragma once
 
 #include "sync/upstream/applier.hpp"
@@ -111,6 +118,9 @@ class NatsSource {
   void worker();
   bool subscribe(NatsClient &c);
   void unsubscribe();
+  // Replaces a subscription that lost messages (its context's, or the
+  // loop's resync_): unsubscribes, and the next subscribe() resumes.
+  void replace_if_lost();
   // Stream info (state, recreation): true when the stream answered with a
   // quorum (contact). A failed request is reported (fail()) when asked.
   bool poll_stream(NatsClient &c, bool report_failure);
@@ -122,6 +132,8 @@ class NatsSource {
   static void on_async(uv_async_t *a);
   void drain();
   void apply(nats_event::Event &event);
+  // What drain() does when applying throws: see the header.
+  void abandon(const std::exception &e) noexcept;
   // One handler per kind (nats_events.hpp). Those of a subscription see only
   // the current one's (epoch_).
   void handle(nats_event::Put &e);
@@ -159,6 +171,9 @@ class NatsSource {
   // and polls: the stream sequence the table holds. epoch_ is the worker's.
   std::atomic<uint64_t> applied_seq_{0};
   std::atomic<uint64_t> epoch_{0};
+  // Written by the loop when it could not apply what it took, taken (reset)
+  // by the worker: the subscription must be replaced.
+  std::atomic<DeliveryContext::Lost> resync_{DeliveryContext::Lost::No};
 
   // Loop thread only.
   Status status_;
@@ -166,6 +181,7 @@ class NatsSource {
   std::chrono::steady_clock::time_point snapshot_started_;
   bool changed_ = false;
   bool failure_reported_ = false;
+  uint64_t abandoned_epoch_ = 0;  // a subscription whose events are dropped (abandon())
   std::map<std::string, int64_t> error_logged_;  // failure text -> when last logged
 };
 
