@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <ctime>
 #include <cstring>
+#include <new>
 
 namespace edgekey::daemon {
 namespace {
@@ -66,8 +67,14 @@ void ValidateRoute::handle(const http::Request &req, http::Response &res) {
   const Result r = validate(req);
   ++by_code_[size_t(r.code) < by_code_.size() ? r.code : EK_CODE_KEYSET_UNAVAILABLE];
   const bool has_key = r.key_id[0] != '\0';
-  if (r.code == EK_CODE_REVOKED_KEY) revoked_.record(r.key_id, r.workspace, int64_t(time(nullptr)));
-  if (on_answer) on_answer(r);
+  // The answer never depends on its bookkeeping: a key's use that finds no
+  // memory to be noted in (its first use) goes unnoted, not answered 500.
+  // The count by code above needs none.
+  try {
+    if (r.code == EK_CODE_REVOKED_KEY) revoked_.record(r.key_id, r.workspace, int64_t(time(nullptr)));
+    if (on_answer) on_answer(r);
+  } catch (const std::bad_alloc &) {
+  }
 
   res.status = r.status;
   res.add_header("Content-Type", "application/json");
