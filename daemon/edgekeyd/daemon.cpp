@@ -378,8 +378,18 @@ void Daemon::reload_config() {
     next.table.name = cfg_.table.name;
     next.table.directory = cfg_.table.directory;
     next.socket = cfg_.socket;
-    set_log_severity(next.log_level);
+    // The table first: rebuilt under the new settings, or (when that
+    // throws) left serving under the old ones, which the writer gets back;
+    // the rest of the config is taken only then.
+    const shm::TableOptions running = to_table_options(cfg_);
     writer_->set_options(to_table_options(next));
+    try {
+      applier_->set_policy(next.policy);
+    } catch (const std::exception &) {
+      writer_->set_options(running);
+      throw;
+    }
+    set_log_severity(next.log_level);
     const bool upstream_changed = next.upstream.file != cfg_.upstream.file ||
                                   next.upstream.kind != cfg_.upstream.kind ||
                                   next.upstream.nats.servers != cfg_.upstream.nats.servers ||
@@ -389,7 +399,6 @@ void Daemon::reload_config() {
                                next.upstream.nats.usage_interval != cfg_.upstream.nats.usage_interval ||
                                next.upstream.nats.origin_domain != cfg_.upstream.nats.origin_domain;
     cfg_ = std::move(next);
-    applier_->set_policy(cfg_.policy);  // rebuilds the table with the new settings
     if (upstream_changed) {
       if (file_) file_->close();
       if (nats_) nats_->close();
@@ -402,7 +411,7 @@ void Daemon::reload_config() {
     if (upstream_changed || usage_changed) start_usage_publisher();
     log(Severity::Info, "config %s reloaded", config_path_.c_str());
   } catch (const std::exception &e) {
-    log(Severity::Error, "config not reloaded, keeping the running one: %s", e.what());
+    log(Severity::Error, "config not reloaded, keeping the running one: %s", sync::failure_text(e).c_str());
   }
   notify_.ready(status_line());
 }

@@ -164,18 +164,60 @@ void Applier::apply(const KeysetDiff &d, uint64_t revision) {
 
 void Applier::contact(int64_t unix_s) { writer_.touch_contact(unix_s); }
 
+// Failure-atomic where it matters: the records stay in the store (each read
+// through one copy to resolve it) and the new table is built aside, so a
+// failure before the new generation is published (no memory) leaves the
+// store, the table and the resolver as they were -- the old policy serving.
 void Applier::set_policy(const Policy &policy) {
-  {
-    std::lock_guard<std::mutex> lock(resolver_mu_);
-    resolver_ = std::make_shared<const Resolver>(policy);
+  auto resolver = std::make_shared<const Resolver>(policy);
+  std::vector<shm::TableRecord> table;
+  std::vector<uint32_t> slot_of;  // table[j] is the record of store_ slot slot_of[j]
+  std::vector<uint32_t> gone;     // slots whose record no longer resolves
+  std::vector<std::string> errors;
+  table.reserve(store_.size());
+  slot_of.reserve(store_.size());
+  store_.for_each([&](uint32_t slot) {
+    Expected<ValidRecord> v = validate(KeyRecord(store_.record(slot)));
+    Expected<shm::TableRecord> t = v.ok() ? resolver->resolve(*v.value) : Expected<shm::TableRecord>::failure(v.error);
+    if (!t.ok()) {
+      errors.push_back(std::move(t.error));
+      gone.push_back(slot);
+      return;
+    }
+    table.push_back(std::move(*t.value));
+    slot_of.push_back(slot);
+  });
+  std::vector<size_t> rejected;
+  try {
+    writer_.load(table, &rejected);
+  } catch (const shm::TableError &e) {  // no room for a new generation: key by key into the one serving
+    room_problem_ = e.what();
+    set_resolver(std::move(resolver));
+    std::vector<std::string> gone_ids;
+    for (uint32_t slot : gone) gone_ids.push_back(store_.record(slot).id);
+    for (const std::string &id : gone_ids) remove_id(id, revision_);
+    for (uint32_t slot : slot_of)
+      if (store_.live(slot)) upsert(KeyRecord(store_.record(slot)), revision_);
+    for (auto &e : errors) reject(e);
+    return;
   }
-  std::vector<KeyRecord> records;
-  std::vector<TokenHash> hashes;
-  store_.release(records, hashes);
-  std::erase_if(records, [](const KeyRecord &r) { return r.id.empty(); });
-  for (auto &[id, r] : unplaced_) records.push_back(std::move(r).take());
-  unplaced_.clear();
-  load(std::move(records), revision_);
+  set_resolver(std::move(resolver));
+  for (size_t j : rejected) {
+    reject("key " + table[j].key_id + ": does not fit the table: skipped");
+    gone.push_back(slot_of[j]);
+  }
+  for (uint32_t slot : gone) store_.erase(slot);
+  for (auto &e : errors) reject(e);
+  room_problem_.clear();
+  writer_.set_revision(revision_);
+  // The keys kept aside for want of room, resolved under the new policy.
+  std::map<std::string, ValidRecord> pending = std::exchange(unplaced_, {});
+  for (auto &[id, v] : pending) upsert(v, revision_);
+}
+
+void Applier::set_resolver(std::shared_ptr<const Resolver> r) {
+  std::lock_guard<std::mutex> lock(resolver_mu_);
+  resolver_ = std::move(r);
 }
 
 const KeyRecord *Applier::find_id(const std::string &id) const {

@@ -68,6 +68,7 @@ class Applier {
   size_t retry_unplaced();
 
   // A new policy (SIGHUP): every record is resolved again and reloaded.
+  // When it throws (no memory), nothing changed: the old policy serves.
   void set_policy(const Policy &policy);
   // The policy in force, compiled; callable from any thread.
   std::shared_ptr<const Resolver> resolver() const;
@@ -85,6 +86,7 @@ class Applier {
   void load_into_current(PreparedLoad p, uint64_t revision);
   void forget_unplaced(const TokenHash &h);
   void set_revision(uint64_t revision);
+  void set_resolver(std::shared_ptr<const Resolver> r);
   void reject(const std::string &why);
 
   shm::TableWriter &writer_;

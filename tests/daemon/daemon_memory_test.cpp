@@ -168,3 +168,36 @@ TEST_F(AtItsMemoryLimit, NatsTakesNothingItCannotDecodeAndSkipsNothing) {
   EXPECT_EQ(st["nats"]["snapshots_loaded"], 1) << st.dump();
   EXPECT_EQ(kill(d.pid, 0), 0);
 }
+
+// SIGHUP with a new policy, the table's rebuild finding no memory: the
+// reload is refused whole -- the old policy, the old settings and every key
+// serve on, nothing half applied -- and the same SIGHUP later, with memory
+// back, applies it.
+TEST_F(AtItsMemoryLimit, ASighupWithNoMemoryForTheRebuildKeepsTheRunningPolicyWhole) {
+  DaemonProcess d;
+  MemoryLimit limit(d);
+  std::vector<MintedKey> keys;
+  for (size_t i = 0; i < kKeys; ++i) keys.push_back(mint_key("key_mem_" + std::to_string(i), "viewer"));
+  d.write_keys(records_of(keys));
+  d.start_ready(limit.env());
+  const std::vector<std::string> logs_read = {"X-Edgekey-Permission: logs:read"};
+  ASSERT_EQ(d.validate(keys[0].token, logs_read).status, 403);
+
+  limit.reach();
+  d.write_config("roles:\n  owner: [\"*\"]\n  viewer: [agents:read, logs:read]\nstaleness:\n  max: 7s\n");
+  ASSERT_EQ(kill(d.pid, SIGHUP), 0);
+  ASSERT_TRUE(eventually([&] { return d.log().find("config not reloaded, keeping the running one: out of memory") !=
+                                      std::string::npos; }, 20000ms))
+      << d.log();
+  EXPECT_EQ(d.validate(keys[0].token, logs_read).status, 403) << "the new policy was half applied";
+  EXPECT_EQ(d.validate(keys[0].token, {"X-Edgekey-Permission: agents:read"}).status, 200);
+  EXPECT_EQ(d.validate(keys.back().token).status, 200);
+  EXPECT_NE(status_of(d)["staleness"]["max_seconds"], 7) << "the new settings were taken without their policy";
+
+  limit.lift();
+  ASSERT_EQ(kill(d.pid, SIGHUP), 0);
+  ASSERT_TRUE(eventually([&] { return d.validate(keys[0].token, logs_read).status == 200; }, 20000ms)) << d.log();
+  EXPECT_EQ(status_of(d)["staleness"]["max_seconds"], 7);
+  EXPECT_EQ(d.validate(keys.back().token).status, 200);
+  EXPECT_EQ(status_of(d)["table"]["live_keys"], kKeys);
+}
