@@ -1,9 +1,23 @@
 #include "daemon/http/connection.hpp"
 
+#include <new>
+
 namespace edgekey::daemon::http {
 
 namespace {
 Connection* of(void* data) noexcept { return static_cast<Connection*>(data); }
+
+// A libuv callback's work: nothing may unwind into libuv. A request that
+// finds no memory (its parse, its response) closes its connection; the
+// client sees it closed and may try again, and the server serves on.
+template <class F>
+void guarded(Connection* c, F&& work) noexcept {
+  try {
+    work();
+  } catch (const std::bad_alloc&) {
+    c->close();
+  }
+}
 }  // namespace
 
 Connection::Connection(uv_loop_t* loop, const Limits& limits, const Handler& handler,
@@ -53,13 +67,15 @@ void Connection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   Connection* c = of(s->data);
   if (c->closed_) return;
   if (nread > 0) {
-    c->process(buf->base, static_cast<std::size_t>(nread));
-    c->flush();
+    guarded(c, [&] {
+      c->process(buf->base, static_cast<std::size_t>(nread));
+      c->flush();
+    });
   } else if (nread == UV_EOF) {
     // Half-close: answer what has arrived, then close (flush's tail).
     c->eof_ = true;
     c->stop_reading();
-    c->flush();
+    guarded(c, [&] { c->flush(); });
   } else if (nread < 0) {
     c->close();
   }
@@ -142,7 +158,7 @@ void Connection::on_write(uv_write_t* req, int status) {
     return;
   }
   if (!c->session_.mid_request()) c->set_deadline(uv_now(c->loop_) + c->idle_ms_);
-  c->flush();
+  guarded(c, [&] { c->flush(); });
 }
 
 void Connection::start_reading() {
@@ -182,11 +198,13 @@ void Connection::on_timer(uv_timer_t* t) {
   if (c->session_.closing()) {
     c->close();  // the client has not taken its last response in time
   } else if (c->session_.mid_request()) {
-    c->session_.request_timed_out();
-    c->backlog_.clear();
-    c->stop_reading();
-    c->set_deadline(now + c->idle_ms_);
-    c->flush();
+    guarded(c, [&] {
+      c->session_.request_timed_out();
+      c->backlog_.clear();
+      c->stop_reading();
+      c->set_deadline(now + c->idle_ms_);
+      c->flush();
+    });
   } else {
     ++c->stats_.idle_closed;
     c->close();

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <new>
 #include <stdexcept>
 #include <system_error>
 
@@ -91,7 +92,13 @@ void HttpServer::on_connection(uv_stream_t* listener, int status) {
     s->refuse(listener);
     return;
   }
-  auto* c = new Connection(s->loop_, s->config_.limits, s->handler_, s->hook_, s->stats_, *s);
+  Connection* c = nullptr;
+  try {
+    c = new Connection(s->loop_, s->config_.limits, s->handler_, s->hook_, s->stats_, *s);
+  } catch (const std::bad_alloc&) {  // no memory for one more: answered as an overload (503)
+    s->refuse(listener);
+    return;
+  }
   c->next = s->connections_;
   if (s->connections_ != nullptr) s->connections_->prev = c;
   s->connections_ = c;
@@ -104,7 +111,8 @@ void HttpServer::on_connection(uv_stream_t* listener, int status) {
 }
 
 void HttpServer::refuse(uv_stream_t* listener) {
-  auto* h = new uv_pipe_t;
+  auto* h = new (std::nothrow) uv_pipe_t;
+  if (h == nullptr) return;  // the connection waits in the listener's backlog
   uv_pipe_init(loop_, h, 0);
   h->data = this;
   if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(h)) == 0) {
