@@ -2,6 +2,7 @@
 #include "daemon/edgekeyd/usage_publisher.hpp"
 
 #include "daemon/config/duration.hpp"
+#include "sync/upstream/failure_text.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -104,7 +105,11 @@ void UsagePublisher::run() {
     }
     lock.unlock();
     std::vector<bool> ok(batch.size(), false);
-    problem = send(batch, ok);
+    try {
+      problem = send(batch, ok);
+    } catch (const std::exception &e) {  // no memory: the batch goes back to wait, as a failed put does
+      problem = "not publishing keys' last use: " + sync::failure_text(e) + "; tried again";
+    }
     const Clock::time_point done = Clock::now();
     lock.lock();
     if (stop_) break;  // cut short: not a failure to report

@@ -65,11 +65,18 @@ CallbackTable &callback_table() {
 // Runs `call` on id's callbacks, if the client still has them, under the
 // table's mutex (so that detach() waits for it).
 template <class Call>
-void with_callbacks(void *id, Call call) {
+// Called on libnats' threads: nothing may unwind into it. A callback that
+// finds no memory to pass its event on drops it (the next state change or
+// the worker's own polls tell the same).
+void with_callbacks(void *id, Call call) noexcept {
   CallbackTable &t = callback_table();
   std::lock_guard<std::mutex> lock(t.mu);
   auto it = t.live.find(reinterpret_cast<uintptr_t>(id));
-  if (it != t.live.end()) call(it->second);
+  if (it == t.live.end()) return;
+  try {
+    call(it->second);
+  } catch (const std::exception &) {
+  }
 }
 
 struct OptionsDeleter {
