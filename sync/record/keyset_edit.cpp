@@ -63,11 +63,9 @@ bool KeysetEditor::scan(std::string_view text, std::string_view source) {
   source_ = source;
   entries_.clear();
   rejected_.clear();
-  KeysetShape shape;
-  int line = 1;
-  const size_t first = scan_detail::scan_head(text, shape, &line);
-  if (first == npos || shape.keys != KeysetShape::Keys::Block) return false;
-  const size_t dash = shape.dash_column;
+  ItemsHead h;
+  if (!items_head(text, h) || !h.items) return false;
+  const size_t first = h.first, dash = h.dash;
   // Two halves split at an item's `-` line near the middle: in the subset,
   // every line with the dash at dash_column starts an item, so the halves'
   // items are the whole text's.

@@ -196,24 +196,6 @@ bool stream_fast_items(std::string_view text, size_t from, size_t to, size_t das
   return supported && decoded;
 }
 
-// Where the fast reader starts in a whole text: the first item (its offset,
-// line and dash column), or no items at all (`keys:` empty or null).
-struct ItemsHead {
-  bool items = false;
-  size_t first = 0, dash = 0;
-  int line = 1;
-};
-
-// False = the head is outside the fast reader's subset.
-bool items_head(std::string_view text, ItemsHead &h) {
-  KeysetShape shape;
-  h.first = scan_detail::scan_head(text, shape, &h.line);
-  if (h.first == std::string_view::npos) return false;
-  h.items = shape.keys == KeysetShape::Keys::Block;
-  h.dash = shape.dash_column;
-  return true;
-}
-
 // The fast reader over the whole text.
 template <class OnRecord>
 bool stream_fast(std::string_view text, std::string_view source, const KeysetVisitor &v, OnRecord &&on_record) {

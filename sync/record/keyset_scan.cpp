@@ -333,6 +333,15 @@ size_t scan_head(std::string_view text, KeysetShape &shape, int *line) {
 
 }  // namespace scan_detail
 
+bool items_head(std::string_view text, ItemsHead &h) {
+  KeysetShape shape;
+  h.first = scan_detail::scan_head(text, shape, &h.line);
+  if (h.first == std::string_view::npos) return false;
+  h.items = shape.keys == KeysetShape::Keys::Block;
+  h.dash = shape.dash_column;
+  return true;
+}
+
 bool decode_item(std::string_view text, const ScanItem &item, std::vector<RawField> &fields) {
   const char *base = text.data();
   size_t pos = item.begin;

@@ -63,6 +63,16 @@ bool decode_item(std::string_view text, const ScanItem &item, std::vector<RawFie
 // field column. Enough to index a file (keyset_edit.hpp), not to judge it.
 bool item_id_hash(std::string_view text, const ScanItem &item, std::string &id, std::string &hash);
 
+// Where a walk of the whole text starts: the first item (its offset, line
+// and dash column), or no items at all (`keys:` empty or null).
+struct ItemsHead {
+  bool items = false;
+  size_t first = 0, dash = 0;
+  int line = 1;
+};
+// False = the head is outside the subset.
+bool items_head(std::string_view text, ItemsHead &h);
+
 // The common case of record_from_fields(), quickly: every field at most
 // once, each value of the kind its field takes, the hash in lowercase. Fills
 // `out` with what record_from_fields would give before validate_record();
