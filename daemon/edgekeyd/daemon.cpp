@@ -354,8 +354,7 @@ void Daemon::write_snapshot() {
   try {
     snapshot_writer_.start(cfg_.snapshot, make_snapshot());
   } catch (const std::exception &e) {
-    snapshot_writer_.not_started(cfg_.snapshot, e);
-    collect_snapshot();
+    snapshot_writer_.not_started(cfg_.snapshot, e);  // the next tick collects it (logs, retries)
   }
 }
 

@@ -63,11 +63,11 @@ CallbackTable &callback_table() {
 }
 
 // Runs `call` on id's callbacks, if the client still has them, under the
-// table's mutex (so that detach() waits for it).
+// table's mutex (so that detach() waits for it). Called on libnats' threads:
+// nothing may unwind into it. A callback that finds no memory to pass its
+// event on drops it (the next state change or the worker's polls tell the
+// same).
 template <class Call>
-// Called on libnats' threads: nothing may unwind into it. A callback that
-// finds no memory to pass its event on drops it (the next state change or
-// the worker's own polls tell the same).
 void with_callbacks(void *id, Call call) noexcept {
   CallbackTable &t = callback_table();
   std::lock_guard<std::mutex> lock(t.mu);

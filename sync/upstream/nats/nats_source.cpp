@@ -95,8 +95,9 @@ void NatsSource::worker() {
       if (poll_stream(*client, polls++ % 5 == 0)) queue_.post(ev::Contact{int64_t(time(nullptr))});
     } catch (const std::exception &e) {
       try {
-        fail("following stream " + opts_.stream + " in domain \"" + opts_.domain + "\": " + failure_text(e) +
-             "; tried again");
+        fail(dynamic_cast<const NatsError *>(&e) ? std::string(e.what())
+                                                 : "following stream " + opts_.stream + " in domain \"" +
+                                                       opts_.domain + "\": " + failure_text(e) + "; tried again");
       } catch (const std::exception &) {  // no memory to say so: tried again all the same
       }
       queue_.wait_for(opts_.reconnect_wait);
