@@ -6,6 +6,7 @@
 #include <new>
 #include <stdexcept>
 #include <system_error>
+#include <utility>
 
 #include "daemon/http/response_writer.hpp"
 
@@ -112,7 +113,14 @@ void HttpServer::on_connection(uv_stream_t* listener, int status) {
 
 void HttpServer::refuse(uv_stream_t* listener) {
   auto* h = new (std::nothrow) uv_pipe_t;
-  if (h == nullptr) return;  // the connection waits in the listener's backlog
+  if (h == nullptr) {
+    if (spare_busy_) {
+      refusal_waiting_ = true;
+      return;
+    }
+    h = &spare_;
+    spare_busy_ = true;
+  }
   uv_pipe_init(loop_, h, 0);
   h->data = this;
   if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(h)) == 0) {
@@ -129,7 +137,13 @@ void HttpServer::refuse(uv_stream_t* listener) {
 
 void HttpServer::on_refused_closed(uv_handle_t* h) {
   auto* s = static_cast<HttpServer*>(h->data);
-  delete reinterpret_cast<uv_pipe_t*>(h);
+  if (h == reinterpret_cast<uv_handle_t*>(&s->spare_)) {
+    s->spare_busy_ = false;
+    if (std::exchange(s->refusal_waiting_, false) && s->listener_open_ && !s->closing_)
+      s->refuse(reinterpret_cast<uv_stream_t*>(&s->listener_));
+  } else {
+    delete reinterpret_cast<uv_pipe_t*>(h);
+  }
   --s->refusing_;
   s->maybe_finished();
 }

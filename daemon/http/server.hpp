@@ -88,6 +88,11 @@ class HttpServer final : private ConnectionOwner {
   BoundSocket socket_;
   Connection* connections_ = nullptr;  // live connections, owned: deleted in connection_closed
   std::size_t refusing_ = 0;           // refused connections whose handle is closing
+  // A refusal's handle when none can be allocated: libuv accepts nothing
+  // more until the pending connection is taken, so one is always at hand.
+  uv_pipe_t spare_{};
+  bool spare_busy_ = false;
+  bool refusal_waiting_ = false;  // the spare was busy too: refused once it is free
   std::function<void()> on_closed_;
   bool started_ = false;
   bool listener_open_ = false;  // listener_ initialised and its close callback not run yet

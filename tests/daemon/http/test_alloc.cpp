@@ -29,17 +29,19 @@
 #if EDGEKEY_COUNT_ALLOCS
 namespace {
 std::atomic<long> g_allocs{0};
-// The next allocation of exactly this many bytes off the test's main thread
-// throws std::bad_alloc (0: none).
-std::atomic<std::size_t> g_fail_size{0};
+// The next allocation of exactly one of these sizes off the test's main
+// thread throws std::bad_alloc (0: none); each fails once.
+std::atomic<std::size_t> g_fail_size[2] = {0, 0};
 const std::thread::id g_main_thread = std::this_thread::get_id();
 }  // namespace
 void* operator new(std::size_t n) {
   g_allocs.fetch_add(1, std::memory_order_relaxed);
-  std::size_t want = n;
-  if (g_fail_size.load(std::memory_order_relaxed) == n && std::this_thread::get_id() != g_main_thread &&
-      g_fail_size.compare_exchange_strong(want, 0))
-    throw std::bad_alloc();
+  for (auto &fail : g_fail_size) {
+    std::size_t want = n;
+    if (fail.load(std::memory_order_relaxed) == n && std::this_thread::get_id() != g_main_thread &&
+        fail.compare_exchange_strong(want, 0))
+      throw std::bad_alloc();
+  }
   if (void* p = std::malloc(n != 0 ? n : 1)) return p;
   throw std::bad_alloc();
 }
@@ -98,15 +100,37 @@ TEST_F(AllocFailure, AConnectionWithNoMemoryIsAnsweredAsAnOverloadAndTheServerSe
 #else
   start();
   ASSERT_TRUE(serves_a_new_client());
-  g_fail_size = sizeof(Connection);
+  g_fail_size[0] = sizeof(Connection);
   test::Client c(sock);
   ASSERT_TRUE(c.send(test::kGet));
   auto r = c.read_response();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 503);
-  EXPECT_EQ(g_fail_size.load(), 0u) << "no connection's allocation failed";
+  EXPECT_EQ(g_fail_size[0].load(), 0u) << "no connection's allocation failed";
   EXPECT_TRUE(serves_a_new_client());
   EXPECT_EQ(stats().rejected.overload, 1u);
+#endif
+}
+
+// No memory for the refusal's handle either: the one kept at hand takes
+// the connection (libuv accepts nothing more until it is taken), and the
+// server serves the next.
+TEST_F(AllocFailure, NoMemoryForTheRefusalEitherStillTakesTheConnection) {
+#if !EDGEKEY_COUNT_ALLOCS
+  GTEST_SKIP() << "operator new is the sanitizer's here";
+#else
+  start();
+  ASSERT_TRUE(serves_a_new_client());
+  g_fail_size[0] = sizeof(Connection);
+  g_fail_size[1] = sizeof(uv_pipe_t);
+  test::Client c(sock);
+  ASSERT_TRUE(c.send(test::kGet));
+  auto r = c.read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(g_fail_size[1].load(), 0u) << "the refusal's allocation did not fail";
+  EXPECT_TRUE(serves_a_new_client());
+  EXPECT_TRUE(serves_a_new_client());
 #endif
 }
 
