@@ -92,46 +92,42 @@ TEST(Allocations, SteadyStateRequestsDoNotAllocate) {
 // The server's loop thread finds no memory for one more connection: that
 // client is answered 503 (as an overload, which it may retry), the server
 // serves the next one, and nothing unwinds into libuv.
-using AllocFailure = test::HttpServerTest;
+class AllocFailure : public test::HttpServerTest {
+ protected:
+  // A new client, with the allocations of `sizes` failing once each on the
+  // loop thread: answered 503, every one of them failed, and the next
+  // client served.
+  void refused_then_served(std::initializer_list<std::size_t> sizes) {
+#if EDGEKEY_COUNT_ALLOCS
+    start();
+    ASSERT_TRUE(serves_a_new_client());
+    size_t k = 0;
+    for (std::size_t n : sizes) g_fail_size[k++] = n;
+    test::Client c(sock);
+    ASSERT_TRUE(c.send(test::kGet));
+    auto r = c.read_response();
+    ASSERT_TRUE(r) << "no answer";
+    EXPECT_EQ(r->status, 503);
+    for (auto &fail : g_fail_size) EXPECT_EQ(fail.load(), 0u) << "an allocation meant to fail did not happen";
+    EXPECT_TRUE(serves_a_new_client());
+    EXPECT_TRUE(serves_a_new_client());
+    EXPECT_EQ(stats().rejected.overload, 1u);
+#else
+    (void)sizes;
+#endif
+  }
+};
 
 TEST_F(AllocFailure, AConnectionWithNoMemoryIsAnsweredAsAnOverloadAndTheServerServesOn) {
-#if !EDGEKEY_COUNT_ALLOCS
-  GTEST_SKIP() << "operator new is the sanitizer's here";
-#else
-  start();
-  ASSERT_TRUE(serves_a_new_client());
-  g_fail_size[0] = sizeof(Connection);
-  test::Client c(sock);
-  ASSERT_TRUE(c.send(test::kGet));
-  auto r = c.read_response();
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 503);
-  EXPECT_EQ(g_fail_size[0].load(), 0u) << "no connection's allocation failed";
-  EXPECT_TRUE(serves_a_new_client());
-  EXPECT_EQ(stats().rejected.overload, 1u);
-#endif
+  if (!EDGEKEY_COUNT_ALLOCS) GTEST_SKIP() << "operator new is the sanitizer's here";
+  refused_then_served({sizeof(Connection)});
 }
 
 // No memory for the refusal's handle either: the one kept at hand takes
-// the connection (libuv accepts nothing more until it is taken), and the
-// server serves the next.
+// the connection (libuv accepts nothing more until it is taken).
 TEST_F(AllocFailure, NoMemoryForTheRefusalEitherStillTakesTheConnection) {
-#if !EDGEKEY_COUNT_ALLOCS
-  GTEST_SKIP() << "operator new is the sanitizer's here";
-#else
-  start();
-  ASSERT_TRUE(serves_a_new_client());
-  g_fail_size[0] = sizeof(Connection);
-  g_fail_size[1] = sizeof(uv_pipe_t);
-  test::Client c(sock);
-  ASSERT_TRUE(c.send(test::kGet));
-  auto r = c.read_response();
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 503);
-  EXPECT_EQ(g_fail_size[1].load(), 0u) << "the refusal's allocation did not fail";
-  EXPECT_TRUE(serves_a_new_client());
-  EXPECT_TRUE(serves_a_new_client());
-#endif
+  if (!EDGEKEY_COUNT_ALLOCS) GTEST_SKIP() << "operator new is the sanitizer's here";
+  refused_then_served({sizeof(Connection), sizeof(uv_pipe_t)});
 }
 
 }  // namespace
