@@ -5,9 +5,9 @@
 // subscription is replaced from the sequence the table holds and the update
 // is delivered again.
 #include "eventually.hpp"
+#include "nats_origin.hpp"
 #include "nats_servers.hpp"
 #include "shm/writer/table_writer.hpp"
-#include "sync/record/record_json.hpp"
 #include "sync/upstream/applier.hpp"
 #include "sync/upstream/nats/nats_source.hpp"
 #include "sync_test_util.hpp"
@@ -48,20 +48,12 @@ size_t count(const std::vector<std::string> &lines, const std::string &part) {
 
 TEST(NatsSource, AnUpdateThatCannotBeAppliedIsDeliveredAgain) {
   NatsTopology topo({"in"});
-  std::string why;
-  ASSERT_TRUE(topo.start(&why)) << why;
-  sync::NatsClient origin(topo.origin_options(), "test-origin");
-  kvStore *kv = nullptr;
-  ASSERT_EQ(js_KeyValue(&kv, origin.origin(), "keys"), NATS_OK);
-  auto put = [&](const std::string &key, const std::string &value) {
-    uint64_t rev = 0;
-    EXPECT_EQ(kvStore_Put(&rev, kv, key.c_str(), value.data(), int(value.size())), NATS_OK) << key;
-    return rev;
-  };
+  std::unique_ptr<Origin> origin = start_with_origin(topo);
+  ASSERT_TRUE(origin);
   auto record = [](const std::string &id, unsigned n) {
     sync::KeyRecord r = sync::testing::minimal_record(id);
     r.hash = sync::testing::hash_n(n);
-    return sync::encode_record_json(r);
+    return r;
   };
 
   sync::PolicySpec spec;
@@ -89,14 +81,14 @@ TEST(NatsSource, AnUpdateThatCannotBeAppliedIsDeliveredAgain) {
         throw std::bad_alloc();
       }
     });
-    put("key_a", record("key_a", 1));
+    origin->put(record("key_a", 1));
     source.start(0);
     ASSERT_TRUE(run_until(&loop, [&] { return source.status().synced && applier.size() == 1; }, 20000ms));
 
     // A record that is rejected (logged: the log throws the first time),
     // then one that is not: the second must not be applied past the first.
-    const uint64_t bad = put("key_bad", "not a record");
-    const uint64_t c = put("key_c", record("key_c", 3));
+    const uint64_t bad = origin->put_raw("key_bad", "not a record");
+    const uint64_t c = origin->put(record("key_c", 3));
     ASSERT_TRUE(run_until(&loop, [&] { return applier.revision() == c; }, 20000ms))
         << "revision " << applier.revision() << ", want " << c;
     EXPECT_TRUE(thrown);
@@ -107,14 +99,13 @@ TEST(NatsSource, AnUpdateThatCannotBeAppliedIsDeliveredAgain) {
     EXPECT_EQ(source.status().snapshots, 1u);
 
     // It follows on as before.
-    const uint64_t d = put("key_d", record("key_d", 4));
+    const uint64_t d = origin->put(record("key_d", 4));
     EXPECT_TRUE(run_until(&loop, [&] { return applier.revision() == d; }, 20000ms));
     EXPECT_EQ(applier.size(), 3u);
     source.close();
   }
   uv_run(&loop, UV_RUN_NOWAIT);
   EXPECT_EQ(uv_loop_close(&loop), 0);
-  kvStore_Destroy(kv);
   writer.reset();
   shm::TableWriter::destroy(opts.name);
 }
