@@ -17,6 +17,7 @@
 #include "tests/logscan/test_log_dir.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -239,5 +240,29 @@ class DaemonProcess {
   int notify_fd_ = -1;
   int status_ = 0;
 };
+
+// `n` keys with ids prefix0, prefix1, ..., each with `role`.
+inline std::vector<MintedKey> mint_keys(const std::string &prefix, size_t n, const std::string &role = "developer") {
+  std::vector<MintedKey> keys;
+  keys.reserve(n);
+  for (size_t i = 0; i < n; ++i) keys.push_back(mint_key(prefix + std::to_string(i), role));
+  return keys;
+}
+
+inline std::vector<sync::KeyRecord> records_of(const std::vector<MintedKey> &keys) {
+  std::vector<sync::KeyRecord> out;
+  out.reserve(keys.size());
+  for (const auto &k : keys) out.push_back(k.record);
+  return out;
+}
+
+// edgekeyd's /v1/status (an empty object when it does not answer). A notify
+// socket that nobody reads fills up (STATUS= lines) and edgekeyd's sd_notify
+// then blocks its loop: it is read first.
+inline nlohmann::json status_of(DaemonProcess &d) {
+  d.drain_notify();
+  auto j = nlohmann::json::parse(d.get("/v1/status").body, nullptr, false);
+  return j.is_object() ? j : nlohmann::json::object();
+}
 
 }  // namespace edgekey::test

@@ -37,11 +37,6 @@ constexpr bool kSanitized = false;
 constexpr size_t kKeys = 20000;
 constexpr size_t kNatsKeys = 5000;
 
-nlohmann::json status_of(DaemonProcess &d) {
-  auto j = nlohmann::json::parse(d.get("/v1/status").body, nullptr, false);
-  return j.is_object() ? j : nlohmann::json::object();
-}
-
 // The switch: allocations of 1 MiB or more fail in edgekeyd while it is on.
 class MemoryLimit {
  public:
@@ -55,19 +50,6 @@ class MemoryLimit {
  private:
   std::string path_;
 };
-
-std::vector<MintedKey> many_keys(size_t n) {
-  std::vector<MintedKey> keys;
-  keys.reserve(n);
-  for (size_t i = 0; i < n; ++i) keys.push_back(mint_key("key_mem_" + std::to_string(i)));
-  return keys;
-}
-
-std::vector<sync::KeyRecord> records_of(const std::vector<MintedKey> &keys) {
-  std::vector<sync::KeyRecord> out;
-  for (const auto &k : keys) out.push_back(k.record);
-  return out;
-}
 
 bool snapshot_has_revoked(const std::string &path, const std::string &id) {
   sync::SnapshotLoad s = sync::load_snapshot(path);
@@ -94,7 +76,7 @@ class AtItsMemoryLimit : public ::testing::Test {
 TEST_F(AtItsMemoryLimit, ChangesAreServedTheSnapshotWaitsAndEdgekeydStopsCleanly) {
   DaemonProcess d;
   MemoryLimit limit(d);
-  std::vector<MintedKey> keys = many_keys(kKeys);
+  std::vector<MintedKey> keys = mint_keys("key_mem_", kKeys);
   std::vector<sync::KeyRecord> records = records_of(keys);
   d.write_keys(records);
   d.start_ready(limit.env());
@@ -138,7 +120,7 @@ TEST_F(AtItsMemoryLimit, NatsTakesNothingItCannotDecodeAndSkipsNothing) {
   NatsTopology topo;
   std::unique_ptr<Origin> origin = start_with_origin(topo);
   ASSERT_TRUE(origin);
-  std::vector<MintedKey> keys = many_keys(kNatsKeys);
+  std::vector<MintedKey> keys = mint_keys("key_mem_", kNatsKeys);
   for (const auto &k : keys) origin->put(k.record);
   DaemonProcess d("", topo.upstream_yaml(topo.region(0)));
   MemoryLimit limit(d);
@@ -176,8 +158,7 @@ TEST_F(AtItsMemoryLimit, NatsTakesNothingItCannotDecodeAndSkipsNothing) {
 TEST_F(AtItsMemoryLimit, ASighupWithNoMemoryForTheRebuildKeepsTheRunningPolicyWhole) {
   DaemonProcess d;
   MemoryLimit limit(d);
-  std::vector<MintedKey> keys;
-  for (size_t i = 0; i < kKeys; ++i) keys.push_back(mint_key("key_mem_" + std::to_string(i), "viewer"));
+  std::vector<MintedKey> keys = mint_keys("key_mem_", kKeys, "viewer");
   d.write_keys(records_of(keys));
   d.start_ready(limit.env());
   const std::vector<std::string> logs_read = {"X-Edgekey-Permission: logs:read"};

@@ -25,18 +25,6 @@ size_t count_of(const std::string &text, const std::string &what) {
   return n;
 }
 
-std::vector<MintedKey> mint_keys(const std::string &prefix, int n) {
-  std::vector<MintedKey> keys;
-  for (int i = 0; i < n; ++i) keys.push_back(mint_key(prefix + std::to_string(i)));
-  return keys;
-}
-
-std::vector<sync::KeyRecord> records_of(const std::vector<MintedKey> &keys) {
-  std::vector<sync::KeyRecord> out;
-  for (const auto &k : keys) out.push_back(k.record);
-  return out;
-}
-
 #define NEED_TMPFS(m)                \
   if (!(m).ok()) GTEST_SKIP() << (m).why
 

@@ -39,13 +39,6 @@ int64_t ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
 }
 
-// See upstream_faults_test.cpp: a notify socket nobody reads blocks edgekeyd.
-nlohmann::json status_of(DaemonProcess &d) {
-  d.drain_notify();
-  auto j = nlohmann::json::parse(d.get("/v1/status").body, nullptr, false);
-  return j.is_object() ? j : nlohmann::json::object();
-}
-
 // Polls a costly `cond` (HTTP requests to several processes) every 25 ms
 // until it holds or `limit` passes.
 bool poll_until(const std::function<bool()> &cond, std::chrono::milliseconds limit) {

@@ -51,14 +51,6 @@ std::string table_mismatches(const std::string &table, const Keys &keys) {
   return out;
 }
 
-// A notify socket that nobody reads fills up (STATUS= lines) and edgekeyd's
-// sd_notify then blocks its loop: every poll of a daemon here reads it first.
-nlohmann::json status_of(DaemonProcess &d) {
-  d.drain_notify();
-  auto j = nlohmann::json::parse(d.get("/v1/status").body, nullptr, false);
-  return j.is_object() ? j : nlohmann::json::object();
-}
-
 uint64_t revision_of(DaemonProcess &d) {
   auto s = status_of(d);
   return s["upstream"]["revision"].is_number() ? s["upstream"]["revision"].get<uint64_t>() : 0;
