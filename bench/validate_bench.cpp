@@ -63,8 +63,9 @@ struct Table {
   std::vector<std::string> hits, revoked, unknown;
   std::vector<std::array<uint8_t, 32>> hit_hashes, unknown_hashes;
   // The sampled hits by their slot's distance from their home (linear
-  // probing at load 0.8): at the home slot, or 3 or more slots past it.
-  std::vector<std::array<uint8_t, 32>> home_hashes, far_hashes;
+  // probing at load 0.8): at the home slot, 1 or 2 slots past it (find_slot
+  // prefetches those with the home slot), or 3 or more past it.
+  std::vector<std::array<uint8_t, 32>> home_hashes, near_hashes, far_hashes;
   struct alignas(64) FloorSlot {
     uint8_t hash[32];
     uint8_t payload[96];
@@ -158,6 +159,7 @@ Table &table(int64_t n) {
         idx = idx + 1 == d.capacity ? 0 : idx + 1, ++dist;
       if (dist == 0) t.home_hashes.push_back(h);
       else if (dist >= 3) t.far_hashes.push_back(h);
+      else t.near_hashes.push_back(h);
     }
   }
   g_segment_bytes[n] = t.writer->stats().segment_bytes;
@@ -386,18 +388,17 @@ void BM_PartFindSlot(benchmark::State &state) {
 void BM_PartFindSlotMiss(benchmark::State &state) {
   find_part(state, table(state.range(0)).unknown_hashes, shm::Lookup::Miss);
 }
-// find_slot of the hits at their home slot, and of those 3 or more slots
-// past it (their share: --benchmark_counters; bench/results/lookup.md).
-void BM_PartFindSlotHome(benchmark::State &state) {
+// find_slot of the hits at their home slot, 1 or 2 slots past it, and 3 or
+// more past it (their share of the hits: the "share" counter;
+// bench/results/lookup.md).
+void find_part_share(benchmark::State &state, std::vector<std::array<uint8_t, 32>> Table::*hashes) {
   Table &t = table(state.range(0));
-  find_part(state, t.home_hashes, shm::Lookup::Hit);
-  state.counters["share"] = double(t.home_hashes.size()) / double(t.hit_hashes.size());
+  find_part(state, t.*hashes, shm::Lookup::Hit);
+  state.counters["share"] = double((t.*hashes).size()) / double(t.hit_hashes.size());
 }
-void BM_PartFindSlotFar(benchmark::State &state) {
-  Table &t = table(state.range(0));
-  find_part(state, t.far_hashes, shm::Lookup::Hit);
-  state.counters["share"] = double(t.far_hashes.size()) / double(t.hit_hashes.size());
-}
+void BM_PartFindSlotHome(benchmark::State &state) { find_part_share(state, &Table::home_hashes); }
+void BM_PartFindSlotNear(benchmark::State &state) { find_part_share(state, &Table::near_hashes); }
+void BM_PartFindSlotFar(benchmark::State &state) { find_part_share(state, &Table::far_hashes); }
 void BM_PartParseHashFind(benchmark::State &state) {
   Table &t = table(state.range(0));
   const shm::DataView view = t.writer->current()->view();
@@ -589,7 +590,7 @@ void register_all() {
   //   Sha256 < Parse (CRC included) < ParseHash;  Homes, SlotLine: one load
   //   from a precomputed hash (the homes word; the home slot's first line);
   //   FindSlot (Miss): the probe from a precomputed hash; FindSlotHome /
-  //   FindSlotFar: the hits at their home slot / 3 or more slots past it;
+  //   Near / Far: the hits at their home slot / 1-2 / 3 or more slots past it;
   //   ParseHashFind;
   //   then BM_ValidateHit/latency adds the call, refresh and the copies into
   //   ek_result.
@@ -602,6 +603,7 @@ void register_all() {
              {"BM_PartSlotLine", BM_PartSlotLine},
              {"BM_PartFindSlot", BM_PartFindSlot},
              {"BM_PartFindSlotHome", BM_PartFindSlotHome},
+             {"BM_PartFindSlotNear", BM_PartFindSlotNear},
              {"BM_PartFindSlotFar", BM_PartFindSlotFar},
              {"BM_PartFindSlotMiss", BM_PartFindSlotMiss},
              {"BM_PartParseHashFind", BM_PartParseHashFind}})

@@ -18,8 +18,9 @@ namespace edgekey::shm {
 
 namespace {
 // Slots from which find_slot streams them (below): 4M slots of 128 bytes,
-// 512 MiB, 16 times a 32 MiB L3 (~3.4M keys at load 0.8). Measured: at 10M
-// keys streaming pays (below); at 1M keys (160 MiB of slots) it lost ~3%.
+// 512 MiB, 16 times a 32 MiB L3 (~3.4M keys at load 0.8). Measured at 10M
+// keys, one request at a time (bench/results/lookup.md): streaming pays a
+// few per cent; at 1M keys (160 MiB of slots) it lost ~3%.
 constexpr uint64_t kStreamedSlots = uint64_t(1) << 22;
 }  // namespace
 
@@ -90,15 +91,12 @@ Lookup find_slot(const DataView &d, const uint8_t hash[32], SlotImage &out) {
   // A table whose slots are many times any cache (kStreamedSlots) is read
   // with non-temporal prefetches: a random slot line is not read again
   // before it would be evicted, and kept out of L2 and L3 it no longer
-  // evicts the homes and the page-table entries every lookup needs. Its home
-  // slot's first line is fetched before the homes word arrives, so a hit
-  // whose homes branch the CPU predicted as a miss does not wait for the
-  // homes word and then for its slot. A miss wastes that fetch and its page
-  // walk, which the hits in a mix more than repay (figures:
-  // bench/results/lookup.md). A smaller table fetches its slots only once
-  // the homes pass, into every cache level.
+  // evicts the homes and the page-table entries every lookup needs. Slots
+  // are fetched only once the homes pass: fetching the home slot before the
+  // homes word arrives (as back-to-back requests gain from) costs every
+  // miss its page walk, which one request at a time the hits do not repay
+  // (bench/results/lookup.md).
   const bool streamed = d.capacity >= kStreamedSlots;
-  if (streamed) __builtin_prefetch(&d.slots[idx].w[0], 0, 0);
   // No key whose home shares this key's homes word set all of its bits
   // (layout.hpp: Homes): a miss without a slot access.
   if ((d.homes[homes_word_of(idx)].load(std::memory_order_acquire) & mask) != mask)
