@@ -1,7 +1,7 @@
 # Written by peers_bench; run from this directory: gnuplot peers.gp
 set terminal pngcairo size 1400,1200 font 'Sans,10'
 set output 'peers.png'
-set multiplot layout 2,1 title "edgekey beside its peers: ns per request (SHA-256 + lookup), median, log scale — 2026-12-07 03:33 UTC"
+set multiplot layout 2,1 title "edgekey beside its peers: ns per request (SHA-256 + lookup), median, log scale — 2026-12-08 01:51 UTC"
 set key autotitle columnheader
 set style data histogram
 set style histogram clustered gap 1
