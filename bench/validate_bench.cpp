@@ -64,7 +64,7 @@ struct Table {
   std::vector<std::array<uint8_t, 32>> hit_hashes, unknown_hashes;
   // The sampled hits by their slot's distance from their home (linear
   // probing at load 0.8): at the home slot, 1 or 2 slots past it (find_slot
-  // prefetches those with the home slot), or 3 or more past it.
+  // prefetches those with the home slot: kPrefetchedNeighbours), or further.
   std::vector<std::array<uint8_t, 32>> home_hashes, near_hashes, far_hashes;
   struct alignas(64) FloorSlot {
     uint8_t hash[32];
@@ -158,7 +158,7 @@ Table &table(int64_t n) {
       while (d.slots[idx].w[2].load(std::memory_order_relaxed) != h0 && dist < d.capacity)
         idx = idx + 1 == d.capacity ? 0 : idx + 1, ++dist;
       if (dist == 0) t.home_hashes.push_back(h);
-      else if (dist >= 3) t.far_hashes.push_back(h);
+      else if (dist > shm::kPrefetchedNeighbours) t.far_hashes.push_back(h);
       else t.near_hashes.push_back(h);
     }
   }

@@ -88,35 +88,35 @@ Lookup find_slot(const DataView &d, const uint8_t hash[32], SlotImage &out) {
   int budget = kSeqlockRetries;
   if (d.capacity == 0) return Lookup::Miss;
   const uint64_t mask = home_mask(hash);
-  // A table whose slots are many times any cache (kStreamedSlots) is read
-  // with non-temporal prefetches: a random slot line is not read again
-  // before it would be evicted, and kept out of L2 and L3 it no longer
-  // evicts the homes and the page-table entries every lookup needs. Slots
-  // are fetched only once the homes pass: fetching the home slot before the
-  // homes word arrives (as back-to-back requests gain from) costs every
-  // miss its page walk, which one request at a time the hits do not repay
-  // (bench/results/lookup.md).
-  const bool streamed = d.capacity >= kStreamedSlots;
   // No key whose home shares this key's homes word set all of its bits
   // (layout.hpp: Homes): a miss without a slot access.
   if ((d.homes[homes_word_of(idx)].load(std::memory_order_acquire) & mask) != mask)
     return Lookup::Miss;
+  // Slots are fetched only once the homes pass: fetching the home slot
+  // before the homes word arrives (as back-to-back requests gain from)
+  // costs every miss its page walk, which one request at a time the hits do
+  // not repay (bench/results/lookup.md). A table whose slots are many times
+  // any cache (kStreamedSlots) is read with non-temporal prefetches: a
+  // random slot line is not read again before it would be evicted, and kept
+  // out of L2 and L3 it no longer evicts the homes and the page-table
+  // entries every lookup needs.
+  const bool streamed = d.capacity >= kStreamedSlots;
   // A hit reads its slot's second line too (ids, arena offset), and at load
   // 0.8 about half the keys sit one or two slots past their home: fetch the
-  // home slot's second line and the next two slots whole along with the
-  // first line, rather than one line after another as the probe reaches
-  // them (a third slot gains nothing: bench/results/lookup.md).
+  // home slot's second line and the next kPrefetchedNeighbours slots whole
+  // along with the first line, rather than one line after another as the
+  // probe reaches them (a third slot gains nothing: bench/results/lookup.md).
   // (Past the last slot this prefetches arena bytes instead: a prefetch
   // never faults, and the wrap costs more than the rare wasted fetch.)
   if (streamed) {
     __builtin_prefetch(&d.slots[idx].w[kSlotWords / 2], 0, 0);
-    for (uint64_t k = 1; k <= 2; ++k) {
+    for (uint64_t k = 1; k <= kPrefetchedNeighbours; ++k) {
       __builtin_prefetch(&d.slots[idx + k].w[0], 0, 0);
       __builtin_prefetch(&d.slots[idx + k].w[kSlotWords / 2], 0, 0);
     }
   } else {
     __builtin_prefetch(&d.slots[idx].w[kSlotWords / 2]);
-    for (uint64_t k = 1; k <= 2; ++k) {
+    for (uint64_t k = 1; k <= kPrefetchedNeighbours; ++k) {
       __builtin_prefetch(&d.slots[idx + k].w[0]);
       __builtin_prefetch(&d.slots[idx + k].w[kSlotWords / 2]);
     }

@@ -34,6 +34,10 @@ int check_data(const void *base, size_t size, DataView &out);
 
 enum class Lookup : uint8_t { Hit, Miss, Busy };
 
+// Slots past the home slot that find_slot fetches along with it, before the
+// probe reaches them.
+inline constexpr uint64_t kPrefetchedNeighbours = 2;
+
 // Finds the live or revoked record of `hash`. Hit: `out` is one whole record
 // (a consistent seqlock copy); otherwise `out` is unspecified. Busy: the slot
 // stayed mid-write for kSeqlockRetries attempts. Never writes to the table,
